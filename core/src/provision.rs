@@ -1,0 +1,194 @@
+//! The prolog's work for one job, end to end, and the epilog's.
+//!
+//! Provisioning never fails the node: every job-level problem (not allowed, STS down,
+//! throttled past the deadline, bad map) becomes a failure record that the plugin turns
+//! into a failed job with the reason in its output. Only a broken node (the store itself
+//! unusable) is reported as an error, and even then the binaries exit 0.
+
+use std::time::{Duration, SystemTime};
+
+use crate::creds::{rfc3339, Credentials};
+use crate::job::{Job, JobId, Scheduler};
+use crate::map::{Role, RoleMap};
+use crate::policy::{self, Decision, Requester};
+use crate::session::{is_sts_char, is_tag_char};
+use crate::store::{
+    FailureRecord, JobDir, JobState, Owner, Store, StoreError, CONFIG, CREDENTIALS_INI,
+    CREDENTIALS_JSON, FAILURE, STATE,
+};
+use crate::sts::{self, AssumeRequest};
+use crate::walltime;
+
+/// What the prolog did for a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Credentials are in place.
+    Provisioned {
+        role: String,
+        session_name: String,
+        duration: Duration,
+        expiration: SystemTime,
+    },
+    /// The job gets no AWS role; nothing is written (earlier files are removed).
+    NoRole { why: String },
+    /// The job asked for a role it cannot have; a failure record says why.
+    Failed { reason: String },
+}
+
+/// Builds the AssumeRole request for `job` and `role` (no network).
+pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> AssumeRequest {
+    let template = match job.scheduler {
+        Scheduler::Slurm => &map.defaults.session_name,
+        Scheduler::Pbs => &map.defaults.pbs_session_name,
+    };
+    AssumeRequest {
+        role_arn: role.arn.clone(),
+        session_name: template.render(job),
+        duration: walltime::session_duration(job.end_time, now, map.defaults.margin, role.cap(&map.defaults)),
+        source_identity: role
+            .source_identity
+            .as_ref()
+            .map(|t| t.render_value(job, is_sts_char, 64)),
+        tags: role
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.render_value(job, is_tag_char, 256)))
+            .collect(),
+        policy: role.session_policy.clone(),
+    }
+}
+
+/// Runs the prolog for `job`: decide, assume, store. `Err` only when the store is unusable.
+pub async fn prolog(map: &RoleMap, store: &Store, job: &Job, now: SystemTime) -> Result<Outcome, StoreError> {
+    let groups = match policy::groups_of(&job.user, job.gid) {
+        Ok(g) => g,
+        Err(e) => {
+            return fail(store, &job.id, format!("cannot look up the groups of user {}: {e}", job.user));
+        }
+    };
+    let who = Requester {
+        user: &job.user,
+        groups: &groups,
+        account: job.account.as_deref(),
+    };
+    let role_name = match policy::resolve(map, job, &who) {
+        Decision::NoRole { why } => {
+            store.remove_job(&job.id)?;
+            return Ok(Outcome::NoRole { why });
+        }
+        Decision::Denied { why } => return fail(store, &job.id, why),
+        Decision::Role { role, why } => {
+            tracing::info!(role = %role, "role chosen: {why}");
+            role
+        }
+    };
+    let Some(role) = map.roles.get(&role_name) else {
+        return fail(store, &job.id, format!("role {role_name} vanished from the map"));
+    };
+    let req = request(map, job, role, now);
+    tracing::info!(
+        role = %role_name,
+        session = %req.session_name,
+        duration_s = req.duration.as_secs(),
+        "assuming role"
+    );
+    let creds = match sts::assume_role(&map.sts, &req).await {
+        Ok(c) => c,
+        Err(e) => return fail(store, &job.id, format!("could not assume role {role_name}: {e}")),
+    };
+    let Some(dir) = store.open_job(&job.id, true)? else {
+        return Err(StoreError::Unsafe {
+            path: store.job_path(&job.id),
+            why: "the job directory vanished while it was created".into(),
+        });
+    };
+    write_credentials(map, &dir, job, &role_name, role, &req, &creds, now)?;
+    dir.remove(FAILURE)?;
+    Ok(Outcome::Provisioned {
+        role: role_name,
+        session_name: req.session_name,
+        duration: req.duration,
+        expiration: creds.expiration,
+    })
+}
+
+/// Writes the job's credential files (user 0600) and its state record (root 0600).
+/// Each file is replaced atomically; the state record goes last, so it never describes
+/// credentials that are not there yet.
+#[allow(clippy::too_many_arguments)]
+pub fn write_credentials(
+    map: &RoleMap,
+    dir: &JobDir,
+    job: &Job,
+    role_name: &str,
+    role: &Role,
+    req: &AssumeRequest,
+    creds: &Credentials,
+    now: SystemTime,
+) -> Result<(), StoreError> {
+    let user = Owner {
+        uid: job.uid,
+        gid: job.gid,
+    };
+    dir.write(CREDENTIALS_JSON, creds.to_process_json().as_bytes(), user)?;
+    dir.write(CREDENTIALS_INI, creds.to_ini().as_bytes(), user)?;
+    dir.write(CONFIG, config_file(map, dir).as_bytes(), user)?;
+    let state = JobState {
+        job_id: job.id.to_string(),
+        scheduler: job.scheduler.to_string(),
+        user: job.user.clone(),
+        uid: job.uid.as_raw(),
+        gid: job.gid.as_raw(),
+        role: role_name.to_string(),
+        role_arn: role.arn.clone(),
+        session_name: req.session_name.clone(),
+        expiration: rfc3339(creds.expiration),
+        end_time: job
+            .end_time
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs()),
+        issued: rfc3339(now),
+        region: map.sts.region.clone(),
+    };
+    dir.write_record(STATE, &state)
+}
+
+/// The job's AWS config file: every SDK gets its credentials from our helper, which
+/// prints the current credentials (refreshed on the node) with their expiry.
+pub fn config_file(map: &RoleMap, dir: &JobDir) -> String {
+    let mut ini = ini::Ini::new();
+    ini.with_section(Some("default"))
+        .set("region", map.sts.region.as_str())
+        .set(
+            "credential_process",
+            format!("{} {}", map.node.credential_helper.display(), dir.path().display()),
+        );
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = ini.write_to(&mut out);
+    let text = String::from_utf8(out).unwrap_or_default();
+    format!("# Written by aws-role for this job; it is replaced while the job runs.\n{text}")
+}
+
+/// Records why the job gets no credentials, removing any it had (a requeued job).
+pub fn fail(store: &Store, id: &JobId, reason: String) -> Result<Outcome, StoreError> {
+    tracing::warn!("job will fail: {reason}");
+    let Some(dir) = store.open_job(id, true)? else {
+        return Ok(Outcome::Failed { reason });
+    };
+    for name in [CREDENTIALS_JSON, CREDENTIALS_INI, CONFIG, STATE] {
+        dir.remove(name)?;
+    }
+    let record = FailureRecord {
+        job_id: id.to_string(),
+        reason: reason.clone(),
+        time: rfc3339(SystemTime::now()),
+    };
+    dir.write_record(FAILURE, &record)?;
+    Ok(Outcome::Failed { reason })
+}
+
+/// The epilog: removes everything the job had on this node. Returns how many files went.
+pub fn epilog(store: &Store, id: &JobId) -> Result<usize, StoreError> {
+    store.remove_job(id)
+}

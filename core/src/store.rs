@@ -1,0 +1,487 @@
+//! The per-job credential directory on a node: `<base>/<jobid>/`.
+//!
+//! Layout and rules (the node's root writes, the job's user reads):
+//! - `<base>` (default `/run/aws-role`): owned by us (root), mode 0711, so users can reach
+//!   their own job's files but cannot list other jobs.
+//! - `<base>/<jobid>/`: owned by us, 0711; the job's user cannot create, rename or delete
+//!   anything in it.
+//! - Files: credential files are 0600 and owned by the job's user; the state and failure
+//!   records are 0600 root, because root-side tools act on them and the user must not be
+//!   able to change what they say.
+//!
+//! Every operation works on directory file descriptors (`openat`, `mkdirat`, `renameat`,
+//! `unlinkat`) with `O_NOFOLLOW`: no path a user can influence, and no symlink, is ever
+//! followed. Files are written under an exclusive temporary name, `fchown`ed, `fsync`ed
+//! and renamed into place, so a reader sees the old file or the new one, never a part.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, OFlag, AT_FDCWD};
+use nix::sys::stat::{fchmod, fstat, mkdirat, Mode, SFlag};
+use nix::unistd::{fchown, geteuid, unlinkat, Gid, Uid, UnlinkatFlags};
+
+use crate::job::JobId;
+
+/// credential_process JSON (`Version` 1 with `Expiration`).
+pub const CREDENTIALS_JSON: &str = "credentials.json";
+/// Static-key INI for tools that cannot run a credential_process.
+pub const CREDENTIALS_INI: &str = "credentials";
+/// AWS config file: `credential_process` and region.
+pub const CONFIG: &str = "config";
+/// Root-only record of what was provisioned (role, session, expiry).
+pub const STATE: &str = "state.json";
+/// Root-only record of why the job's role could not be provided.
+pub const FAILURE: &str = "failure.json";
+
+/// Largest record we read back; anything bigger is not ours.
+const MAX_READ: u64 = 64 * 1024;
+
+/// A filesystem problem, with the path it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {op} failed: {errno}")]
+    Sys {
+        path: PathBuf,
+        op: &'static str,
+        errno: Errno,
+    },
+    #[error("{path}: refusing to use it: {why}")]
+    Unsafe { path: PathBuf, why: String },
+    #[error("{path}: cannot write: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn sys<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(Errno) -> StoreError + 'a {
+    move |errno| StoreError::Sys {
+        path: path.to_path_buf(),
+        op,
+        errno,
+    }
+}
+
+/// The credential store of one node.
+#[derive(Debug, Clone)]
+pub struct Store {
+    base: PathBuf,
+}
+
+/// Who owns a written file, and with which mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub uid: Uid,
+    pub gid: Gid,
+}
+
+impl Store {
+    pub fn new(base: impl Into<PathBuf>) -> Store {
+        Store { base: base.into() }
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// Where a job's files live (for the variables that point the SDKs at them).
+    pub fn job_path(&self, id: &JobId) -> PathBuf {
+        self.base.join(id.dir_name())
+    }
+
+    /// Opens the base directory, creating it (0711) if needed, and checks that it is a real
+    /// directory owned by us that nobody else can write to.
+    fn open_base(&self, create: bool) -> Result<Option<OwnedFd>, StoreError> {
+        let path = &self.base;
+        if create {
+            match mkdirat(AT_FDCWD, path, Mode::from_bits_truncate(0o711)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(sys(path, "mkdir")(e)),
+            }
+        }
+        let fd = match openat(AT_FDCWD, path, dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if !create => return Ok(None),
+            Err(e) => return Err(sys(path, "open")(e)),
+        };
+        check_dir(&fd, path)?;
+        Ok(Some(fd))
+    }
+
+    /// Opens a job's directory, creating it when `create` is set. `Ok(None)`: no such job.
+    pub fn open_job(&self, id: &JobId, create: bool) -> Result<Option<JobDir>, StoreError> {
+        let Some(base) = self.open_base(create)? else {
+            return Ok(None);
+        };
+        let name = id.dir_name();
+        let path = self.base.join(&name);
+        if create {
+            match mkdirat(&base, name.as_str(), Mode::from_bits_truncate(0o711)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(sys(&path, "mkdir")(e)),
+            }
+        }
+        let fd = match openat(&base, name.as_str(), dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if !create => return Ok(None),
+            Err(e) => return Err(sys(&path, "open")(e)),
+        };
+        check_dir(&fd, &path)?;
+        // The umask may have narrowed the mode at mkdir; make it exactly what we document.
+        fchmod(&fd, Mode::from_bits_truncate(0o711)).map_err(sys(&path, "chmod"))?;
+        Ok(Some(JobDir { fd, path }))
+    }
+
+    /// Removes a job's directory and everything in it. Idempotent: a job with nothing on
+    /// this node is not an error. Returns how many files were removed.
+    pub fn remove_job(&self, id: &JobId) -> Result<usize, StoreError> {
+        let Some(base) = self.open_base(false)? else {
+            return Ok(0);
+        };
+        let name = id.dir_name();
+        let path = self.base.join(&name);
+        let fd = match openat(&base, name.as_str(), dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(0),
+            // Not a directory (or a symlink): only root can create entries here, but remove
+            // whatever it is rather than leave it.
+            Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
+                unlinkat(&base, name.as_str(), UnlinkatFlags::NoRemoveDir)
+                    .map_err(sys(&path, "unlink"))?;
+                return Ok(1);
+            }
+            Err(e) => return Err(sys(&path, "open")(e)),
+        };
+        let names = list(&fd, &path)?;
+        let mut removed = 0;
+        for entry in &names {
+            match unlinkat(&fd, entry.as_str(), UnlinkatFlags::NoRemoveDir) {
+                Ok(()) => removed += 1,
+                Err(Errno::ENOENT) => {}
+                // A directory: we never create one, but an empty one must not block cleanup.
+                Err(Errno::EISDIR) => unlinkat(&fd, entry.as_str(), UnlinkatFlags::RemoveDir)
+                    .map_err(sys(&path.join(entry), "rmdir"))?,
+                Err(e) => return Err(sys(&path.join(entry), "unlink")(e)),
+            }
+        }
+        match unlinkat(&base, name.as_str(), UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(removed),
+            Err(e) => Err(sys(&path, "rmdir")(e)),
+        }
+    }
+
+    /// Names of the job directories present (for status and cleanup of orphans).
+    pub fn job_dirs(&self) -> Result<Vec<String>, StoreError> {
+        match self.open_base(false)? {
+            None => Ok(Vec::new()),
+            Some(fd) => list(&fd, &self.base),
+        }
+    }
+}
+
+/// An open job directory; all file operations are relative to its descriptor.
+#[derive(Debug)]
+pub struct JobDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl JobDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Atomically replaces `name` with `contents`, owned by `owner` with mode 0600.
+    pub fn write(&self, name: &str, contents: &[u8], owner: Owner) -> Result<(), StoreError> {
+        let target = self.path.join(name);
+        let (tmp, file) = self.create_temp(name)?;
+        let result = (|| {
+            fchown(&file, Some(owner.uid), Some(owner.gid)).map_err(sys(&target, "chown"))?;
+            fchmod(&file, Mode::from_bits_truncate(0o600)).map_err(sys(&target, "chmod"))?;
+            let mut f = File::from(file);
+            let io = |source| StoreError::Io {
+                path: target.clone(),
+                source,
+            };
+            f.write_all(contents).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(sys(&target, "rename"))?;
+            // Make the rename itself durable.
+            nix::unistd::fsync(&self.fd).map_err(sys(&self.path, "fsync"))
+        })();
+        if result.is_err() {
+            let _ = unlinkat(&self.fd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        result
+    }
+
+    /// Creates a fresh temporary file with `O_EXCL|O_NOFOLLOW`, 0600, not yet chowned.
+    fn create_temp(&self, name: &str) -> Result<(String, OwnedFd), StoreError> {
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        for _ in 0..16 {
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let tmp = format!(".{name}.{}.{n}.tmp", std::process::id());
+            match openat(&self.fd, tmp.as_str(), flags, Mode::from_bits_truncate(0o600)) {
+                Ok(fd) => return Ok((tmp, fd)),
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(sys(&self.path.join(&tmp), "create")(e)),
+            }
+        }
+        Err(StoreError::Unsafe {
+            path: self.path.clone(),
+            why: "could not find a free temporary name".into(),
+        })
+    }
+
+    /// Removes `name` if present.
+    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+        match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(sys(&self.path.join(name), "unlink")(e)),
+        }
+    }
+
+    /// Reads `name` if it exists and is a regular file (never through a symlink).
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let fd = match openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(sys(&path, "open")(e)),
+        };
+        let st = fstat(&fd).map_err(sys(&path, "stat"))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(StoreError::Unsafe {
+                path,
+                why: "not a regular file".into(),
+            });
+        }
+        let mut buf = Vec::new();
+        File::from(fd)
+            .take(MAX_READ)
+            .read_to_end(&mut buf)
+            .map_err(|source| StoreError::Io { path, source })?;
+        Ok(Some(buf))
+    }
+}
+
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// A directory we write credentials into must be ours and writable by nobody else.
+fn check_dir(fd: &impl AsFd, path: &Path) -> Result<(), StoreError> {
+    let st = fstat(fd).map_err(sys(path, "stat"))?;
+    let unsafe_dir = |why: String| StoreError::Unsafe {
+        path: path.to_path_buf(),
+        why,
+    };
+    if st.st_uid != geteuid().as_raw() {
+        return Err(unsafe_dir(format!(
+            "it is owned by uid {}, not by uid {}",
+            st.st_uid,
+            geteuid()
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "mode {:o} lets group or others write to it",
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Entry names of a directory, without `.` and `..`.
+fn list(fd: &OwnedFd, path: &Path) -> Result<Vec<String>, StoreError> {
+    let dup = fd.try_clone().map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut dir = Dir::from_fd(dup).map_err(sys(path, "opendir"))?;
+    let mut names = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry.map_err(sys(path, "readdir"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn me() -> Owner {
+        Owner {
+            uid: geteuid(),
+            gid: nix::unistd::getegid(),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::new(t.path().join("aws-role"));
+        (t, s)
+    }
+
+    #[test]
+    fn creates_private_dirs_and_0600_files() {
+        let (_t, s) = store();
+        let id = JobId::slurm("42").unwrap();
+        let d = s.open_job(&id, true).unwrap().unwrap();
+        d.write(CREDENTIALS_JSON, b"{}", me()).unwrap();
+        let base = std::fs::metadata(s.base()).unwrap();
+        assert_eq!(base.permissions().mode() & 0o7777, 0o711);
+        let job = std::fs::metadata(s.job_path(&id)).unwrap();
+        assert_eq!(job.permissions().mode() & 0o7777, 0o711);
+        let f = std::fs::metadata(s.job_path(&id).join(CREDENTIALS_JSON)).unwrap();
+        assert_eq!(f.permissions().mode() & 0o7777, 0o600);
+        assert_eq!(f.uid(), geteuid().as_raw());
+        assert_eq!(d.read(CREDENTIALS_JSON).unwrap().unwrap(), b"{}");
+    }
+
+    #[test]
+    fn rewrite_replaces_whole_file_and_leaves_no_temp() {
+        let (_t, s) = store();
+        let id = JobId::slurm("7").unwrap();
+        let d = s.open_job(&id, true).unwrap().unwrap();
+        d.write(CONFIG, b"first version, longer", me()).unwrap();
+        d.write(CONFIG, b"second", me()).unwrap();
+        assert_eq!(d.read(CONFIG).unwrap().unwrap(), b"second");
+        let names = list(&d.fd, d.path()).unwrap();
+        assert_eq!(names, vec![CONFIG.to_string()]);
+    }
+
+    #[test]
+    fn symlinks_are_never_followed() {
+        let (t, s) = store();
+        let id = JobId::slurm("9").unwrap();
+        let d = s.open_job(&id, true).unwrap().unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        std::os::unix::fs::symlink(&victim, s.job_path(&id).join(STATE)).unwrap();
+        // Reading through the link is refused...
+        assert!(d.read(STATE).is_err());
+        // ...and writing replaces the link itself, never the file it points to.
+        d.write(STATE, b"new", me()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        // A symlinked job directory is refused too.
+        let other = JobId::slurm("10").unwrap();
+        std::os::unix::fs::symlink(t.path(), s.job_path(&other)).unwrap();
+        assert!(s.open_job(&other, true).is_err());
+        // Removal unlinks the link, not the directory it points to.
+        assert_eq!(s.remove_job(&other).unwrap(), 1);
+        assert!(victim.exists());
+    }
+
+    #[test]
+    fn a_writable_base_is_refused() {
+        let (_t, s) = store();
+        std::fs::create_dir(s.base()).unwrap();
+        std::fs::set_permissions(s.base(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = s.open_job(&JobId::slurm("1").unwrap(), true).unwrap_err();
+        assert!(e.to_string().contains("lets group or others write"), "{e}");
+    }
+
+    #[test]
+    fn removal_is_complete_and_idempotent() {
+        let (_t, s) = store();
+        let id = JobId::slurm("5").unwrap();
+        assert_eq!(s.remove_job(&id).unwrap(), 0, "nothing there yet");
+        let d = s.open_job(&id, true).unwrap().unwrap();
+        for n in [CREDENTIALS_JSON, CREDENTIALS_INI, CONFIG, STATE] {
+            d.write(n, b"x", me()).unwrap();
+        }
+        assert_eq!(s.remove_job(&id).unwrap(), 4);
+        assert!(!s.job_path(&id).exists());
+        assert_eq!(s.remove_job(&id).unwrap(), 0);
+        assert!(s.job_dirs().unwrap().is_empty());
+    }
+}
+
+/// The root-only record of a provisioned job (`state.json`): what the refresher, the
+/// status listing and the plugin need, and never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobState {
+    pub job_id: String,
+    pub scheduler: String,
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub role: String,
+    pub role_arn: String,
+    pub session_name: String,
+    /// RFC 3339.
+    pub expiration: String,
+    /// Seconds since the epoch, when the job has a known end.
+    pub end_time: Option<u64>,
+    /// RFC 3339 time of the last successful AssumeRole.
+    pub issued: String,
+    pub region: String,
+}
+
+/// The root-only record of a job whose role could not be provided (`failure.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRecord {
+    pub job_id: String,
+    /// Worded for the job's user; contains no secret.
+    pub reason: String,
+    /// RFC 3339.
+    pub time: String,
+}
+
+/// A record that could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: not a valid record: {why}")]
+    Invalid { path: PathBuf, why: String },
+}
+
+impl JobDir {
+    /// Writes a record as JSON, root-only.
+    pub fn write_record<T: serde::Serialize>(&self, name: &str, record: &T) -> Result<(), StoreError> {
+        let text = serde_json::to_string_pretty(record).map_err(|e| StoreError::Io {
+            path: self.path.join(name),
+            source: std::io::Error::other(e),
+        })?;
+        let root = Owner {
+            uid: geteuid(),
+            gid: nix::unistd::getegid(),
+        };
+        self.write(name, format!("{text}\n").as_bytes(), root)
+    }
+
+    /// Reads a record written by [`JobDir::write_record`]; `Ok(None)` when absent.
+    pub fn read_record<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, RecordError> {
+        let Some(bytes) = self.read(name)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| RecordError::Invalid {
+                path: self.path.join(name),
+                why: e.to_string(),
+            })
+    }
+}

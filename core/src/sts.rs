@@ -1,0 +1,309 @@
+//! AssumeRole against STS, with the node's own identity.
+//!
+//! Everything comes from the map's `[sts]` section, never from the process environment
+//! (a Prolog has no PATH, HOME or `AWS_*`): region, endpoint, and the node's credentials
+//! (a root-only credentials file, or else the default chain: instance profile and so on).
+//! Throttling and transient failures are retried by the SDK's standard retry strategy
+//! (exponential backoff with full jitter), all under one hard deadline; access errors are
+//! not retried. AWS's own limits are checked here before the call, because the test STS
+//! (and the SDK) check almost nothing.
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::retry::RetryConfig;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_sdk_sts::config::Region;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::types::Tag;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_types::timeout::TimeoutConfig;
+
+use crate::creds::{Credentials, CredsError, Secret};
+use crate::map::StsSettings;
+use crate::session;
+use crate::walltime::{MAX_SESSION, MIN_SESSION};
+
+/// Longest inline session policy STS accepts.
+pub const MAX_POLICY_CHARS: usize = 2048;
+/// Most session tags STS accepts.
+pub const MAX_TAGS: usize = 50;
+
+/// One AssumeRole call.
+#[derive(Debug, Clone)]
+pub struct AssumeRequest {
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration: Duration,
+    pub source_identity: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub policy: Option<String>,
+}
+
+/// Why no credentials came back. Messages are meant for the job's user and the node's
+/// log; none contains a secret (STS error messages name ARNs, never keys).
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    #[error("the request is outside AWS's limits: {0}")]
+    Invalid(String),
+    #[error("STS did not answer within {0:?} (after retries)")]
+    Deadline(Duration),
+    #[error("STS refused: {code}: {message}")]
+    Denied { code: String, message: String },
+    #[error("STS kept throttling the request until the retries ran out: {0}")]
+    Throttled(String),
+    #[error("STS could not be reached: {0}")]
+    Unreachable(String),
+    #[error("STS failed: {code}: {message}")]
+    Service { code: String, message: String },
+    #[error("STS answered with something unusable: {0}")]
+    Malformed(String),
+}
+
+impl AssumeRequest {
+    /// Checks the request against STS's documented limits.
+    pub fn validate(&self) -> Result<(), StsError> {
+        let bad = |m: String| Err(StsError::Invalid(m));
+        if !session::is_valid_name(&self.session_name) {
+            return bad(format!(
+                "session name {:?} must be 2-64 characters of letters, digits and _+=,.@-",
+                self.session_name
+            ));
+        }
+        if self.duration < MIN_SESSION || self.duration > MAX_SESSION {
+            return bad(format!(
+                "duration {} s must be between {} and {} s",
+                self.duration.as_secs(),
+                MIN_SESSION.as_secs(),
+                MAX_SESSION.as_secs()
+            ));
+        }
+        if let Some(id) = &self.source_identity {
+            if !session::is_valid_name(id) || id.starts_with("aws:") {
+                return bad(format!(
+                    "SourceIdentity {id:?} must be 2-64 characters of letters, digits and _+=,.@- and not start with aws:"
+                ));
+            }
+        }
+        if self.tags.len() > MAX_TAGS {
+            return bad(format!("{} session tags, at most {MAX_TAGS}", self.tags.len()));
+        }
+        for (k, v) in &self.tags {
+            let key_ok = (1..=128).contains(&k.chars().count()) && k.chars().all(session::is_tag_char);
+            let value_ok = v.chars().count() <= 256 && v.chars().all(session::is_tag_char);
+            if !key_ok || !value_ok {
+                return bad(format!("session tag {k:?} = {v:?} breaks the tag rules"));
+            }
+        }
+        if let Some(p) = &self.policy {
+            if p.chars().count() > MAX_POLICY_CHARS {
+                return bad(format!(
+                    "session policy of {} characters, at most {MAX_POLICY_CHARS}",
+                    p.chars().count()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds an STS client from the map's settings only.
+pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let region = Region::new(settings.region.clone());
+    let credentials = match &settings.credentials_file {
+        Some(path) => {
+            let files = EnvConfigFiles::builder()
+                .with_file(EnvConfigFileKind::Credentials, path)
+                .build();
+            let mut b = ProfileFileCredentialsProvider::builder().profile_files(files);
+            if let Some(p) = &settings.profile {
+                b = b.profile_name(p);
+            }
+            SharedCredentialsProvider::new(b.build())
+        }
+        None => SharedCredentialsProvider::new(
+            DefaultCredentialsChain::builder()
+                .region(region.clone())
+                .build()
+                .await,
+        ),
+    };
+    // Each attempt gets a share of the deadline, so a hung connection still leaves time
+    // for a retry; the whole operation never outlives the deadline.
+    let attempt = (settings.timeout / 2).max(Duration::from_millis(500));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(attempt.min(Duration::from_secs(3)))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(settings.timeout)
+        .build();
+    let retry = RetryConfig::standard()
+        .with_max_attempts(settings.max_attempts)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(2));
+    let mut conf = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(credentials)
+        .http_client(http)
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(url) = &settings.endpoint {
+        conf = conf.endpoint_url(url);
+    }
+    aws_sdk_sts::Client::from_conf(conf.build())
+}
+
+/// Assumes the role; returns checked credentials.
+pub async fn assume_role(
+    settings: &StsSettings,
+    req: &AssumeRequest,
+) -> Result<Credentials, StsError> {
+    req.validate()?;
+    let client = client(settings).await;
+    let mut call = client
+        .assume_role()
+        .role_arn(&req.role_arn)
+        .role_session_name(&req.session_name)
+        .duration_seconds(req.duration.as_secs() as i32);
+    if let Some(id) = &req.source_identity {
+        call = call.source_identity(id);
+    }
+    for (k, v) in &req.tags {
+        let tag = Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .map_err(|e| StsError::Invalid(e.to_string()))?;
+        call = call.tags(tag);
+    }
+    if let Some(p) = &req.policy {
+        call = call.policy(p);
+    }
+    // Belt and braces: the SDK's operation timeout should fire first.
+    let hard = settings.timeout + Duration::from_secs(1);
+    let out = match tokio::time::timeout(hard, call.send()).await {
+        Err(_) => return Err(StsError::Deadline(settings.timeout)),
+        Ok(r) => r.map_err(|e| classify(e, settings.timeout))?,
+    };
+    let c = out
+        .credentials
+        .ok_or_else(|| StsError::Malformed("no Credentials in the response".into()))?;
+    let expiration = SystemTime::try_from(c.expiration)
+        .map_err(|_| StsError::Malformed("an Expiration outside the representable range".into()))?;
+    let now = SystemTime::now();
+    if expiration <= now {
+        return Err(StsError::Malformed(
+            "the credentials had already expired".into(),
+        ));
+    }
+    // STS never issues more than asked for; much more means a broken or hostile peer.
+    if expiration > now + req.duration + Duration::from_secs(600) {
+        return Err(StsError::Malformed(
+            "the credentials expire far later than requested".into(),
+        ));
+    }
+    Credentials::new(
+        c.access_key_id,
+        Secret::new(c.secret_access_key),
+        Secret::new(c.session_token),
+        expiration,
+    )
+    .map_err(|e: CredsError| StsError::Malformed(e.to_string()))
+}
+
+fn classify<E, R>(e: SdkError<E, R>, deadline: Duration) -> StsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        SdkError::TimeoutError(_) => StsError::Deadline(deadline),
+        SdkError::DispatchFailure(d) => {
+            if d.is_timeout() {
+                StsError::Deadline(deadline)
+            } else {
+                StsError::Unreachable(chain(d.as_connector_error()))
+            }
+        }
+        SdkError::ConstructionFailure(c) => StsError::Unreachable(format!("{c:?}")),
+        SdkError::ResponseError(r) => StsError::Malformed(format!("{r:?}").chars().take(300).collect()),
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let code = err.code().unwrap_or("UnknownError").to_string();
+            let message = err.message().unwrap_or("").to_string();
+            match code.as_str() {
+                "AccessDenied" | "AccessDeniedException" | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
+                | "RegionDisabledException" => StsError::Denied { code, message },
+                "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+                    StsError::Throttled(message)
+                }
+                _ => StsError::Service { code, message },
+            }
+        }
+        other => StsError::Unreachable(other.to_string()),
+    }
+}
+
+/// An error and its sources on one line (the connector's own Display is terse).
+fn chain(e: Option<&aws_sdk_sts::error::ConnectorError>) -> String {
+    let Some(e) = e else {
+        return "dispatch failure".into();
+    };
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> AssumeRequest {
+        AssumeRequest {
+            role_arn: "arn:aws:iam::123456789012:role/x".into(),
+            session_name: "slurm-42-0".into(),
+            duration: Duration::from_secs(3600),
+            source_identity: None,
+            tags: vec![],
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn aws_limits_are_enforced_before_the_call() {
+        assert!(req().validate().is_ok());
+        let mut r = req();
+        r.session_name = "x".into();
+        assert!(r.validate().is_err());
+        let mut r = req();
+        r.duration = Duration::from_secs(899);
+        assert!(r.validate().is_err());
+        let mut r = req();
+        r.duration = Duration::from_secs(43_201);
+        assert!(r.validate().is_err());
+        let mut r = req();
+        r.source_identity = Some("aws:alice".into());
+        assert!(r.validate().is_err());
+        let mut r = req();
+        r.policy = Some("x".repeat(2049));
+        assert!(r.validate().unwrap_err().to_string().contains("2049"));
+        let mut r = req();
+        r.tags = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(r.validate().is_err());
+        let mut r = req();
+        r.tags = vec![("bad\nkey".into(), "v".into())];
+        assert!(r.validate().is_err());
+    }
+}

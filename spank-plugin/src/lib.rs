@@ -1,0 +1,1 @@
+// placeholder: the SPANK plugin comes with the plugin issue

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything a fresh Debian 12 machine needs to build aws-role and run its
+# test suite: Slurm + munge from Debian, the Slurm headers, and a Python venv with
+# the STS emulator (moto) and the AWS clients (awscli, boto3) that jobs use.
+# Idempotent: a second run only checks.
+set -euo pipefail
+
+VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
+APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # dpkg on these machines has failed once transiently ("cannot stat pathname ... .deb");
+  # an identical retry succeeded, so retry a few times.
+  for attempt in 1 2 3; do
+    if apt-get install -y -qq "${missing[@]}" >/tmp/aws-role-apt.log 2>&1; then break; fi
+    [ "$attempt" = 3 ] && { cat /tmp/aws-role-apt.log; exit 1; }
+    sleep 2
+  done
+fi
+
+# The venv must be usable by the unprivileged users jobs run as: build it from
+# Debian's /usr/bin/python3 (root's default python lives under /root, mode 0700)
+# in a world-readable directory.
+if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/aws" ]; then
+  mkdir -p "$(dirname "$VENV")"
+  chmod 0755 "$(dirname "$VENV")"
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.*' 'awscli' 'boto3'
+  chmod -R a+rX "$(dirname "$VENV")"
+fi
+echo "deps ok: $(dpkg-query -W -f='${Version}' slurm-wlm) slurm-wlm, venv $VENV"

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Shared helpers for the test-harness scripts (cluster.sh, sts.sh). Source it; it
+# does not run anything on its own.
+# shellcheck disable=SC2034  # variables here are used by the scripts that source this
+
+RUN_DIR=${AWS_ROLE_TEST_RUN_DIR:-/run/aws-role-test}
+LOG_DIR=${AWS_ROLE_TEST_LOG_DIR:-/var/log/aws-role-test}
+VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
+# Every Slurm client call goes through this: a dead or hung slurmctld must make the
+# harness fail in seconds, not hang CI until its global timeout.
+SLURM_CLIENT_TIMEOUT=${AWS_ROLE_TEST_SLURM_TIMEOUT:-10}
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+sl() { timeout "$SLURM_CLIENT_TIMEOUT" "$@"; }
+
+now_ms() { date +%s%3N; }
+# elapsed_s START_MS -> "1.234s"
+elapsed_s() {
+  local d=$(( $(now_ms) - $1 ))
+  printf '%d.%03ds' $((d / 1000)) $((d % 1000))
+}
+
+# pid_matches PID PATTERN: PID is alive and its command line contains PATTERN.
+# /run is on the root disk here (not tmpfs), so PID files survive reboots and a
+# recorded PID may meanwhile belong to an unrelated process: always check cmdline.
+pid_matches() {
+  local pid=$1 pat=$2 cmd
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *"$pat"* ]]
+}
+
+# pidfile_alive FILE PATTERN: prints the PID if FILE names a live matching process.
+pidfile_alive() {
+  local f=$1 pat=$2 pid
+  [ -s "$f" ] || return 1
+  pid=$(head -n1 "$f" 2>/dev/null) || return 1
+  pid_matches "$pid" "$pat" || return 1
+  printf '%s\n' "$pid"
+}
+
+# live_pgrep NAME: PIDs of processes named exactly NAME, without zombies. PID 1 on
+# these machines does not reap orphans, so every daemon we stop stays behind as a
+# zombie, and plain pgrep would still report it as running.
+live_pgrep() {
+  local pid st
+  for pid in $(pgrep -x "$1"); do
+    st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || continue
+    [ -n "$st" ] && [ "$st" != Z ] && echo "$pid"
+  done
+  return 0
+}
+is_running() { [ -n "$(live_pgrep "$1")" ]; }
+
+# stop_pidfile FILE PATTERN NAME: SIGTERM the recorded process, wait up to
+# ~10 s, then SIGKILL. Only ever touches the PID we recorded ourselves.
+stop_pidfile() {
+  local f=$1 pat=$2 name=$3 pid i
+  if ! pid=$(pidfile_alive "$f" "$pat"); then
+    rm -f "$f"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_matches "$pid" "$pat" || break
+    sleep 0.1
+  done
+  if pid_matches "$pid" "$pat"; then
+    log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+      pid_matches "$pid" "$pat" || break
+      sleep 0.1
+    done
+  fi
+  pid_matches "$pid" "$pat" && die "$name (pid $pid) still alive after SIGKILL"
+  rm -f "$f"
+  log "stopped $name (pid $pid)"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds or time runs out.
+wait_for() {
+  local secs=$1 deadline
+  shift
+  deadline=$(( $(now_ms) + secs * 1000 ))
+  while :; do
+    "$@" && return 0
+    (( $(now_ms) >= deadline )) && return 1
+    sleep 0.2
+  done
+}
+
+require_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+
+# slurm_job_wait JOBID [SECONDS]: wait until the job has ended and its epilog is done,
+# print its final state, succeed only for COMPLETED. Polls every 0.2 s: `sbatch --wait`
+# polls at growing intervals and returned ~8 s after a 0.1 s job had finished.
+slurm_job_wait() {
+  local id=$1 secs=${2:-60} deadline st
+  deadline=$(( $(now_ms) + secs * 1000 ))
+  while :; do
+    st=$(sl scontrol show job -o "$id" 2>/dev/null | grep -o 'JobState=[^ ]*' | cut -d= -f2) || st=
+    case $st in
+      PENDING | RUNNING | CONFIGURING | COMPLETING | SUSPENDED | REQUEUED | RESIZING | '') ;;
+      *)
+        # Terminal state: COMPLETING (epilog still running) is already excluded above.
+        echo "$st"
+        [ "$st" = COMPLETED ]
+        return
+        ;;
+    esac
+    if (( $(now_ms) >= deadline )); then
+      echo "${st:-UNKNOWN}"
+      log "job $id not finished after ${secs}s (state ${st:-unknown})"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
