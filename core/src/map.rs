@@ -1,17 +1,2042 @@
-//! STUB (replaced by the real module).
+//! The site's role map: which AWS roles jobs may assume, and who may ask for which.
+//!
+//! The map is a TOML file (default [`DEFAULT_PATH`]) that the prolog reads as root; every key
+//! is documented in `role-map.example.toml` at the root of the repository. Loading checks
+//! everything once — unknown keys, ARNs, durations, templates, session policies, tags,
+//! dangling role references — and reports *every* mistake with file, line and column, so an
+//! administrator fixes the file in one pass and a node never discovers a bad map at job time.
+//!
+//! A role without any allow list is valid: nobody may request it, but it can still be the
+//! default role of a partition or PBS queue.
+
 use std::collections::BTreeMap;
+use std::fmt;
+use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use crate::session::Template;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::session::{is_sts_char, is_tag_char, Template};
+use crate::walltime::parse_human;
+
+/// Where the prolog looks for the map unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/aws-role/role-map.toml";
-#[derive(Debug, Clone)] pub struct RoleMap { pub source: PathBuf, pub sts: StsSettings, pub node: NodeSettings, pub defaults: Defaults, pub roles: BTreeMap<String, Role>, pub partitions: BTreeMap<String, QueueDefault>, pub pbs: PbsSettings }
-#[derive(Debug, Clone)] pub struct StsSettings { pub region: String, pub endpoint: Option<String>, pub credentials_file: Option<PathBuf>, pub profile: Option<String>, pub timeout: Duration, pub max_attempts: u32 }
-#[derive(Debug, Clone)] pub struct NodeSettings { pub base_dir: PathBuf, pub credential_helper: PathBuf }
-#[derive(Debug, Clone)] pub struct Defaults { pub max_session: Duration, pub margin: Duration, pub session_name: Template, pub pbs_session_name: Template }
-#[derive(Debug, Clone)] pub struct Role { pub name: String, pub arn: String, pub allow_users: Vec<String>, pub allow_groups: Vec<String>, pub allow_accounts: Vec<String>, pub max_session: Option<Duration>, pub session_policy: Option<String>, pub source_identity: Option<Template>, pub tags: Vec<(String, Template)> }
-#[derive(Debug, Clone)] pub struct QueueDefault { pub default_role: String }
-#[derive(Debug, Clone)] pub struct PbsSettings { pub default_role: Option<String>, pub queues: BTreeMap<String, QueueDefault> }
-impl Role { pub fn has_allow_list(&self) -> bool { !(self.allow_users.is_empty() && self.allow_groups.is_empty() && self.allow_accounts.is_empty()) } pub fn cap(&self, d: &Defaults) -> Duration { self.max_session.unwrap_or(d.max_session) } }
-#[derive(Debug, thiserror::Error)] #[error("map error")] pub struct MapError { pub file: PathBuf, pub problems: Vec<Problem> }
-#[derive(Debug, Clone, PartialEq, Eq)] pub struct Problem { pub line: usize, pub column: usize, pub message: String }
-impl RoleMap { pub fn load(path: &Path) -> Result<RoleMap, MapError> { Err(MapError{file: path.into(), problems: vec![]}) } pub fn parse(_t: &str, s: &Path) -> Result<RoleMap, MapError> { Err(MapError{file: s.into(), problems: vec![]}) } pub fn summary(&self) -> String { String::new() } }
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(8);
+const TIMEOUT_MIN: Duration = Duration::from_secs(1);
+const TIMEOUT_MAX: Duration = Duration::from_secs(120);
+const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+const MAX_ATTEMPTS_MAX: i64 = 10;
+const DEFAULT_BASE_DIR: &str = "/run/aws-role";
+const DEFAULT_CREDENTIAL_HELPER: &str = "/usr/libexec/aws-role/aws-role-credentials";
+/// One hour: the role-chaining cap, the safe default when the node itself holds role credentials.
+const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(3600);
+/// STS `DurationSeconds` bounds.
+const SESSION_MIN: Duration = Duration::from_secs(15 * 60);
+const SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
+const DEFAULT_MARGIN: Duration = Duration::from_secs(5 * 60);
+const MARGIN_MAX: Duration = Duration::from_secs(3600);
+const DEFAULT_SESSION_NAME: &str = "slurm-{job_id}-{task}";
+const DEFAULT_PBS_SESSION_NAME: &str = "pbs-{job_id}";
+
+/// IAM and STS limits.
+const ARN_MAX: usize = 2048;
+const IAM_ROLE_NAME_MAX: usize = 64;
+const NAME_MAX: usize = 64;
+const QUEUE_NAME_MAX: usize = 128;
+const POLICY_MAX: usize = 2048;
+const SOURCE_IDENTITY_MIN: usize = 2;
+const SOURCE_IDENTITY_MAX: usize = 64;
+const TAGS_MAX: usize = 50;
+const TAG_KEY_MAX: usize = 128;
+const TAG_VALUE_MAX: usize = 256;
+
+/// The whole site map, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleMap {
+    /// The file it came from (for messages).
+    pub source: PathBuf,
+    pub sts: StsSettings,
+    pub node: NodeSettings,
+    pub defaults: Defaults,
+    /// Key: the role name users pass to `--aws-role`.
+    pub roles: BTreeMap<String, Role>,
+    /// `[partitions.NAME]`: the role a Slurm job in that partition gets when it asks for none.
+    pub partitions: BTreeMap<String, QueueDefault>,
+    pub pbs: PbsSettings,
+}
+
+/// `[sts]`: how the node talks to STS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsSettings {
+    pub region: String,
+    /// An `http://` or `https://` URL; `None` = the regional STS endpoint.
+    pub endpoint: Option<String>,
+    /// An absolute path; `None` = the default credential chain (environment, IMDS, ...).
+    pub credentials_file: Option<PathBuf>,
+    pub profile: Option<String>,
+    /// Per attempt; 1 s to 120 s, default 8 s.
+    pub timeout: Duration,
+    /// 1 to 10, default 5.
+    pub max_attempts: u32,
+}
+
+/// `[node]`: where things live on a compute node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSettings {
+    /// Absolute; default `/run/aws-role`.
+    pub base_dir: PathBuf,
+    /// Absolute; default `/usr/libexec/aws-role/aws-role-credentials`.
+    pub credential_helper: PathBuf,
+}
+
+/// `[defaults]`: what applies to every role unless the role says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// Session cap of roles without their own `max_session`; 15 min to 12 h, default 1 h.
+    pub max_session: Duration,
+    /// Added to the job's remaining time; 0 to 1 h, default 5 min.
+    pub margin: Duration,
+    /// Default `slurm-{job_id}-{task}`.
+    pub session_name: Template,
+    /// Default `pbs-{job_id}`.
+    pub pbs_session_name: Template,
+}
+
+/// `[roles.NAME]`: one role jobs may assume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    pub allow_users: Vec<String>,
+    pub allow_groups: Vec<String>,
+    pub allow_accounts: Vec<String>,
+    /// 15 min to 12 h; `None` = `defaults.max_session`.
+    pub max_session: Option<Duration>,
+    /// An inline session policy (a JSON object with a `Statement`).
+    pub session_policy: Option<String>,
+    pub source_identity: Option<Template>,
+    /// Session tags, key → value template, in key order.
+    pub tags: Vec<(String, Template)>,
+}
+
+/// `[partitions.NAME]` and `[pbs.queues.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDefault {
+    pub default_role: String,
+}
+
+/// `[pbs]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PbsSettings {
+    /// Fallback when the queue is unknown (the OpenPBS prologue is not told the queue) or
+    /// has no entry in `queues`.
+    pub default_role: Option<String>,
+    /// `[pbs.queues.NAME]`.
+    pub queues: BTreeMap<String, QueueDefault>,
+}
+
+impl Role {
+    /// Whether anybody may request this role; without an allow list it is only usable as a
+    /// partition or queue default.
+    pub fn has_allow_list(&self) -> bool {
+        !(self.allow_users.is_empty()
+            && self.allow_groups.is_empty()
+            && self.allow_accounts.is_empty())
+    }
+
+    /// The longest session this role may get: its own `max_session`, else the default.
+    pub fn cap(&self, defaults: &Defaults) -> Duration {
+        self.max_session.unwrap_or(defaults.max_session)
+    }
+}
+
+/// Why a map was refused: every problem found, in file order.
+#[derive(Debug, thiserror::Error)]
+pub struct MapError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+/// One mistake in the map. `line` and `column` are 1-based; both are 0 when there is no
+/// position (the file could not be read, or something is missing altogether).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for MapError {
+    /// One line per problem: `{file}:{line}:{column}: {message}`, or `{file}: {message}`
+    /// when the problem has no position.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if p.line == 0 {
+                write!(f, "{}: {}", self.file.display(), p.message)?;
+            } else {
+                write!(
+                    f,
+                    "{}:{}:{}: {}",
+                    self.file.display(),
+                    p.line,
+                    p.column,
+                    p.message
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RoleMap {
+    /// Reads and checks the map at `path`.
+    pub fn load(path: &Path) -> Result<RoleMap, MapError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => RoleMap::parse(&text, path),
+            Err(e) => Err(MapError {
+                file: path.to_path_buf(),
+                problems: vec![Problem {
+                    line: 0,
+                    column: 0,
+                    message: one_line(&format!("cannot read: {e}")),
+                }],
+            }),
+        }
+    }
+
+    /// Checks the map text `text`; `source` names it in messages.
+    pub fn parse(text: &str, source: &Path) -> Result<RoleMap, MapError> {
+        let fail = |mut problems: Vec<Problem>| {
+            problems.sort_by_key(|p| (p.line, p.column));
+            MapError {
+                file: source.to_path_buf(),
+                problems,
+            }
+        };
+        let raw: RawMap = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let (line, column) = e.span().map_or((0, 0), |s| position(text, s.start));
+                return Err(fail(vec![Problem {
+                    line,
+                    column,
+                    message: one_line(e.message()),
+                }]));
+            }
+        };
+        let mut checker = Checker {
+            text,
+            problems: Vec::new(),
+        };
+        let map = checker.map(raw, source);
+        match map {
+            Some(map) if checker.problems.is_empty() => Ok(map),
+            _ => {
+                if checker.problems.is_empty() {
+                    checker.nowhere("internal error: the map was refused without a reason".into());
+                }
+                Err(fail(checker.problems))
+            }
+        }
+    }
+
+    /// A human summary for `aws-role-prolog --check-config`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_summary(&mut out);
+        out
+    }
+
+    fn write_summary(&self, out: &mut String) -> fmt::Result {
+        let d = &self.defaults;
+        writeln!(out, "role map {}", self.source.display())?;
+        let endpoint = self.sts.endpoint.as_ref().map_or_else(
+            || "regional endpoint".to_string(),
+            |e| format!("endpoint {e}"),
+        );
+        let creds = match (&self.sts.credentials_file, &self.sts.profile) {
+            (Some(file), Some(p)) => format!("{} (profile {p})", file.display()),
+            (Some(file), None) => file.display().to_string(),
+            (None, Some(p)) => format!("the default chain (profile {p})"),
+            (None, None) => "the default chain".to_string(),
+        };
+        writeln!(
+            out,
+            "sts: region {}, {endpoint}, node credentials from {creds}, timeout {} per attempt, at most {} attempts",
+            self.sts.region,
+            dur(self.sts.timeout),
+            self.sts.max_attempts
+        )?;
+        writeln!(
+            out,
+            "node: job directories under {}, credential helper {}",
+            self.node.base_dir.display(),
+            self.node.credential_helper.display()
+        )?;
+        writeln!(
+            out,
+            "defaults: session cap {}, margin {}, session names {} (Slurm) and {} (PBS)",
+            dur(d.max_session),
+            dur(d.margin),
+            d.session_name,
+            d.pbs_session_name
+        )?;
+        writeln!(out, "roles ({}):", self.roles.len())?;
+        for role in self.roles.values() {
+            writeln!(out, "  {}: {}", role.name, role.arn)?;
+            let own = if role.max_session.is_some() {
+                ""
+            } else {
+                " (default)"
+            };
+            writeln!(out, "    cap {}{own}", dur(role.cap(d)))?;
+            if role.has_allow_list() {
+                let mut who = Vec::new();
+                for (kind, list) in [
+                    ("users", &role.allow_users),
+                    ("groups", &role.allow_groups),
+                    ("accounts", &role.allow_accounts),
+                ] {
+                    if !list.is_empty() {
+                        who.push(format!("{kind} {}", list.join(", ")));
+                    }
+                }
+                writeln!(out, "    may be requested by: {}", who.join("; "))?;
+            } else {
+                writeln!(
+                    out,
+                    "    may be requested by: nobody (partition/queue default only)"
+                )?;
+            }
+            let uses = self.default_of(&role.name);
+            if !uses.is_empty() {
+                writeln!(out, "    default of: {}", uses.join(", "))?;
+            } else if !role.has_allow_list() {
+                writeln!(
+                    out,
+                    "    warning: no allow list and not the default of any partition or queue: no job can get it"
+                )?;
+            }
+            if let Some(policy) = &role.session_policy {
+                writeln!(
+                    out,
+                    "    session policy: {} characters",
+                    policy.chars().count()
+                )?;
+            }
+            if let Some(si) = &role.source_identity {
+                writeln!(out, "    source identity: {si}")?;
+            }
+            if !role.tags.is_empty() {
+                let tags: Vec<String> = role.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(out, "    session tags: {}", tags.join(", "))?;
+            }
+        }
+        writeln!(out, "partition defaults:")?;
+        if self.partitions.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for (name, q) in &self.partitions {
+            writeln!(out, "  {name} -> {}", q.default_role)?;
+        }
+        writeln!(out, "PBS queue defaults:")?;
+        for (name, q) in &self.pbs.queues {
+            writeln!(out, "  {name} -> {}", q.default_role)?;
+        }
+        match &self.pbs.default_role {
+            Some(r) => writeln!(out, "  any other or unknown queue -> {r}")?,
+            None => writeln!(out, "  any other or unknown queue -> no role")?,
+        }
+        Ok(())
+    }
+
+    /// Where `role` is a default, for the summary.
+    fn default_of(&self, role: &str) -> Vec<String> {
+        let mut uses: Vec<String> = self
+            .partitions
+            .iter()
+            .filter(|(_, q)| q.default_role == role)
+            .map(|(name, _)| format!("partition {name}"))
+            .collect();
+        uses.extend(
+            self.pbs
+                .queues
+                .iter()
+                .filter(|(_, q)| q.default_role == role)
+                .map(|(name, _)| format!("PBS queue {name}")),
+        );
+        if self.pbs.default_role.as_deref() == Some(role) {
+            uses.push("other PBS queues".into());
+        }
+        uses
+    }
+}
+
+fn dur(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
+// ---------------------------------------------------------------------------------------
+// The file as written: every field optional so that missing ones are reported together
+// with everything else, with spans for positions.
+
+type Str = Spanned<String>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    sts: Option<Spanned<RawSts>>,
+    node: Option<RawNode>,
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    roles: BTreeMap<Str, Spanned<RawRole>>,
+    #[serde(default)]
+    partitions: BTreeMap<Str, Spanned<RawQueue>>,
+    pbs: Option<RawPbs>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSts {
+    region: Option<Str>,
+    endpoint: Option<Str>,
+    credentials_file: Option<Str>,
+    profile: Option<Str>,
+    timeout: Option<Str>,
+    max_attempts: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    base_dir: Option<Str>,
+    credential_helper: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    max_session: Option<Str>,
+    margin: Option<Str>,
+    session_name: Option<Str>,
+    pbs_session_name: Option<Str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    arn: Option<Str>,
+    #[serde(default)]
+    allow_users: Vec<Str>,
+    #[serde(default)]
+    allow_groups: Vec<Str>,
+    #[serde(default)]
+    allow_accounts: Vec<Str>,
+    max_session: Option<Str>,
+    session_policy: Option<Str>,
+    source_identity: Option<Str>,
+    tags: Option<Spanned<BTreeMap<Str, Str>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    default_role: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPbs {
+    default_role: Option<Str>,
+    #[serde(default)]
+    queues: BTreeMap<Str, Spanned<RawQueue>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation: each check records its problem and carries on with a stand-in value, so that
+// one run reports everything. A map with any problem is never returned.
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: Range<usize>, message: String) {
+        let (line, column) = position(self.text, span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            message: one_line(&message),
+        });
+    }
+
+    fn nowhere(&mut self, message: String) {
+        self.problems.push(Problem {
+            line: 0,
+            column: 0,
+            message: one_line(&message),
+        });
+    }
+
+    fn map(&mut self, raw: RawMap, source: &Path) -> Option<RoleMap> {
+        let sts = self.sts(raw.sts);
+        let node = self.node(raw.node.unwrap_or_default());
+        let defaults = self.defaults(raw.defaults.unwrap_or_default());
+        // References are checked against every role the file declares, even ones with
+        // mistakes of their own, so that one mistake is not reported twice.
+        let declared: Vec<String> = raw.roles.keys().map(|k| k.get_ref().clone()).collect();
+        let mut roles = BTreeMap::new();
+        for (name, role) in raw.roles {
+            let role = self.role(name, role);
+            roles.insert(role.name.clone(), role);
+        }
+        let partitions = self.queues("partitions", raw.partitions, &declared);
+        let pbs = self.pbs(raw.pbs.unwrap_or_default(), &declared);
+        Some(RoleMap {
+            source: source.to_path_buf(),
+            sts,
+            node,
+            defaults: defaults?,
+            roles,
+            partitions,
+            pbs,
+        })
+    }
+
+    fn sts(&mut self, raw: Option<Spanned<RawSts>>) -> StsSettings {
+        let mut sts = StsSettings {
+            region: String::new(),
+            endpoint: None,
+            credentials_file: None,
+            profile: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        };
+        let Some(raw) = raw else {
+            self.nowhere(
+                "there is no [sts] table: it is required, with at least the region, e.g. [sts] region = \"us-east-1\""
+                    .into(),
+            );
+            return sts;
+        };
+        let span = raw.span();
+        let raw = raw.into_inner();
+        match raw.region {
+            None => self.at(
+                span,
+                "[sts] has no region: it is required (the STS region, e.g. region = \"us-east-1\")"
+                    .into(),
+            ),
+            Some(region) => {
+                if !is_region(region.get_ref()) {
+                    self.at(
+                        region.span(),
+                        format!(
+                            "sts.region {} is not an AWS region: expected a name like \"us-east-1\", \"cn-north-1\" or \"us-gov-west-1\"",
+                            shown(region.get_ref())
+                        ),
+                    );
+                }
+                sts.region = region.into_inner();
+            }
+        }
+        if let Some(endpoint) = raw.endpoint {
+            if !is_http_url(endpoint.get_ref()) {
+                self.at(
+                    endpoint.span(),
+                    format!(
+                        "sts.endpoint {} is not an http(s) URL: expected e.g. \"https://sts.us-east-1.amazonaws.com\"",
+                        shown(endpoint.get_ref())
+                    ),
+                );
+            }
+            sts.endpoint = Some(endpoint.into_inner());
+        }
+        sts.credentials_file = raw
+            .credentials_file
+            .map(|p| self.absolute_path("sts.credentials_file", p));
+        if let Some(profile) = raw.profile {
+            let p = profile.get_ref();
+            if p.is_empty()
+                || p.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '[' || c == ']')
+            {
+                self.at(
+                    profile.span(),
+                    format!(
+                        "sts.profile {} is not a profile name: expected a non-empty name without spaces or brackets",
+                        shown(p)
+                    ),
+                );
+            }
+            sts.profile = Some(profile.into_inner());
+        }
+        if let Some(t) = raw.timeout {
+            sts.timeout = self.duration("sts.timeout", &t, TIMEOUT_MIN, TIMEOUT_MAX);
+        }
+        if let Some(n) = raw.max_attempts {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=MAX_ATTEMPTS_MAX).contains(n.get_ref()) => sts.max_attempts = v,
+                _ => self.at(
+                    n.span(),
+                    format!(
+                        "sts.max_attempts = {} is out of range: expected 1 to {MAX_ATTEMPTS_MAX}",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        sts
+    }
+
+    fn node(&mut self, raw: RawNode) -> NodeSettings {
+        NodeSettings {
+            base_dir: raw.base_dir.map_or_else(
+                || PathBuf::from(DEFAULT_BASE_DIR),
+                |p| self.absolute_path("node.base_dir", p),
+            ),
+            credential_helper: raw.credential_helper.map_or_else(
+                || PathBuf::from(DEFAULT_CREDENTIAL_HELPER),
+                |p| self.absolute_path("node.credential_helper", p),
+            ),
+        }
+    }
+
+    fn defaults(&mut self, raw: RawDefaults) -> Option<Defaults> {
+        let max_session = raw.max_session.map_or(DEFAULT_MAX_SESSION, |d| {
+            self.duration("defaults.max_session", &d, SESSION_MIN, SESSION_MAX)
+        });
+        let margin = raw.margin.map_or(DEFAULT_MARGIN, |d| {
+            self.duration("defaults.margin", &d, Duration::ZERO, MARGIN_MAX)
+        });
+        let session_name = self.session_name(
+            "defaults.session_name",
+            raw.session_name,
+            DEFAULT_SESSION_NAME,
+        );
+        let pbs_session_name = self.session_name(
+            "defaults.pbs_session_name",
+            raw.pbs_session_name,
+            DEFAULT_PBS_SESSION_NAME,
+        );
+        Some(Defaults {
+            max_session,
+            margin,
+            session_name: session_name?,
+            pbs_session_name: pbs_session_name?,
+        })
+    }
+
+    fn session_name(&mut self, what: &str, raw: Option<Str>, default: &str) -> Option<Template> {
+        match raw {
+            Some(t) => match Template::parse(t.get_ref()) {
+                Ok(template) => Some(template),
+                Err(e) => {
+                    self.at(t.span(), format!("{what}: {e}"));
+                    None
+                }
+            },
+            None => match Template::parse(default) {
+                Ok(template) => Some(template),
+                Err(e) => {
+                    self.nowhere(format!(
+                        "internal error: the built-in {what} is refused: {e}"
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    fn role(&mut self, name: Str, raw: Spanned<RawRole>) -> Role {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let key = name.get_ref();
+        if key.eq_ignore_ascii_case("none") {
+            self.at(
+                name.span(),
+                format!(
+                    "role name {} is reserved: --aws-role=none means \"no role for this job\"; choose another name",
+                    shown(key)
+                ),
+            );
+        } else if !is_name(key) {
+            self.at(
+                name.span(),
+                format!(
+                    "role name {} is not valid: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
+                    shown(key)
+                ),
+            );
+        }
+        let at = format!("roles.{key}");
+        let arn = match raw.arn {
+            None => {
+                self.at(
+                    span,
+                    format!(
+                        "[{at}] has no arn: it is required, e.g. arn = \"arn:aws:iam::123456789012:role/NAME\""
+                    ),
+                );
+                String::new()
+            }
+            Some(arn) => {
+                if let Err(why) = check_arn(arn.get_ref()) {
+                    self.at(
+                        arn.span(),
+                        format!(
+                            "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> (partition aws, aws-cn or aws-us-gov)",
+                            shown(arn.get_ref())
+                        ),
+                    );
+                }
+                arn.into_inner()
+            }
+        };
+        let allow_users = self.names(&format!("{at}.allow_users"), "user", raw.allow_users);
+        let allow_groups = self.names(&format!("{at}.allow_groups"), "group", raw.allow_groups);
+        let allow_accounts = self.names(
+            &format!("{at}.allow_accounts"),
+            "account",
+            raw.allow_accounts,
+        );
+        let max_session = raw
+            .max_session
+            .map(|d| self.duration(&format!("{at}.max_session"), &d, SESSION_MIN, SESSION_MAX));
+        let session_policy = raw.session_policy.map(|p| {
+            self.session_policy(&format!("{at}.session_policy"), &p);
+            p.into_inner()
+        });
+        let source_identity = raw
+            .source_identity
+            .and_then(|s| self.source_identity(&format!("{at}.source_identity"), &s));
+        let tags = raw
+            .tags
+            .map(|t| self.tags(&format!("{at}.tags"), t))
+            .unwrap_or_default();
+        Role {
+            name: name.into_inner(),
+            arn,
+            allow_users,
+            allow_groups,
+            allow_accounts,
+            max_session,
+            session_policy,
+            source_identity,
+            tags,
+        }
+    }
+
+    fn names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {
+        raw.into_iter()
+            .map(|n| {
+                if !is_name(n.get_ref()) {
+                    self.at(
+                        n.span(),
+                        format!(
+                            "{what}: {} is not a valid {kind} name: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
+                            shown(n.get_ref())
+                        ),
+                    );
+                }
+                n.into_inner()
+            })
+            .collect()
+    }
+
+    fn session_policy(&mut self, what: &str, p: &Str) {
+        let policy = p.get_ref();
+        let len = policy.chars().count();
+        let problem = if len > POLICY_MAX {
+            Some(format!(
+                "{what} is {len} characters long: STS accepts at most {POLICY_MAX}"
+            ))
+        } else {
+            match serde_json::from_str::<serde_json::Value>(policy) {
+                Err(e) => Some(format!(
+                    "{what} {} is not valid JSON ({e}): expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
+                    shown(policy)
+                )),
+                Ok(serde_json::Value::Object(o)) if o.contains_key("Statement") => None,
+                Ok(serde_json::Value::Object(_)) => Some(format!(
+                    "{what} {} has no \"Statement\": expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
+                    shown(policy)
+                )),
+                Ok(_) => Some(format!(
+                    "{what} {} is not a JSON object: expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
+                    shown(policy)
+                )),
+            }
+        };
+        if let Some(message) = problem {
+            self.at(p.span(), message);
+        }
+    }
+
+    fn source_identity(&mut self, what: &str, s: &Str) -> Option<Template> {
+        let value = s.get_ref();
+        if has_aws_prefix(value) {
+            self.at(
+                s.span(),
+                format!(
+                    "{what} {} starts with \"aws:\", which AWS reserves",
+                    shown(value)
+                ),
+            );
+            return None;
+        }
+        match Template::parse_value(value, is_sts_char) {
+            Err(e) => {
+                self.at(s.span(), format!("{what}: {e}"));
+                None
+            }
+            Ok(t) => {
+                let literal = literal_len(value);
+                if literal > SOURCE_IDENTITY_MAX {
+                    self.at(
+                        s.span(),
+                        format!(
+                            "{what} {}: its literal text is {literal} characters long; a SourceIdentity has at most {SOURCE_IDENTITY_MAX}",
+                            shown(value)
+                        ),
+                    );
+                    None
+                } else if !value.contains('{') && literal < SOURCE_IDENTITY_MIN {
+                    self.at(
+                        s.span(),
+                        format!(
+                            "{what} {} is too short: a SourceIdentity has at least {SOURCE_IDENTITY_MIN} characters (e.g. \"{{user}}\")",
+                            shown(value)
+                        ),
+                    );
+                    None
+                } else {
+                    Some(t)
+                }
+            }
+        }
+    }
+
+    fn tags(&mut self, what: &str, raw: Spanned<BTreeMap<Str, Str>>) -> Vec<(String, Template)> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        if raw.len() > TAGS_MAX {
+            self.at(
+                span,
+                format!(
+                    "{what} has {} tags: STS accepts at most {TAGS_MAX}",
+                    raw.len()
+                ),
+            );
+        }
+        // STS treats tag keys case-insensitively: `Project` and `project` collide.
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut tags = Vec::new();
+        for (key, value) in raw {
+            let k = key.get_ref();
+            let len = k.chars().count();
+            if !(1..=TAG_KEY_MAX).contains(&len) || !k.chars().all(is_tag_char) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{what}: tag key {} is not valid: expected 1 to {TAG_KEY_MAX} letters, digits, spaces or _ . : / = + - @",
+                        shown(k)
+                    ),
+                );
+                continue;
+            }
+            if has_aws_prefix(k) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{what}: tag key {} starts with \"aws:\", which AWS reserves",
+                        shown(k)
+                    ),
+                );
+                continue;
+            }
+            if let Some(other) = seen.insert(k.to_lowercase(), k.clone()) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{what}: tag keys {} and {} differ only in case, which STS refuses",
+                        shown(&other),
+                        shown(k)
+                    ),
+                );
+                continue;
+            }
+            let v = value.get_ref();
+            match Template::parse_value(v, is_tag_char) {
+                Err(e) => self.at(value.span(), format!("{what}.{k}: {e}")),
+                Ok(t) => {
+                    let literal = literal_len(v);
+                    if literal > TAG_VALUE_MAX {
+                        self.at(
+                            value.span(),
+                            format!(
+                                "{what}.{k}: its literal text is {literal} characters long; a tag value has at most {TAG_VALUE_MAX}"
+                            ),
+                        );
+                    } else {
+                        tags.push((key.into_inner(), t));
+                    }
+                }
+            }
+        }
+        tags
+    }
+
+    fn queues(
+        &mut self,
+        what: &str,
+        raw: BTreeMap<Str, Spanned<RawQueue>>,
+        roles: &[String],
+    ) -> BTreeMap<String, QueueDefault> {
+        let mut out = BTreeMap::new();
+        for (name, q) in raw {
+            let n = name.get_ref();
+            let len = n.chars().count();
+            if !(1..=QUEUE_NAME_MAX).contains(&len)
+                || n.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+            {
+                self.at(
+                    name.span(),
+                    format!(
+                        "{what}: {} cannot be a partition or queue name: expected 1 to {QUEUE_NAME_MAX} characters without spaces or commas",
+                        shown(n)
+                    ),
+                );
+            }
+            let at = format!("{what}.{n}");
+            let span = q.span();
+            match q.into_inner().default_role {
+                None => self.at(
+                    span,
+                    format!("[{at}] has no default_role: it is required (the name of a role of this map)"),
+                ),
+                Some(role) => {
+                    let default_role = self.reference(&format!("{at}.default_role"), role, roles);
+                    out.insert(name.into_inner(), QueueDefault { default_role });
+                }
+            }
+        }
+        out
+    }
+
+    fn pbs(&mut self, raw: RawPbs, roles: &[String]) -> PbsSettings {
+        PbsSettings {
+            default_role: raw
+                .default_role
+                .map(|r| self.reference("pbs.default_role", r, roles)),
+            queues: self.queues("pbs.queues", raw.queues, roles),
+        }
+    }
+
+    fn reference(&mut self, what: &str, role: Str, roles: &[String]) -> String {
+        if !roles.iter().any(|r| r == role.get_ref()) {
+            let known = if roles.is_empty() {
+                "the map defines no roles".to_string()
+            } else {
+                format!("roles: {}", roles.join(", "))
+            };
+            self.at(
+                role.span(),
+                format!(
+                    "{what} = {} names no role of this map (dangling reference); {known}",
+                    shown(role.get_ref())
+                ),
+            );
+        }
+        role.into_inner()
+    }
+
+    fn duration(&mut self, what: &str, d: &Str, min: Duration, max: Duration) -> Duration {
+        let value = d.get_ref();
+        match parse_human(value) {
+            Err(e) => {
+                self.at(
+                    d.span(),
+                    format!("{what} = {} is not a duration: {e}", shown(value)),
+                );
+                min
+            }
+            Ok(v) if v < min || v > max => {
+                self.at(
+                    d.span(),
+                    format!(
+                        "{what} = {} is out of range: expected {} to {}",
+                        shown(value),
+                        dur(min),
+                        dur(max)
+                    ),
+                );
+                min
+            }
+            Ok(v) => v,
+        }
+    }
+
+    fn absolute_path(&mut self, what: &str, p: Str) -> PathBuf {
+        let path = p.get_ref();
+        if !path.starts_with('/') || path.contains('\0') {
+            self.at(
+                p.span(),
+                format!(
+                    "{what} {} is not an absolute path: expected a path starting with /",
+                    shown(path)
+                ),
+            );
+        }
+        PathBuf::from(p.into_inner())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small checks, written by hand.
+
+/// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`.
+fn check_arn(arn: &str) -> Result<(), String> {
+    if arn.len() > ARN_MAX {
+        return Err(format!(
+            "it is {} characters long, at most {ARN_MAX} are allowed",
+            arn.len()
+        ));
+    }
+    let mut fields = arn.splitn(6, ':');
+    let (Some(prefix), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return Err("it does not have the six ':'-separated fields of an ARN".into());
+    };
+    if prefix != "arn" {
+        return Err("it does not start with \"arn:\"".into());
+    }
+    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+        return Err(format!("unknown partition {}", shown(partition)));
+    }
+    if service != "iam" {
+        return Err(format!("the service is {}, not \"iam\"", shown(service)));
+    }
+    if !region.is_empty() {
+        return Err(format!("IAM ARNs have no region, found {}", shown(region)));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "the account id {} is not 12 digits",
+            shown(account)
+        ));
+    }
+    let Some(path_name) = resource.strip_prefix("role/") else {
+        return Err(format!(
+            "the resource {} does not start with \"role/\"",
+            shown(resource)
+        ));
+    };
+    if let Some(c) = path_name.chars().find(|&c| !is_role_path_char(c)) {
+        return Err(format!("{c:?} is not allowed in a role path or name"));
+    }
+    let name = path_name.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() || name.len() > IAM_ROLE_NAME_MAX {
+        return Err(format!(
+            "the role name {} is not 1 to {IAM_ROLE_NAME_MAX} characters",
+            shown(name)
+        ));
+    }
+    Ok(())
+}
+
+/// `[\w+=,.@/-]`: what IAM allows in role paths and names.
+fn is_role_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '/' | '-')
+}
+
+/// An AWS region name: `[a-z]{2,4}(-[a-z]+)+-[0-9]+` (`us-east-1`, `us-gov-west-1`, and
+/// the European Sovereign Cloud's `eusc-de-east-1`).
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return false;
+    };
+    (2..=4).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && !middle.is_empty()
+        && middle
+            .iter()
+            .all(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase()))
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(rest) => {
+            !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+/// Role, user, group and account names: 1 to 64 characters of `[A-Za-z0-9._-]`.
+fn is_name(s: &str) -> bool {
+    (1..=NAME_MAX).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn has_aws_prefix(s: &str) -> bool {
+    s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
+/// Characters of a (parsed, hence well-formed) template outside its placeholders.
+fn literal_len(template: &str) -> usize {
+    let mut inside = false;
+    let mut n = 0;
+    for c in template.chars() {
+        match c {
+            '{' => inside = true,
+            '}' => inside = false,
+            _ if !inside => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = text.get(..offset).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A value for a message: quoted and escaped, cut if long.
+fn shown(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head:?}…")
+    }
+}
+
+/// Keeps a message on one line whatever the file contained.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXAMPLE: &str = include_str!("../../role-map.example.toml");
+    const STS: &str = "[sts]\nregion = \"us-east-1\"\n";
+    const ARN_A: &str = "arn = \"arn:aws:iam::123456789012:role/a\"\n";
+
+    fn parse(text: &str) -> Result<RoleMap, MapError> {
+        RoleMap::parse(text, Path::new("/etc/aws-role/site.toml"))
+    }
+
+    #[track_caller]
+    fn accepted(text: &str) -> RoleMap {
+        match parse(text) {
+            Ok(map) => map,
+            Err(e) => panic!("refused:\n{e}\n--- text ---\n{text}"),
+        }
+    }
+
+    #[track_caller]
+    fn refused(text: &str) -> MapError {
+        match parse(text) {
+            Ok(map) => panic!("accepted: {map:#?}\n--- text ---\n{text}"),
+            Err(e) => {
+                assert_eq!(e.file, Path::new("/etc/aws-role/site.toml"));
+                e
+            }
+        }
+    }
+
+    /// Asserts the problems found, in order: (line, column, message fragment).
+    #[track_caller]
+    fn assert_problems(text: &str, expected: &[(usize, usize, &str)]) {
+        let found = refused(text).problems;
+        let got: Vec<(usize, usize)> = found.iter().map(|p| (p.line, p.column)).collect();
+        let want: Vec<(usize, usize)> = expected.iter().map(|&(l, c, _)| (l, c)).collect();
+        assert_eq!(got, want, "{found:#?}");
+        for (p, (_, _, fragment)) in found.iter().zip(expected) {
+            assert!(
+                p.message.contains(fragment),
+                "{:?} lacks {fragment:?}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_example_parses_to_what_it_documents() {
+        let map = accepted(EXAMPLE);
+        assert_eq!(map.sts.region, "us-east-1");
+        assert_eq!(map.sts.endpoint, None);
+        assert_eq!(map.sts.credentials_file, None);
+        assert_eq!(map.sts.timeout, Duration::from_secs(8));
+        assert_eq!(map.sts.max_attempts, 5);
+        assert_eq!(map.node.base_dir, Path::new("/run/aws-role"));
+        assert_eq!(map.defaults.max_session, Duration::from_secs(3600));
+        assert_eq!(map.defaults.session_name.as_str(), "slurm-{job_id}-{task}");
+        let names: Vec<&str> = map.roles.keys().map(String::as_str).collect();
+        assert_eq!(names, ["analytics", "ml-training", "shared-readonly"]);
+        let ml = &map.roles["ml-training"];
+        assert_eq!(ml.name, "ml-training");
+        assert_eq!(ml.allow_users, ["alice", "bob"]);
+        assert_eq!(ml.allow_groups, ["ml"]);
+        assert_eq!(ml.allow_accounts, ["proj-ml"]);
+        assert_eq!(ml.cap(&map.defaults), Duration::from_secs(12 * 3600));
+        let analytics = &map.roles["analytics"];
+        assert_eq!(analytics.allow_groups, ["analysts"]);
+        assert_eq!(analytics.cap(&map.defaults), Duration::from_secs(3600));
+        assert!(analytics.has_allow_list());
+        assert!(!map.roles["shared-readonly"].has_allow_list());
+        assert_eq!(map.partitions["gpu"].default_role, "ml-training");
+        assert_eq!(map.partitions["debug"].default_role, "shared-readonly");
+        assert_eq!(map.pbs.default_role.as_deref(), Some("shared-readonly"));
+        assert_eq!(map.pbs.queues["batch"].default_role, "shared-readonly");
+    }
+
+    /// The commented-out settings of the example are valid too, once uncommented.
+    #[test]
+    fn the_examples_optional_settings_are_valid_when_uncommented() {
+        const OPTIONAL: [&str; 6] = [
+            "endpoint =",
+            "credentials_file =",
+            "profile =",
+            "session_policy =",
+            "source_identity =",
+            "tags =",
+        ];
+        let mut text = String::new();
+        let mut in_policy = false;
+        let mut uncommented = 0;
+        for line in EXAMPLE.lines() {
+            match line.strip_prefix("# ") {
+                Some(rest) if in_policy || OPTIONAL.iter().any(|k| rest.starts_with(k)) => {
+                    if rest.starts_with("session_policy =") {
+                        in_policy = true;
+                    } else if rest == "'''" {
+                        in_policy = false;
+                    }
+                    uncommented += 1;
+                    text.push_str(rest);
+                }
+                _ => text.push_str(line),
+            }
+            text.push('\n');
+        }
+        assert!(!in_policy, "unterminated session_policy in the example");
+        assert!(uncommented >= 10, "{uncommented}");
+        let map = accepted(&text);
+        assert_eq!(
+            map.sts.endpoint.as_deref(),
+            Some("https://sts.us-east-1.amazonaws.com")
+        );
+        assert_eq!(
+            map.sts.credentials_file.as_deref(),
+            Some(Path::new("/etc/aws-role/node-credentials"))
+        );
+        assert_eq!(map.sts.profile.as_deref(), Some("hpc-node"));
+        let ml = &map.roles["ml-training"];
+        assert!(ml
+            .session_policy
+            .as_deref()
+            .is_some_and(|p| p.contains("ml-data")));
+        assert_eq!(
+            ml.source_identity.as_ref().map(Template::as_str),
+            Some("{user}")
+        );
+        let keys: Vec<&str> = ml.tags.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["job", "partition", "project", "user"]);
+    }
+
+    #[test]
+    fn omitted_settings_get_their_documented_defaults() {
+        let map = accepted(STS);
+        assert_eq!(map.source, Path::new("/etc/aws-role/site.toml"));
+        assert_eq!(map.sts.region, "us-east-1");
+        assert_eq!(map.sts.endpoint, None);
+        assert_eq!(map.sts.profile, None);
+        assert_eq!(map.sts.timeout, Duration::from_secs(8));
+        assert_eq!(map.sts.max_attempts, 5);
+        assert_eq!(map.node.base_dir, Path::new("/run/aws-role"));
+        assert_eq!(
+            map.node.credential_helper,
+            Path::new("/usr/libexec/aws-role/aws-role-credentials")
+        );
+        assert_eq!(map.defaults.max_session, Duration::from_secs(3600));
+        assert_eq!(map.defaults.margin, Duration::from_secs(300));
+        assert_eq!(map.defaults.session_name.as_str(), "slurm-{job_id}-{task}");
+        assert_eq!(map.defaults.pbs_session_name.as_str(), "pbs-{job_id}");
+        assert!(map.roles.is_empty() && map.partitions.is_empty());
+        assert_eq!(map.pbs.default_role, None);
+        assert!(map.pbs.queues.is_empty());
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let map = accepted(&format!(
+            "{STS}timeout = \"120s\"\nmax_attempts = 10\n[defaults]\nmax_session = \"15m\"\nmargin = \"0s\"\n\
+             [roles.a]\n{ARN_A}max_session = \"12h\"\n[roles.b]\n{ARN_A}max_session = \"15m\"\n"
+        ));
+        assert_eq!(map.sts.timeout, Duration::from_secs(120));
+        assert_eq!(map.sts.max_attempts, 10);
+        assert_eq!(map.defaults.max_session, Duration::from_secs(900));
+        assert_eq!(map.defaults.margin, Duration::ZERO);
+        assert_eq!(
+            map.roles["a"].max_session,
+            Some(Duration::from_secs(12 * 3600))
+        );
+        assert_eq!(map.roles["b"].max_session, Some(Duration::from_secs(900)));
+        let map = accepted(&format!(
+            "{STS}timeout = \"1s\"\nmax_attempts = 1\n[defaults]\nmax_session = \"12h\"\nmargin = \"1h\"\n"
+        ));
+        assert_eq!(map.sts.timeout, Duration::from_secs(1));
+        assert_eq!(map.sts.max_attempts, 1);
+        assert_eq!(map.defaults.max_session, Duration::from_secs(12 * 3600));
+        assert_eq!(map.defaults.margin, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_role_without_allow_list_is_valid() {
+        let map = accepted(&format!(
+            "{STS}[roles.a]\n{ARN_A}[partitions.debug]\ndefault_role = \"a\"\n"
+        ));
+        let role = &map.roles["a"];
+        assert!(!role.has_allow_list());
+        assert_eq!(role.cap(&map.defaults), Duration::from_secs(3600));
+        assert_eq!(map.partitions["debug"].default_role, "a");
+        let map = accepted(&format!(
+            "{STS}[roles.a]\n{ARN_A}allow_accounts = [\"p\"]\n"
+        ));
+        assert!(map.roles["a"].has_allow_list());
+    }
+
+    #[test]
+    fn a_syntax_error_has_its_position() {
+        assert_problems(
+            "[sts]\nregion = \"us-east-1\"\n\n[roles.a\narn = \"x\"\n",
+            &[(4, 9, "unclosed table")],
+        );
+        assert_problems(
+            "[sts]\nregion = us-east-1\n",
+            &[(2, 10, "string values must be quoted")],
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_position() {
+        assert_problems(
+            "[sts]\nregion = \"us-east-1\"\nregoin = \"us-east-2\"\n",
+            &[(3, 1, "unknown field `regoin`")],
+        );
+        assert_problems(
+            &format!("{STS}[partition.gpu]\ndefault_role = \"a\"\n"),
+            &[(3, 2, "unknown field `partition`")],
+        );
+        assert_problems(
+            &format!("{STS}[roles.a]\n{ARN_A}allow_user = [\"alice\"]\n"),
+            &[(5, 1, "unknown field `allow_user`")],
+        );
+        assert_problems(
+            &format!("{STS}[roles.a]\n{ARN_A}[pbs.queues.batch]\n  default-role = \"a\"\n"),
+            &[(6, 3, "unknown field `default-role`")],
+        );
+        assert_problems(
+            &format!("{STS}[node]\nbase = \"/run/x\"\n"),
+            &[(4, 1, "unknown field `base`")],
+        );
+        assert_problems(
+            &format!("{STS}[defaults]\nmargn = \"1m\"\n"),
+            &[(4, 1, "unknown field `margn`")],
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_has_its_position() {
+        assert_problems(
+            &format!("{STS}[roles.a]\n{ARN_A}allow_users = \"alice\"\n"),
+            &[(5, 15, "invalid type: string \"alice\"")],
+        );
+        assert_problems(
+            &format!("{STS}max_attempts = \"5\"\n"),
+            &[(3, 16, "invalid type")],
+        );
+    }
+
+    #[test]
+    fn a_bad_arn_is_refused_where_it_is() {
+        assert_problems(
+            "[sts]\nregion = \"us-east-1\"\n\n[roles.ml]\nallow_users = [\"alice\"]\nmax_session = \"2h\"\narn = \"arn:aws:iam::12345:role/x\"\n",
+            &[(
+                7,
+                7,
+                "roles.ml.arn \"arn:aws:iam::12345:role/x\" is not an IAM role ARN (the account id \"12345\" is not 12 digits)",
+            )],
+        );
+        assert_problems(
+            &format!("{STS}[roles.a]\nallow_users = [\"alice\"]\n"),
+            &[(3, 1, "[roles.a] has no arn")],
+        );
+    }
+
+    #[test]
+    fn arn_rules() {
+        let name64 = "n".repeat(64);
+        for good in [
+            "arn:aws:iam::123456789012:role/a".to_string(),
+            "arn:aws-cn:iam::123456789012:role/path/to/My+Role=,.@-_".to_string(),
+            "arn:aws-us-gov:iam::000000000000:role/x".to_string(),
+            format!("arn:aws:iam::123456789012:role/p/{name64}"),
+        ] {
+            assert_eq!(check_arn(&good), Ok(()), "{good}");
+        }
+        let long_name = format!("arn:aws:iam::123456789012:role/{name64}n");
+        let long = format!("arn:aws:iam::123456789012:role/{}x", "p/".repeat(1100));
+        let cases = [
+            ("", "six"),
+            ("arn:aws:iam::123456789012", "six"),
+            ("urn:aws:iam::123456789012:role/a", "\"arn:\""),
+            (
+                "arn:aws-iso:iam::123456789012:role/a",
+                "unknown partition \"aws-iso\"",
+            ),
+            ("arn:aws:s3::123456789012:role/a", "not \"iam\""),
+            ("arn:aws:iam:us-east-1:123456789012:role/a", "no region"),
+            ("arn:aws:iam::12345678901:role/a", "not 12 digits"),
+            ("arn:aws:iam::12345678901a:role/a", "not 12 digits"),
+            ("arn:aws:iam::123456789012:user/alice", "\"role/\""),
+            ("arn:aws:iam::123456789012:role/", "1 to 64"),
+            ("arn:aws:iam::123456789012:role/path/", "1 to 64"),
+            ("arn:aws:iam::123456789012:role/a b", "' ' is not allowed"),
+            ("arn:aws:iam::123456789012:role/a:b", "':' is not allowed"),
+            ("arn:aws:iam::123456789012:role/é", "'é' is not allowed"),
+            (long_name.as_str(), "1 to 64"),
+            (long.as_str(), "at most 2048"),
+        ];
+        for (bad, fragment) in cases {
+            match check_arn(bad) {
+                Ok(()) => panic!("{bad:?} accepted"),
+                Err(why) => assert!(
+                    why.contains(fragment),
+                    "{bad:?}: {why:?} lacks {fragment:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn durations_must_parse_and_be_in_range() {
+        let text = format!(
+            "{STS}timeout = \"0s\"\n[defaults]\nmax_session = \"10m\"\nmargin = \"2h\"\n[roles.a]\n{ARN_A}max_session = \"13h\"\n\
+             [roles.b]\n{ARN_A}max_session = \"1 fortnight\"\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    3,
+                    11,
+                    "sts.timeout = \"0s\" is out of range: expected 1s to 2m",
+                ),
+                (
+                    5,
+                    15,
+                    "defaults.max_session = \"10m\" is out of range: expected 15m to 12h",
+                ),
+                (
+                    6,
+                    10,
+                    "defaults.margin = \"2h\" is out of range: expected 0s to 1h",
+                ),
+                (9, 15, "roles.a.max_session = \"13h\" is out of range"),
+                (
+                    12,
+                    15,
+                    "roles.b.max_session = \"1 fortnight\" is not a duration",
+                ),
+            ],
+        );
+        assert_problems(
+            &format!("{STS}timeout = \"121s\"\n"),
+            &[(3, 11, "out of range")],
+        );
+        assert_problems(
+            &format!("{STS}[defaults]\nmax_session = \"3600\"\n"),
+            &[(4, 15, "is not a duration")],
+        );
+    }
+
+    #[test]
+    fn max_attempts_must_be_1_to_10() {
+        assert_problems(
+            &format!("{STS}max_attempts = 0\n"),
+            &[(
+                3,
+                16,
+                "sts.max_attempts = 0 is out of range: expected 1 to 10",
+            )],
+        );
+        assert_problems(&format!("{STS}max_attempts = 11\n"), &[(3, 16, "= 11 ")]);
+        assert_problems(
+            &format!("{STS}max_attempts = -4294967295\n"),
+            &[(3, 16, "= -4294967295 ")],
+        );
+    }
+
+    #[test]
+    fn role_names_are_checked_and_none_is_reserved() {
+        let long = "r".repeat(65);
+        let text = format!(
+            "{STS}[roles.none]\n{ARN_A}[roles.\"ml training\"]\n{ARN_A}[roles.NONE]\n{ARN_A}[roles.{long}]\n{ARN_A}[roles.\"\"]\n{ARN_A}"
+        );
+        assert_problems(
+            &text,
+            &[
+                (3, 8, "role name \"none\" is reserved"),
+                (
+                    5,
+                    8,
+                    "role name \"ml training\" is not valid: expected 1 to 64 characters",
+                ),
+                (7, 8, "role name \"NONE\" is reserved"),
+                (9, 8, "is not valid"),
+                (11, 8, "role name \"\" is not valid"),
+            ],
+        );
+        let map = accepted(&format!("{STS}[roles.\"Ok.name_-9\"]\n{ARN_A}"));
+        assert!(map.roles.contains_key("Ok.name_-9"));
+    }
+
+    #[test]
+    fn default_roles_must_exist() {
+        let text = format!(
+            "{STS}[roles.ml]\n{ARN_A}[partitions.gpu]\ndefault_role = \"ml-training\"\n\
+             [partitions.cpu]\n[pbs]\ndefault_role = \"none\"\n[pbs.queues.batch]\ndefault_role = \"ML\"\n\
+             [pbs.queues.ok]\ndefault_role = \"ml\"\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    6,
+                    16,
+                    "partitions.gpu.default_role = \"ml-training\" names no role of this map (dangling reference); roles: ml",
+                ),
+                (7, 1, "[partitions.cpu] has no default_role"),
+                (9, 16, "pbs.default_role = \"none\" names no role"),
+                (11, 16, "pbs.queues.batch.default_role = \"ML\" names no role"),
+            ],
+        );
+        assert_problems(
+            &format!("{STS}[partitions.gpu]\ndefault_role = \"a\"\n"),
+            &[(4, 16, "the map defines no roles")],
+        );
+        assert_problems(
+            &format!("{STS}[roles.a]\n{ARN_A}[partitions.\"gpu a\"]\ndefault_role = \"a\"\n"),
+            &[(5, 13, "\"gpu a\" cannot be a partition or queue name")],
+        );
+    }
+
+    #[test]
+    fn a_reference_to_a_role_with_its_own_mistake_is_not_reported_twice() {
+        assert_problems(
+            &format!("{STS}[roles.a]\narn = \"bad\"\n[partitions.p]\ndefault_role = \"a\"\n"),
+            &[(4, 7, "roles.a.arn \"bad\"")],
+        );
+    }
+
+    #[test]
+    fn allow_list_names_are_checked() {
+        let text = format!(
+            "{STS}[roles.ml]\n{ARN_A}allow_users = [\"alice\", \"bob smith\"]\nallow_groups = [\"\", \"ml\"]\n\
+             allow_accounts = [\"proj$ml\"]\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    5,
+                    25,
+                    "roles.ml.allow_users: \"bob smith\" is not a valid user name",
+                ),
+                (
+                    6,
+                    17,
+                    "roles.ml.allow_groups: \"\" is not a valid group name",
+                ),
+                (7, 19, "\"proj$ml\" is not a valid account name"),
+            ],
+        );
+        let long = "u".repeat(65);
+        assert_problems(
+            &format!("{STS}[roles.ml]\n{ARN_A}allow_users = [\"{long}\"]\n"),
+            &[(5, 16, "user name")],
+        );
+    }
+
+    #[test]
+    fn session_name_templates_are_checked() {
+        assert_problems(
+            &format!(
+                "{STS}[defaults]\nsession_name = \"slurm-{{jobid}}\"\npbs_session_name = \"pbs-{{user}}\"\n"
+            ),
+            &[
+                (4, 16, "defaults.session_name: unknown placeholder {jobid}"),
+                (5, 20, "defaults.pbs_session_name: the template must contain {job_id}"),
+            ],
+        );
+        let map = accepted(&format!(
+            "{STS}[defaults]\nsession_name = \"{{cluster}}.{{job_id}}\"\n"
+        ));
+        assert_eq!(map.defaults.session_name.as_str(), "{cluster}.{job_id}");
+    }
+
+    #[test]
+    fn session_policies_are_checked() {
+        let long = format!("{{\"Statement\": [], \"x\": \"{}\"}}", "p".repeat(2048));
+        let text = format!(
+            "{STS}[roles.a]\n{ARN_A}session_policy = '{{\"Version\": \"2012-10-17\"}}'\n\
+             [roles.b]\n{ARN_A}session_policy = \"[1, 2]\"\n\
+             [roles.c]\n{ARN_A}session_policy = \"{{not json\"\n\
+             [roles.d]\n{ARN_A}session_policy = '{long}'\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    5,
+                    18,
+                    "roles.a.session_policy \"{\\\"Version\\\": \\\"2012-10-17\\\"}\" has no \"Statement\"",
+                ),
+                (8, 18, "roles.b.session_policy \"[1, 2]\" is not a JSON object"),
+                (11, 18, "roles.c.session_policy \"{not json\" is not valid JSON"),
+                (14, 18, "roles.d.session_policy is 2074 characters long: STS accepts at most 2048"),
+            ],
+        );
+        let policy = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}"#;
+        let map = accepted(&format!(
+            "{STS}[roles.a]\n{ARN_A}session_policy = '{policy}'\n"
+        ));
+        assert_eq!(map.roles["a"].session_policy.as_deref(), Some(policy));
+    }
+
+    #[test]
+    fn source_identity_is_checked() {
+        let long = "x".repeat(65);
+        let text = format!(
+            "{STS}[roles.a]\n{ARN_A}source_identity = \"AWS:{{user}}\"\n\
+             [roles.b]\n{ARN_A}source_identity = \"{{user}}!\"\n\
+             [roles.c]\n{ARN_A}source_identity = \"x\"\n\
+             [roles.d]\n{ARN_A}source_identity = \"{long}{{user}}\"\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    5,
+                    19,
+                    "roles.a.source_identity \"AWS:{user}\" starts with \"aws:\"",
+                ),
+                (8, 19, "roles.b.source_identity: '!' is not allowed here"),
+                (11, 19, "roles.c.source_identity \"x\" is too short"),
+                (
+                    14,
+                    19,
+                    "literal text is 65 characters long; a SourceIdentity has at most 64",
+                ),
+            ],
+        );
+        let map = accepted(&format!(
+            "{STS}[roles.a]\n{ARN_A}source_identity = \"hpc-{{user}}\"\n"
+        ));
+        let si = map.roles["a"].source_identity.clone();
+        assert_eq!(si.as_ref().map(Template::as_str), Some("hpc-{user}"));
+    }
+
+    #[test]
+    fn tags_are_checked() {
+        let text = format!(
+            "{STS}[roles.a]\n{ARN_A}tags = {{ \"aws:user\" = \"{{user}}\", \"bad!key\" = \"x\", job = \"{{jobid}}\", Project = \"p\", project = \"q\" }}\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    5,
+                    10,
+                    "roles.a.tags: tag key \"aws:user\" starts with \"aws:\"",
+                ),
+                (5, 33, "tag key \"bad!key\" is not valid"),
+                (5, 56, "roles.a.tags.job: unknown placeholder {jobid}"),
+                (
+                    5,
+                    82,
+                    "tag keys \"Project\" and \"project\" differ only in case",
+                ),
+            ],
+        );
+        let many: String = (0..51).map(|i| format!("k{i} = \"v\"\n")).collect();
+        assert_problems(
+            &format!("{STS}[roles.a]\n{ARN_A}[roles.a.tags]\n{many}"),
+            &[(5, 1, "roles.a.tags has 51 tags: STS accepts at most 50")],
+        );
+        let text = format!(
+            "{STS}[roles.a]\n{ARN_A}[roles.a.tags]\n{} = \"v\"\nlong = \"{}\"\nok = \"{{user}} at {{cluster}}\"\n",
+            "k".repeat(129),
+            "v".repeat(257)
+        );
+        assert_problems(
+            &text,
+            &[
+                (6, 1, "tag key \"kkkk"),
+                (
+                    7,
+                    8,
+                    "roles.a.tags.long: its literal text is 257 characters long; a tag value has at most 256",
+                ),
+            ],
+        );
+        let fifty: String = (0..50).map(|i| format!("k{i} = \"{{user}}\"\n")).collect();
+        let map = accepted(&format!("{STS}[roles.a]\n{ARN_A}[roles.a.tags]\n{fifty}"));
+        assert_eq!(map.roles["a"].tags.len(), 50);
+        let map = accepted(&format!(
+            "{STS}[roles.a]\n{ARN_A}tags = {{ \"Cost Center\" = \"hpc/{{account}}\", user = \"{{user}}\" }}\n"
+        ));
+        let tags: Vec<(&str, &str)> = map.roles["a"]
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(tags, [("Cost Center", "hpc/{account}"), ("user", "{user}")]);
+    }
+
+    #[test]
+    fn endpoint_and_paths_are_checked() {
+        let text = "[sts]\nregion = \"us-east-1\"\nendpoint = \"sts.amazonaws.com\"\n\
+                    credentials_file = \"etc/aws-role/creds\"\nprofile = \"my profile\"\n[node]\n\
+                    base_dir = \"run/aws-role\"\ncredential_helper = \"aws-role-credentials\"\n";
+        assert_problems(
+            text,
+            &[
+                (
+                    3,
+                    12,
+                    "sts.endpoint \"sts.amazonaws.com\" is not an http(s) URL",
+                ),
+                (
+                    4,
+                    20,
+                    "sts.credentials_file \"etc/aws-role/creds\" is not an absolute path",
+                ),
+                (5, 11, "sts.profile \"my profile\" is not a profile name"),
+                (
+                    7,
+                    12,
+                    "node.base_dir \"run/aws-role\" is not an absolute path",
+                ),
+                (
+                    8,
+                    21,
+                    "node.credential_helper \"aws-role-credentials\" is not an absolute path",
+                ),
+            ],
+        );
+        assert_problems(
+            &format!("{STS}endpoint = \"https://\"\n"),
+            &[(3, 12, "http(s) URL")],
+        );
+        let map = accepted(&format!(
+            "{STS}endpoint = \"http://127.0.0.1:5000\"\n[node]\nbase_dir = \"/tmp/aws-role\"\n"
+        ));
+        assert_eq!(map.sts.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(map.node.base_dir, Path::new("/tmp/aws-role"));
+    }
+
+    #[test]
+    fn the_region_is_required_and_checked() {
+        assert_problems(
+            &format!("[roles.a]\n{ARN_A}"),
+            &[(0, 0, "there is no [sts] table")],
+        );
+        assert_problems(
+            "\n[sts]\ntimeout = \"8s\"\n",
+            &[(2, 1, "[sts] has no region")],
+        );
+        assert_problems(
+            "[sts]\nregion = \"US-East-1\"\n",
+            &[(2, 10, "sts.region \"US-East-1\" is not an AWS region")],
+        );
+    }
+
+    #[test]
+    fn region_rules() {
+        for good in [
+            "us-east-1",
+            "cn-north-1",
+            "us-gov-west-1",
+            "ap-southeast-2",
+            "eu-central-1",
+            "us-isob-east-1",
+            "eusc-de-east-1",
+        ] {
+            assert!(is_region(good), "{good}");
+        }
+        for bad in [
+            "",
+            "us",
+            "us-east",
+            "useast1",
+            "us-east-",
+            "us--east-1",
+            "-us-east-1",
+            "us-east-1a",
+            "u-east-1",
+            "us-east-1-",
+            "US-EAST-1",
+            "us-east-one",
+            "abcde-x-1",
+            "us_east_1",
+            "us-éast-1",
+            "us-1",
+        ] {
+            assert!(!is_region(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_mistake_is_reported_in_file_order() {
+        let text = "[partitions.gpu]\n\
+                    default_role = \"ml-trainig\"\n\
+                    \n\
+                    [sts]\n\
+                    region = \"us-east\"\n\
+                    \n\
+                    [roles.ml-training]\n\
+                    arn = \"arn:aws:iam::123456789012:role/\"\n\
+                    allow_users = [\"alice\", \"b b\"]\n\
+                    max_session = \"90\"\n";
+        let shown = refused(text).to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        let prefixes = [
+            "/etc/aws-role/site.toml:2:16: partitions.gpu.default_role = \"ml-trainig\"",
+            "/etc/aws-role/site.toml:5:10: sts.region",
+            "/etc/aws-role/site.toml:8:7: roles.ml-training.arn",
+            "/etc/aws-role/site.toml:9:25: roles.ml-training.allow_users",
+            "/etc/aws-role/site.toml:10:15: roles.ml-training.max_session",
+        ];
+        assert_eq!(lines.len(), prefixes.len(), "{shown}");
+        for (line, prefix) in lines.iter().zip(prefixes) {
+            assert!(
+                line.starts_with(prefix),
+                "{line:?} does not start with {prefix:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn control_characters_cannot_break_the_one_line_per_problem_format() {
+        let e = refused("[sts]\nregion = \"us-east-1\"\n\"a\\nb\" = 1\n");
+        assert_eq!(e.problems.len(), 1);
+        assert!(!e.problems[0].message.contains('\n'), "{:?}", e.problems[0]);
+        assert!(
+            e.problems[0].message.contains("a\\nb"),
+            "{:?}",
+            e.problems[0]
+        );
+        assert_eq!(e.to_string().lines().count(), 1);
+        let e = refused("[sts]\nregion = \"us-\\u001b[31m-1\"\n");
+        assert!(
+            !e.problems[0].message.contains('\u{1b}'),
+            "{:?}",
+            e.problems
+        );
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        assert_problems(
+            &format!("{STS}[roles.a]\n{ARN_A}tags = {{ \"ü\" = \"{{nope}}\" }}\n"),
+            &[(5, 16, "unknown placeholder {nope}")],
+        );
+        let text = "ab\ncdé\nf";
+        let at = |o| position(text, o);
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3));
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at(5), (2, 3));
+        assert_eq!(at(6), (2, 3));
+        assert_eq!(at(7), (2, 4));
+        assert_eq!(at(8), (3, 1));
+        assert_eq!(at(100), (3, 2));
+        assert_eq!(position("", 3), (1, 1));
+    }
+
+    #[test]
+    fn an_unreadable_file_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.toml");
+        let e = RoleMap::load(&path).unwrap_err();
+        assert_eq!(e.file, path);
+        assert_eq!(e.problems.len(), 1);
+        assert_eq!((e.problems[0].line, e.problems[0].column), (0, 0));
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}: cannot read: ", path.display())),
+            "{shown}"
+        );
+        assert!(shown.contains("No such file"), "{shown}");
+        // A directory is not a map either.
+        let e = RoleMap::load(dir.path()).unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}: cannot read: ", dir.path().display())),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn load_reads_the_file_and_names_it_in_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("role-map.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let map = RoleMap::load(&path).unwrap();
+        assert_eq!(map.source, path);
+        assert_eq!(map.roles.len(), 3);
+        std::fs::write(&path, "[sts]\nregion = \"mars-1\"\n").unwrap();
+        let e = RoleMap::load(&path).unwrap_err();
+        assert_eq!(e.file, path);
+        let expected = format!("{}:2:10: sts.region \"mars-1\"", path.display());
+        assert!(e.to_string().starts_with(&expected), "{e}");
+    }
+
+    #[test]
+    fn summary_lists_roles_who_may_use_them_and_defaults() {
+        let s = accepted(EXAMPLE).summary();
+        for expected in [
+            "ml-training: arn:aws:iam::123456789012:role/hpc/ml-training\n    cap 12h\n",
+            "may be requested by: users alice, bob; groups ml; accounts proj-ml",
+            "analytics: arn:aws:iam::123456789012:role/hpc-analytics\n    cap 1h (default)\n",
+            "may be requested by: groups analysts",
+            "shared-readonly: arn:aws:iam::123456789012:role/hpc-shared-readonly",
+            "may be requested by: nobody (partition/queue default only)",
+            "default of: partition debug, PBS queue batch, other PBS queues",
+            "gpu -> ml-training",
+            "debug -> shared-readonly",
+            "batch -> shared-readonly",
+            "any other or unknown queue -> shared-readonly",
+            "sts: region us-east-1, regional endpoint, node credentials from the default chain",
+        ] {
+            assert!(s.contains(expected), "summary lacks {expected:?}:\n{s}");
+        }
+        assert!(!s.contains("warning"), "{s}");
+        let s = accepted(&format!(
+            "{STS}endpoint = \"http://127.0.0.1:5000\"\n[roles.orphan]\n{ARN_A}source_identity = \"{{user}}\"\ntags = {{ job = \"{{job_id}}\" }}\n"
+        ))
+        .summary();
+        for expected in [
+            "orphan: arn:aws:iam::123456789012:role/a",
+            "endpoint http://127.0.0.1:5000,",
+            "warning: no allow list and not the default of any partition or queue",
+            "source identity: {user}",
+            "session tags: job={job_id}",
+            "any other or unknown queue -> no role",
+        ] {
+            assert!(s.contains(expected), "summary lacks {expected:?}:\n{s}");
+        }
+    }
+
+    #[test]
+    fn problems_without_a_position_show_only_the_file() {
+        let e = MapError {
+            file: PathBuf::from("/x.toml"),
+            problems: vec![
+                Problem {
+                    line: 0,
+                    column: 0,
+                    message: "a".into(),
+                },
+                Problem {
+                    line: 3,
+                    column: 4,
+                    message: "b".into(),
+                },
+            ],
+        };
+        assert_eq!(e.to_string(), "/x.toml: a\n/x.toml:3:4: b");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_on_any_text(text in "\\PC{0,300}") {
+            if let Err(e) = parse(&text) {
+                prop_assert!(!e.problems.is_empty());
+                prop_assert_eq!(e.to_string().lines().count(), e.problems.len());
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_near_maps(pieces in prop::collection::vec(prop::sample::select(vec![
+            "[sts]\n", "region = ", "\"us-east-1\"", "[roles.a]\n", "[roles.none]\n", "arn = ",
+            "\"arn:aws:iam::123456789012:role/a\"", "\n", "{", "}", "tags = ", " = ", "\"{user}\"",
+            "max_session = ", "\"1h\"", "\"99h\"", "[partitions.p]\n", "default_role = ", "\"a\"", "'",
+            "\"", "é", "#", "[pbs.queues.q]\n", "source_identity = ", "session_policy = ", "[", "]",
+            "allow_users = ", "[\"x\", \"y z\"]", "0", "\\u0000", "timeout = ", "max_attempts = ",
+        ]), 0..60)) {
+            let text = pieces.concat();
+            match parse(&text) {
+                Ok(map) => {
+                    prop_assert!(is_region(&map.sts.region));
+                    prop_assert!(!map.summary().is_empty());
+                }
+                Err(e) => {
+                    prop_assert!(!e.problems.is_empty());
+                    prop_assert_eq!(e.to_string().lines().count(), e.problems.len());
+                    for p in &e.problems {
+                        prop_assert!(p.line <= text.lines().count() + 1, "{:?}", p);
+                    }
+                }
+            }
+        }
+    }
+}

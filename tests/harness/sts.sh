@@ -6,6 +6,9 @@
 #   sts.sh url     print the endpoint URL
 #   sts.sh check   get-caller-identity + assume-role through the venv's aws CLI
 #   sts.sh reset   forget all state moto holds (POST /moto-api/reset)
+#   sts.sh proxy-up|proxy-down|proxy-url
+#                  the fault-injecting proxy in front of moto (sts-fault-proxy.py) on
+#                  127.0.0.1:$AWS_ROLE_TEST_PROXY_PORT (default 5060)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,6 +70,31 @@ cmd_down() {
   stop_pidfile "$PIDF" "$PAT" moto_server
 }
 
+PROXY_PORT=${AWS_ROLE_TEST_PROXY_PORT:-5060}
+PROXY_URL=http://127.0.0.1:$PROXY_PORT
+PROXY_PIDF=$RUN_DIR/sts-fault-proxy.pid
+PROXY_PAT=sts-fault-proxy.py
+
+proxy_answers() {
+  timeout 5 "$VENV/bin/python3" -c '
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1] + "/stats", timeout=3)' "$PROXY_URL" >/dev/null 2>&1
+}
+
+cmd_proxy_up() {
+  require_root
+  cmd_up >/dev/null
+  if pidfile_alive "$PROXY_PIDF" "$PROXY_PAT" >/dev/null && proxy_answers; then
+    echo "fault proxy up: $PROXY_URL (already running)"
+    return 0
+  fi
+  (cd / && exec setsid "$VENV/bin/python3" "$HERE/sts-fault-proxy.py" --port "$PROXY_PORT" \
+    --upstream "$URL" </dev/null >>"$LOG_DIR/sts-fault-proxy.log" 2>&1) &
+  echo "$!" >"$PROXY_PIDF"
+  wait_for "$START_TIMEOUT" proxy_answers || die "fault proxy does not answer on $PROXY_URL"
+  echo "fault proxy up: $PROXY_URL (started pid $(cat "$PROXY_PIDF"))"
+}
+
 aws_test() {
   AWS_ACCESS_KEY_ID=AKIDTESTAWSROLE00000 AWS_SECRET_ACCESS_KEY=dummy-secret \
     AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
@@ -92,8 +120,11 @@ case ${1:-} in
   url) echo "$URL" ;;
   check) cmd_check ;;
   reset) cmd_reset ;;
+  proxy-up) cmd_proxy_up ;;
+  proxy-down) stop_pidfile "$PROXY_PIDF" "$PROXY_PAT" sts-fault-proxy ;;
+  proxy-url) echo "$PROXY_URL" ;;
   *)
-    echo "usage: $0 up|down|url|check|reset" >&2
+    echo "usage: $0 up|down|url|check|reset|proxy-up|proxy-down|proxy-url" >&2
     exit 2
     ;;
 esac

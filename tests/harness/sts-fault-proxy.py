@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""A fault-injecting proxy in front of the STS emulator (test fixture).
+
+The first path segment of the request picks the behaviour, so one proxy serves every
+fault: point the role map's [sts] endpoint at http://127.0.0.1:PORT/<mode>[/<arg>].
+
+  pass            forward to the emulator unchanged
+  slow/<s>        wait <s> seconds, then forward
+  hang            accept, never answer (until the client gives up)
+  deny            STS AccessDenied (HTTP 403, the real error shape)
+  throttle/<f>    answer Throttling (HTTP 400) to a fraction <f> of calls, forward the rest
+  http500         HTTP 500 InternalFailure
+  malformed       HTTP 200 with a body that is not XML
+  truncated       HTTP 200 with the emulator's answer cut in half
+  expired         the emulator's answer with an Expiration in the past
+
+GET /stats returns JSON counters: calls per mode, and how many were faulted.
+Only listens on 127.0.0.1.
+"""
+import argparse
+import json
+import random
+import re
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATS = {"calls": {}, "faulted": 0}
+LOCK = threading.Lock()
+
+
+def sts_error(code, message, status):
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    )
+    return status, body.encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream = ""
+
+    def log_message(self, fmt, *args):  # keep test output quiet
+        pass
+
+    def _send(self, status, body, content_type="text/xml"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/stats":
+            with LOCK:
+                self._send(200, json.dumps(STATS).encode(), "application/json")
+        else:
+            self._send(404, b"")
+
+    def _forward(self, body):
+        req = urllib.request.Request(self.upstream + "/", data=body, method="POST")
+        for h in ("Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if self.headers.get(h):
+                req.add_header(h, self.headers[h])
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        parts = [p for p in self.path.split("/") if p]
+        mode = parts[0] if parts else "pass"
+        arg = parts[1] if len(parts) > 1 else None
+        with LOCK:
+            STATS["calls"][mode] = STATS["calls"].get(mode, 0) + 1
+
+        def faulted():
+            with LOCK:
+                STATS["faulted"] += 1
+
+        if mode == "hang":
+            faulted()
+            time.sleep(3600)
+            return
+        if mode == "slow":
+            time.sleep(float(arg or "5"))
+        if mode == "deny":
+            faulted()
+            return self._send(*sts_error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/node/i-0 is not authorized to perform: sts:AssumeRole", 403))
+        if mode == "throttle" and random.random() < float(arg or "0.3"):
+            faulted()
+            return self._send(*sts_error("Throttling", "Rate exceeded", 400))
+        if mode == "http500":
+            faulted()
+            return self._send(500, b"<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>")
+        if mode == "malformed":
+            faulted()
+            return self._send(200, b"this is not XML {")
+        status, answer = self._forward(body)
+        if mode == "truncated":
+            faulted()
+            return self._send(200, answer[: len(answer) // 2])
+        if mode == "expired":
+            faulted()
+            answer = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>2001-01-01T00:00:00Z</Expiration>", answer)
+        return self._send(status, answer)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--upstream", required=True, help="the emulator, e.g. http://127.0.0.1:5059")
+    a = ap.parse_args()
+    Handler.upstream = a.upstream.rstrip("/")
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv.daemon_threads = True
+    print(f"fault proxy on 127.0.0.1:{a.port} -> {Handler.upstream}", file=sys.stderr, flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole aws-role test suite. On a fresh Debian 12 machine, as root:
+#
+#     bash tests/run.sh
+#
+# Installs what it needs (tests/harness/deps.sh), checks formatting and lints, runs the
+# unit/property tests, brings up a real single-node Slurm and the STS emulator, installs
+# the freshly built plugin and binaries, runs the integration and end-to-end suites, and
+# finally proves that no test drained the node. Ends with "N passed, N failed".
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+H=tests/harness
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+bash $H/deps.sh
+
+step "cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "unit and property tests"
+cargo test --workspace 2>&1 | tee /tmp/aws-role-cargo-test.log
+rust_pass=$(awk '/^test result:/ {s += $4} END {print s + 0}' /tmp/aws-role-cargo-test.log)
+rust_fail=$(awk '/^test result:/ {s += $6} END {print s + 0}' /tmp/aws-role-cargo-test.log)
+
+step "cluster, STS emulator, install"
+bash $H/cluster.sh up
+bash $H/sts.sh up
+bash $H/sts.sh proxy-up
+bash $H/install.sh
+
+TALLY=$(mktemp)
+export AWS_ROLE_TEST_TALLY=$TALLY
+failed_suites=()
+for t in tests/integration/*.sh tests/e2e/*.sh; do
+  [ -e "$t" ] || continue
+  step "$t"
+  bash "$t" || failed_suites+=("$t")
+done
+
+step "no test drained the node"
+if bash $H/cluster.sh assert-healthy; then echo "1 0" >>"$TALLY"; else echo "0 1" >>"$TALLY"; failed_suites+=(assert-healthy); fi
+
+read -r sh_pass sh_fail < <(awk '{p += $1; f += $2} END {print p + 0, f + 0}' "$TALLY")
+rm -f "$TALLY"
+[ ${#failed_suites[@]} = 0 ] || echo "failed: ${failed_suites[*]}"
+echo
+echo "rust: $rust_pass passed, $rust_fail failed; shell: $sh_pass passed, $sh_fail failed"
+printf 'total: %d passed, %d failed\n' $((rust_pass + sh_pass)) $((rust_fail + sh_fail))
+[ ${#failed_suites[@]} = 0 ] && [ "$rust_fail" = 0 ]
