@@ -69,7 +69,11 @@ fn check(what: &'static str, v: &str) -> Result<(), CredsError> {
     if v.is_empty() {
         return Err(CredsError::Empty(what));
     }
-    if v.len() > 4096 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+    if v.len() > 4096
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
         return Err(CredsError::BadCharacters(what));
     }
     Ok(())
@@ -187,8 +191,14 @@ mod tests {
     fn ini_has_the_default_profile() {
         let ini = sample().to_ini();
         assert!(ini.starts_with("[default]"), "{ini}");
-        assert!(ini.contains("aws_access_key_id=ASIAEXAMPLE0000000000"), "{ini}");
-        assert!(ini.contains("aws_session_token=VE9LRU4vVE9LRU4rVE9LRU49PQ=="), "{ini}");
+        assert!(
+            ini.contains("aws_access_key_id=ASIAEXAMPLE0000000000"),
+            "{ini}"
+        );
+        assert!(
+            ini.contains("aws_session_token=VE9LRU4vVE9LRU4rVE9LRU49PQ=="),
+            "{ini}"
+        );
     }
 
     #[test]
@@ -199,7 +209,12 @@ mod tests {
             assert!(Credentials::new("A".into(), Secret::new(bad), Secret::new("y"), t).is_err());
             assert!(Credentials::new("A".into(), Secret::new("x"), Secret::new(bad), t).is_err());
         }
-        let bad_version = sample().to_process_json().replace("\"Version\": 1", "\"Version\": 2");
-        assert_eq!(Credentials::from_process_json(&bad_version), Err(CredsError::BadVersion(2)));
+        let bad_version = sample()
+            .to_process_json()
+            .replace("\"Version\": 1", "\"Version\": 2");
+        assert_eq!(
+            Credentials::from_process_json(&bad_version),
+            Err(CredsError::BadVersion(2))
+        );
     }
 }

@@ -89,7 +89,9 @@ impl JobId {
             Some(i) => (&s[..i], &s[i..]),
         };
         if !head.bytes().all(ok_plain) {
-            return Err(err("only letters, digits, '.', '-', '_' and an array index '[n]' are allowed"));
+            return Err(err(
+                "only letters, digits, '.', '-', '_' and an array index '[n]' are allowed",
+            ));
         }
         if !rest.is_empty() {
             let close = rest.find(']').ok_or_else(|| err("'[' without ']'"))?;
@@ -173,7 +175,18 @@ mod tests {
     fn slurm_ids_are_digits_only() {
         assert_eq!(JobId::slurm("42").unwrap().as_str(), "42");
         assert_eq!(JobId::slurm("4294967295").unwrap().as_str(), "4294967295");
-        for bad in ["", "0", "4294967296", "12a", "../1", "1/2", " 1", "1\n", "-1", "+1"] {
+        for bad in [
+            "",
+            "0",
+            "4294967296",
+            "12a",
+            "../1",
+            "1/2",
+            " 1",
+            "1\n",
+            "-1",
+            "+1",
+        ] {
             assert!(JobId::slurm(bad).is_err(), "{bad:?} accepted");
         }
         // Leading zeros are normalised so one job has one directory.
@@ -182,7 +195,13 @@ mod tests {
 
     #[test]
     fn pbs_ids_accept_server_names_and_array_indices() {
-        for ok in ["1234", "1234.server.example.com", "1234[5].server", "1234[]", "99.pbs-01_x"] {
+        for ok in [
+            "1234",
+            "1234.server.example.com",
+            "1234[5].server",
+            "1234[]",
+            "99.pbs-01_x",
+        ] {
             let r = JobId::pbs(ok);
             if ok == "1234[]" {
                 assert!(r.is_err());
@@ -190,17 +209,36 @@ mod tests {
                 assert!(r.is_ok(), "{ok:?} refused: {r:?}");
             }
         }
-        assert_eq!(JobId::pbs("1234[5].server").unwrap().dir_name(), "1234_5_.server");
+        assert_eq!(
+            JobId::pbs("1234[5].server").unwrap().dir_name(),
+            "1234_5_.server"
+        );
     }
 
     #[test]
     fn pbs_ids_refuse_escapes_and_garbage() {
         let long = "1".repeat(300);
-        for bad in ["", "../x", "1/2", "1..2", "x123", "1 2", "1\u{7}", "1[a]", "1[2", "1]2", "1[2][3]", long.as_str()] {
+        for bad in [
+            "",
+            "../x",
+            "1/2",
+            "1..2",
+            "x123",
+            "1 2",
+            "1\u{7}",
+            "1[a]",
+            "1[2",
+            "1]2",
+            "1[2][3]",
+            long.as_str(),
+        ] {
             assert!(JobId::pbs(bad).is_err(), "{bad:?} accepted");
         }
         let e = JobId::pbs("1\u{1b}[31m").unwrap_err().to_string();
-        assert!(!e.contains('\u{1b}'), "control character reached the message: {e}");
+        assert!(
+            !e.contains('\u{1b}'),
+            "control character reached the message: {e}"
+        );
     }
 
     #[test]

@@ -42,12 +42,18 @@ pub fn default_role<'m>(map: &'m RoleMap, job: &Job) -> Option<(&'m str, String)
     let queue = job.partition.as_deref();
     match job.scheduler {
         Scheduler::Slurm => queue.and_then(|p| {
-            map.partitions
-                .get(p)
-                .map(|d| (d.default_role.as_str(), format!("the default role of partition {p}")))
+            map.partitions.get(p).map(|d| {
+                (
+                    d.default_role.as_str(),
+                    format!("the default role of partition {p}"),
+                )
+            })
         }),
         Scheduler::Pbs => match queue.and_then(|q| map.pbs.queues.get(q).map(|d| (q, d))) {
-            Some((q, d)) => Some((d.default_role.as_str(), format!("the default role of queue {q}"))),
+            Some((q, d)) => Some((
+                d.default_role.as_str(),
+                format!("the default role of queue {q}"),
+            )),
             None => map
                 .pbs
                 .default_role
@@ -126,7 +132,10 @@ pub fn resolve(map: &RoleMap, job: &Job, who: &Requester<'_>) -> Decision {
             if allows(role, who) {
                 Decision::Role {
                     role: name.clone(),
-                    why: format!("requested with --aws-role and allowed for user {}", who.user),
+                    why: format!(
+                        "requested with --aws-role and allowed for user {}",
+                        who.user
+                    ),
                 }
             } else {
                 Decision::Denied {
@@ -173,4 +182,182 @@ pub fn groups_of(user: &str, gid: Gid) -> Result<Vec<String>, nix::Error> {
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::tests::job;
+    use std::path::Path;
+
+    const MAP: &str = r#"
+[sts]
+region = "us-east-1"
+
+[roles.ml]
+arn = "arn:aws:iam::123456789012:role/ml"
+allow_users = ["alice"]
+allow_groups = ["ml"]
+
+[roles.acct]
+arn = "arn:aws:iam::123456789012:role/acct"
+allow_accounts = ["proj-x"]
+
+[roles.shared]
+arn = "arn:aws:iam::123456789012:role/shared"
+
+[roles.hidden]
+arn = "arn:aws:iam::123456789012:role/hidden"
+
+[partitions.gpu]
+default_role = "shared"
+
+[pbs]
+default_role = "hidden"
+
+[pbs.queues.batch]
+default_role = "shared"
+"#;
+
+    fn map() -> RoleMap {
+        RoleMap::parse(MAP, Path::new("test.toml")).unwrap()
+    }
+
+    fn decide(
+        user: &str,
+        groups: &[&str],
+        account: Option<&str>,
+        partition: &str,
+        req: Option<&str>,
+    ) -> Decision {
+        let mut j = job("42");
+        j.user = user.into();
+        j.partition = Some(partition.into());
+        j.account = account.map(Into::into);
+        j.requested = req.and_then(RoleRequest::from_value);
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let who = Requester {
+            user,
+            groups: &groups,
+            account,
+        };
+        resolve(&map(), &j, &who)
+    }
+
+    fn role(d: &Decision) -> Option<&str> {
+        match d {
+            Decision::Role { role, .. } => Some(role),
+            _ => None,
+        }
+    }
+
+    /// (user, groups, account, partition, request, expected): the expected role, "NONE"
+    /// for no role, "DENY" for a refusal.
+    type Case<'a> = (
+        &'a str,
+        &'a [&'a str],
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+    );
+
+    #[test]
+    fn authorization_matrix() {
+        let cases: &[Case] = &[
+            // allowed by user name, by group, by account
+            ("alice", &[], None, "debug", Some("ml"), "ml"),
+            ("carol", &["ml"], None, "debug", Some("ml"), "ml"),
+            ("dave", &[], Some("proj-x"), "debug", Some("acct"), "acct"),
+            // not on any list
+            ("bob", &["analysts"], None, "debug", Some("ml"), "DENY"),
+            ("bob", &[], Some("proj-y"), "debug", Some("acct"), "DENY"),
+            // a group name is not a user name and vice versa
+            ("ml", &[], None, "debug", Some("acct"), "DENY"),
+            // unknown role, ARN, odd characters
+            ("alice", &[], None, "debug", Some("nope"), "DENY"),
+            (
+                "alice",
+                &[],
+                None,
+                "debug",
+                Some("arn:aws:iam::123456789012:role/ml"),
+                "DENY",
+            ),
+            ("alice", &[], None, "debug", Some("ml\n"), "DENY"),
+            // a role without allow list is only a default...
+            ("alice", &[], None, "debug", Some("shared"), "DENY"),
+            ("alice", &[], None, "debug", Some("hidden"), "DENY"),
+            // ...which every job in that partition gets, asked or not
+            ("bob", &[], None, "gpu", None, "shared"),
+            ("bob", &[], None, "gpu", Some("shared"), "shared"),
+            // an explicit allowed request beats the default; none opts out
+            ("alice", &[], None, "gpu", Some("ml"), "ml"),
+            ("alice", &[], None, "gpu", Some("none"), "NONE"),
+            ("bob", &[], None, "gpu", Some("ml"), "DENY"),
+            // nothing asked, no default
+            ("alice", &[], None, "debug", None, "NONE"),
+        ];
+        for (user, groups, account, part, req, want) in cases {
+            let d = decide(user, groups, *account, part, *req);
+            let got = match &d {
+                Decision::Role { role, .. } => role.as_str(),
+                Decision::NoRole { .. } => "NONE",
+                Decision::Denied { .. } => "DENY",
+            };
+            assert_eq!(
+                got, *want,
+                "{user} {groups:?} {account:?} {part} {req:?}: {d:?}"
+            );
+            assert!(!d.reason().is_empty());
+        }
+    }
+
+    #[test]
+    fn denials_list_what_the_user_may_request() {
+        let d = decide("alice", &[], None, "gpu", Some("acct"));
+        assert_eq!(
+            d.reason(),
+            "user alice may not use role acct; roles you may request: ml, shared, none"
+        );
+        let d = decide("bob", &[], None, "debug", Some("arn:aws:iam::1:role/x"));
+        assert!(
+            d.reason()
+                .contains("never an ARN; roles you may request: none"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_quoted_and_cut_in_messages() {
+        let long = format!("{}\u{1b}[2J", "x".repeat(500));
+        let d = decide("alice", &[], None, "debug", Some(&long));
+        assert!(!d.reason().contains('\u{1b}'), "{d:?}");
+        assert!(d.reason().len() < 300, "{}", d.reason().len());
+    }
+
+    #[test]
+    fn pbs_queue_defaults_fall_back_to_the_site_default() {
+        let m = map();
+        let mut j = job("42");
+        j.scheduler = Scheduler::Pbs;
+        j.partition = Some("batch".into());
+        assert_eq!(default_role(&m, &j).map(|(r, _)| r), Some("shared"));
+        j.partition = Some("other".into());
+        assert_eq!(default_role(&m, &j).map(|(r, _)| r), Some("hidden"));
+        j.partition = None;
+        assert_eq!(default_role(&m, &j).map(|(r, _)| r), Some("hidden"));
+        let who = Requester {
+            user: "x",
+            groups: &[],
+            account: None,
+        };
+        assert_eq!(role(&resolve(&m, &j, &who)), Some("hidden"));
+    }
+
+    #[test]
+    fn groups_come_from_the_system() {
+        let root = groups_of("root", Gid::from_raw(0)).unwrap();
+        assert!(root.contains(&"root".to_string()), "{root:?}");
+    }
 }

@@ -44,7 +44,12 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
     AssumeRequest {
         role_arn: role.arn.clone(),
         session_name: template.render(job),
-        duration: walltime::session_duration(job.end_time, now, map.defaults.margin, role.cap(&map.defaults)),
+        duration: walltime::session_duration(
+            job.end_time,
+            now,
+            map.defaults.margin,
+            role.cap(&map.defaults),
+        ),
         source_identity: role
             .source_identity
             .as_ref()
@@ -59,11 +64,20 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
 }
 
 /// Runs the prolog for `job`: decide, assume, store. `Err` only when the store is unusable.
-pub async fn prolog(map: &RoleMap, store: &Store, job: &Job, now: SystemTime) -> Result<Outcome, StoreError> {
+pub async fn prolog(
+    map: &RoleMap,
+    store: &Store,
+    job: &Job,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
     let groups = match policy::groups_of(&job.user, job.gid) {
         Ok(g) => g,
         Err(e) => {
-            return fail(store, &job.id, format!("cannot look up the groups of user {}: {e}", job.user));
+            return fail(
+                store,
+                &job.id,
+                format!("cannot look up the groups of user {}: {e}", job.user),
+            );
         }
     };
     let who = Requester {
@@ -83,7 +97,11 @@ pub async fn prolog(map: &RoleMap, store: &Store, job: &Job, now: SystemTime) ->
         }
     };
     let Some(role) = map.roles.get(&role_name) else {
-        return fail(store, &job.id, format!("role {role_name} vanished from the map"));
+        return fail(
+            store,
+            &job.id,
+            format!("role {role_name} vanished from the map"),
+        );
     };
     let req = request(map, job, role, now);
     tracing::info!(
@@ -94,7 +112,13 @@ pub async fn prolog(map: &RoleMap, store: &Store, job: &Job, now: SystemTime) ->
     );
     let creds = match sts::assume_role(&map.sts, &req).await {
         Ok(c) => c,
-        Err(e) => return fail(store, &job.id, format!("could not assume role {role_name}: {e}")),
+        Err(e) => {
+            return fail(
+                store,
+                &job.id,
+                format!("could not assume role {role_name}: {e}"),
+            )
+        }
     };
     let Some(dir) = store.open_job(&job.id, true)? else {
         return Err(StoreError::Unsafe {
@@ -161,7 +185,11 @@ pub fn config_file(map: &RoleMap, dir: &JobDir) -> String {
         .set("region", map.sts.region.as_str())
         .set(
             "credential_process",
-            format!("{} {}", map.node.credential_helper.display(), dir.path().display()),
+            format!(
+                "{} {}",
+                map.node.credential_helper.display(),
+                dir.path().display()
+            ),
         );
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
@@ -191,4 +219,66 @@ pub fn fail(store: &Store, id: &JobId, reason: String) -> Result<Outcome, StoreE
 /// The epilog: removes everything the job had on this node. Returns how many files went.
 pub fn epilog(store: &Store, id: &JobId) -> Result<usize, StoreError> {
     store.remove_job(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::tests::job;
+    use std::path::Path;
+
+    const MAP: &str = r#"
+[sts]
+region = "us-east-1"
+[roles.short]
+arn = "arn:aws:iam::123456789012:role/short"
+allow_users = ["alice"]
+[roles.long]
+arn = "arn:aws:iam::123456789012:role/long"
+allow_users = ["alice"]
+max_session = "12h"
+source_identity = "{user}"
+tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
+"#;
+
+    #[test]
+    fn request_follows_the_job_and_the_role_cap() {
+        let map = RoleMap::parse(MAP, Path::new("t.toml")).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut j = job("42");
+        j.array_task_id = Some(7);
+        let hour = Duration::from_secs(3600);
+        // (job length, role) -> seconds asked for
+        let cases = [
+            (Some(Duration::from_secs(600)), "short", 900), // 10-min job: STS floor
+            (Some(3 * hour), "short", 3600),                // 3 h job, default 1 h cap
+            (Some(3 * hour), "long", 3 * 3600 + 300),       // 3 h job, 12 h cap: end + margin
+            (Some(48 * hour), "long", 43_200),              // 2-day job: 12 h cap
+            (None, "long", 43_200),                         // UNLIMITED: the cap
+            (Some(365 * 24 * hour), "short", 3600),         // UNLIMITED as Slurm reports it
+        ];
+        for (len, role, want) in cases {
+            j.end_time = len.map(|l| now + l);
+            let r = request(&map, &j, &map.roles[role], now);
+            assert_eq!(r.duration.as_secs(), want, "{len:?} {role}");
+            assert_eq!(r.session_name, "slurm-42-7");
+            r.validate().unwrap();
+        }
+        let r = request(&map, &j, &map.roles["long"], now);
+        assert_eq!(r.source_identity.as_deref(), Some("alice"));
+        assert!(
+            r.tags.contains(&("slurm:job".into(), "42".into())),
+            "{:?}",
+            r.tags
+        );
+        assert!(
+            r.tags.contains(&("slurm:partition".into(), "debug".into())),
+            "{:?}",
+            r.tags
+        );
+        assert_eq!(
+            request(&map, &j, &map.roles["short"], now).source_identity,
+            None
+        );
+    }
 }

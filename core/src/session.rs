@@ -121,7 +121,10 @@ impl Template {
 
     /// Parses a value template (a SourceIdentity or a session tag value): the same
     /// placeholders, `{job_id}` optional, literal characters checked with `allowed`.
-    pub fn parse_value(template: &str, allowed: fn(char) -> bool) -> Result<Template, TemplateError> {
+    pub fn parse_value(
+        template: &str,
+        allowed: fn(char) -> bool,
+    ) -> Result<Template, TemplateError> {
         Template::parse_with(template, allowed)
     }
 
@@ -132,11 +135,13 @@ impl Template {
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field(f) => out.extend(
-                    f.value(job)
-                        .chars()
-                        .map(|c| if allowed(c) { c } else { '-' }),
-                ),
+                Piece::Field(f) => {
+                    out.extend(
+                        f.value(job)
+                            .chars()
+                            .map(|c| if allowed(c) { c } else { '-' }),
+                    )
+                }
             }
         }
         out.chars().take(max).collect()
@@ -232,7 +237,6 @@ impl Template {
         }
         name
     }
-
 }
 
 impl fmt::Display for Template {
@@ -292,7 +296,8 @@ pub(crate) mod tests {
         j.array_task_id = Some(7);
         j.array_job_id = Some("40".into());
         assert_eq!(t.render(&j), "slurm-42-7");
-        let t = Template::parse("{cluster}.{array_job_id}_{task}@{user}.r{restart}.{job_id}").unwrap();
+        let t =
+            Template::parse("{cluster}.{array_job_id}_{task}@{user}.r{restart}.{job_id}").unwrap();
         assert_eq!(t.render(&j), "lab.40_7@alice.r0.42");
     }
 
@@ -301,12 +306,18 @@ pub(crate) mod tests {
         let e = Template::parse("slurm-{jobid}").unwrap_err();
         assert_eq!(e.offset, 6);
         assert!(e.what.contains("unknown placeholder {jobid}"), "{e}");
-        assert!(Template::parse("slurm {job_id}").unwrap_err().what.contains("' '"));
+        assert!(Template::parse("slurm {job_id}")
+            .unwrap_err()
+            .what
+            .contains("' '"));
         assert!(Template::parse_value("{user} x", is_tag_char).is_ok());
         assert!(Template::parse_value("{user}!", is_tag_char).is_err());
         assert_eq!(Template::parse("x-{job_id").unwrap_err().offset, 2);
         assert_eq!(Template::parse("x}{job_id}").unwrap_err().offset, 1);
-        assert!(Template::parse("slurm-{task}").unwrap_err().what.contains("{job_id}"));
+        assert!(Template::parse("slurm-{task}")
+            .unwrap_err()
+            .what
+            .contains("{job_id}"));
         assert!(Template::parse(&format!("{}{{job_id}}", "a".repeat(60))).is_err());
     }
 

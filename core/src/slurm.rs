@@ -24,7 +24,9 @@ pub enum SlurmEnvError {
     },
     #[error(transparent)]
     JobId(#[from] JobIdError),
-    #[error("SLURM_JOB_UID {uid} is user {actual:?} on this node, but SLURM_JOB_USER is {claimed:?}")]
+    #[error(
+        "SLURM_JOB_UID {uid} is user {actual:?} on this node, but SLURM_JOB_USER is {claimed:?}"
+    )]
     UserMismatch {
         uid: u32,
         claimed: String,
@@ -58,15 +60,20 @@ pub fn job_from_env(
     extra: Extra,
 ) -> Result<Job, SlurmEnvError> {
     let id = job_id(&env)?;
-    let number = |name: &'static str, expected: &'static str| -> Result<Option<u64>, SlurmEnvError> {
-        match env(name) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| SlurmEnvError::Invalid { name, value: v, expected }),
-        }
-    };
+    let number =
+        |name: &'static str, expected: &'static str| -> Result<Option<u64>, SlurmEnvError> {
+            match env(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| SlurmEnvError::Invalid {
+                        name,
+                        value: v,
+                        expected,
+                    }),
+            }
+        };
     let uid = number("SLURM_JOB_UID", "a uid")?.ok_or(SlurmEnvError::Missing("SLURM_JOB_UID"))?;
     let uid = u32::try_from(uid).map_err(|_| SlurmEnvError::Invalid {
         name: "SLURM_JOB_UID",
@@ -165,33 +172,55 @@ mod tests {
             array_task_id: Some(0),
         };
         let j = job_from_env(env(&base), extra).unwrap();
-        assert_eq!(j.end_time, Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100)));
+        assert_eq!(
+            j.end_time,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100))
+        );
         assert_eq!(j.array_task_id, Some(0));
         assert_eq!(j.array_job_id.as_deref(), Some("5"));
         let mut with_end = base.to_vec();
         with_end.push(("SLURM_JOB_END_TIME", "200"));
         let j = job_from_env(env(&with_end), extra).unwrap();
-        assert_eq!(j.end_time, Some(SystemTime::UNIX_EPOCH + Duration::from_secs(200)));
+        assert_eq!(
+            j.end_time,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(200))
+        );
     }
 
     #[test]
     fn bad_or_missing_values_name_the_variable() {
         let e = job_from_env(env(&[("SLURM_JOB_UID", "0")]), Extra::default()).unwrap_err();
         assert!(e.to_string().contains("SLURM_JOB_ID is not set"), "{e}");
-        let e = job_from_env(env(&[("SLURM_JOB_ID", "../1"), ("SLURM_JOB_UID", "0")]), Extra::default())
-            .unwrap_err();
-        assert!(e.to_string().contains("invalid slurm job id \"../1\""), "{e}");
-        let e = job_from_env(env(&[("SLURM_JOB_ID", "1"), ("SLURM_JOB_UID", "x")]), Extra::default())
-            .unwrap_err();
+        let e = job_from_env(
+            env(&[("SLURM_JOB_ID", "../1"), ("SLURM_JOB_UID", "0")]),
+            Extra::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("invalid slurm job id \"../1\""),
+            "{e}"
+        );
+        let e = job_from_env(
+            env(&[("SLURM_JOB_ID", "1"), ("SLURM_JOB_UID", "x")]),
+            Extra::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("SLURM_JOB_UID is \"x\""), "{e}");
         let e = job_from_env(
-            env(&[("SLURM_JOB_ID", "1"), ("SLURM_JOB_UID", "0"), ("SLURM_JOB_USER", "mallory")]),
+            env(&[
+                ("SLURM_JOB_ID", "1"),
+                ("SLURM_JOB_UID", "0"),
+                ("SLURM_JOB_USER", "mallory"),
+            ]),
             Extra::default(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("\"mallory\""), "{e}");
-        let e = job_from_env(env(&[("SLURM_JOB_ID", "1"), ("SLURM_JOB_UID", "3999999999")]), Extra::default())
-            .unwrap_err();
+        let e = job_from_env(
+            env(&[("SLURM_JOB_ID", "1"), ("SLURM_JOB_UID", "3999999999")]),
+            Extra::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("not a user"), "{e}");
     }
 }

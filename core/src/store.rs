@@ -225,15 +225,17 @@ impl JobDir {
 
     /// Creates a fresh temporary file with `O_EXCL|O_NOFOLLOW`, 0600, not yet chowned.
     fn create_temp(&self, name: &str) -> Result<(String, OwnedFd), StoreError> {
-        let flags = OFlag::O_WRONLY
-            | OFlag::O_CREAT
-            | OFlag::O_EXCL
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         for _ in 0..16 {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let tmp = format!(".{name}.{}.{n}.tmp", std::process::id());
-            match openat(&self.fd, tmp.as_str(), flags, Mode::from_bits_truncate(0o600)) {
+            match openat(
+                &self.fd,
+                tmp.as_str(),
+                flags,
+                Mode::from_bits_truncate(0o600),
+            ) {
                 Ok(fd) => return Ok((tmp, fd)),
                 Err(Errno::EEXIST) => continue,
                 Err(e) => return Err(sys(&self.path.join(&tmp), "create")(e)),
@@ -460,7 +462,11 @@ pub enum RecordError {
 
 impl JobDir {
     /// Writes a record as JSON, root-only.
-    pub fn write_record<T: serde::Serialize>(&self, name: &str, record: &T) -> Result<(), StoreError> {
+    pub fn write_record<T: serde::Serialize>(
+        &self,
+        name: &str,
+        record: &T,
+    ) -> Result<(), StoreError> {
         let text = serde_json::to_string_pretty(record).map_err(|e| StoreError::Io {
             path: self.path.join(name),
             source: std::io::Error::other(e),
@@ -473,7 +479,10 @@ impl JobDir {
     }
 
     /// Reads a record written by [`JobDir::write_record`]; `Ok(None)` when absent.
-    pub fn read_record<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, RecordError> {
+    pub fn read_record<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, RecordError> {
         let Some(bytes) = self.read(name)? else {
             return Ok(None);
         };

@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_config::retry::RetryConfig;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_sts::config::Region;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -89,10 +89,14 @@ impl AssumeRequest {
             }
         }
         if self.tags.len() > MAX_TAGS {
-            return bad(format!("{} session tags, at most {MAX_TAGS}", self.tags.len()));
+            return bad(format!(
+                "{} session tags, at most {MAX_TAGS}",
+                self.tags.len()
+            ));
         }
         for (k, v) in &self.tags {
-            let key_ok = (1..=128).contains(&k.chars().count()) && k.chars().all(session::is_tag_char);
+            let key_ok =
+                (1..=128).contains(&k.chars().count()) && k.chars().all(session::is_tag_char);
             let value_ok = v.chars().count() <= 256 && v.chars().all(session::is_tag_char);
             if !key_ok || !value_ok {
                 return bad(format!("session tag {k:?} = {v:?} breaks the tag rules"));
@@ -232,14 +236,20 @@ where
             }
         }
         SdkError::ConstructionFailure(c) => StsError::Unreachable(format!("{c:?}")),
-        SdkError::ResponseError(r) => StsError::Malformed(format!("{r:?}").chars().take(300).collect()),
+        SdkError::ResponseError(r) => {
+            StsError::Malformed(format!("{r:?}").chars().take(300).collect())
+        }
         SdkError::ServiceError(s) => {
             let err = s.err();
             let code = err.code().unwrap_or("UnknownError").to_string();
             let message = err.message().unwrap_or("").to_string();
             match code.as_str() {
-                "AccessDenied" | "AccessDeniedException" | "InvalidClientTokenId"
-                | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
                 | "RegionDisabledException" => StsError::Denied { code, message },
                 "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
                     StsError::Throttled(message)

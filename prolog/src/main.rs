@@ -107,7 +107,11 @@ fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
     let job = match slurm::job_from_env(env, extra) {
         Ok(j) => j,
         Err(e) => {
-            provision::fail(&store, id, format!("the job's Slurm environment is unusable: {e}"))?;
+            provision::fail(
+                &store,
+                id,
+                format!("the job's Slurm environment is unusable: {e}"),
+            )?;
             return Ok(());
         }
     };
