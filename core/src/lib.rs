@@ -8,6 +8,7 @@
 //! - [`walltime`]: Slurm/PBS time limits and the AssumeRole duration.
 //! - [`session`]: role session names (`slurm-<jobid>-<task>`) within STS's rules.
 //! - [`job`]: what we know about a job, with validated job ids.
+//! - [`jobenv`]: the variables a job with a role gets, and those it loses.
 //! - [`slurm`]: reading a job from the Slurm Prolog/Epilog environment.
 //! - [`creds`]: temporary credentials, whose secrets cannot be printed by accident.
 //! - [`store`]: the per-job directory under `/run/aws-role`, written atomically and safely.
@@ -16,6 +17,7 @@
 
 pub mod creds;
 pub mod job;
+pub mod jobenv;
 pub mod map;
 pub mod policy;
 #[cfg(feature = "sts")]

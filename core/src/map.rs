@@ -30,7 +30,8 @@ const TIMEOUT_MIN: Duration = Duration::from_secs(1);
 const TIMEOUT_MAX: Duration = Duration::from_secs(120);
 const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 const MAX_ATTEMPTS_MAX: i64 = 10;
-const DEFAULT_BASE_DIR: &str = "/run/aws-role";
+/// Where job directories go when the map does not say (and when it cannot be read).
+pub const DEFAULT_BASE_DIR: &str = "/run/aws-role";
 const DEFAULT_CREDENTIAL_HELPER: &str = "/usr/libexec/aws-role/aws-role-credentials";
 /// One hour: the role-chaining cap, the safe default when the node itself holds role credentials.
 const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(3600);

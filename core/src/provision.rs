@@ -76,6 +76,7 @@ pub async fn prolog(
             return fail(
                 store,
                 &job.id,
+                Some(owner(job)),
                 format!("cannot look up the groups of user {}: {e}", job.user),
             );
         }
@@ -90,7 +91,7 @@ pub async fn prolog(
             store.remove_job(&job.id)?;
             return Ok(Outcome::NoRole { why });
         }
-        Decision::Denied { why } => return fail(store, &job.id, why),
+        Decision::Denied { why } => return fail(store, &job.id, Some(owner(job)), why),
         Decision::Role { role, why } => {
             tracing::info!(role = %role, "role chosen: {why}");
             role
@@ -100,6 +101,7 @@ pub async fn prolog(
         return fail(
             store,
             &job.id,
+            Some(owner(job)),
             format!("role {role_name} vanished from the map"),
         );
     };
@@ -116,6 +118,7 @@ pub async fn prolog(
             return fail(
                 store,
                 &job.id,
+                Some(owner(job)),
                 format!("could not assume role {role_name}: {e}"),
             )
         }
@@ -150,10 +153,7 @@ pub fn write_credentials(
     creds: &Credentials,
     now: SystemTime,
 ) -> Result<(), StoreError> {
-    let user = Owner {
-        uid: job.uid,
-        gid: job.gid,
-    };
+    let user = owner(job);
     dir.write(CREDENTIALS_JSON, creds.to_process_json().as_bytes(), user)?;
     dir.write(CREDENTIALS_INI, creds.to_ini().as_bytes(), user)?;
     dir.write(CONFIG, config_file(map, dir).as_bytes(), user)?;
@@ -198,8 +198,25 @@ pub fn config_file(map: &RoleMap, dir: &JobDir) -> String {
     format!("# Written by aws-role for this job; it is replaced while the job runs.\n{text}")
 }
 
+/// The job's user, who owns the job's credential files and failure record.
+pub fn owner(job: &Job) -> Owner {
+    Owner {
+        uid: job.uid,
+        gid: job.gid,
+    }
+}
+
 /// Records why the job gets no credentials, removing any it had (a requeued job).
-pub fn fail(store: &Store, id: &JobId, reason: String) -> Result<Outcome, StoreError> {
+///
+/// The failure record belongs to the job's user (0600), so that user-side tools (a
+/// TaskProlog, a PBS login snippet) can show the reason; what it says only ever affects
+/// that user's own job. `owner` is `None` when the job's user is not known (then root).
+pub fn fail(
+    store: &Store,
+    id: &JobId,
+    owner: Option<Owner>,
+    reason: String,
+) -> Result<Outcome, StoreError> {
     tracing::warn!("job will fail: {reason}");
     let Some(dir) = store.open_job(id, true)? else {
         return Ok(Outcome::Failed { reason });
@@ -212,7 +229,10 @@ pub fn fail(store: &Store, id: &JobId, reason: String) -> Result<Outcome, StoreE
         reason: reason.clone(),
         time: rfc3339(SystemTime::now()),
     };
-    dir.write_record(FAILURE, &record)?;
+    match owner {
+        Some(o) => dir.write_record_as(FAILURE, &record, o)?,
+        None => dir.write_record(FAILURE, &record)?,
+    }
     Ok(Outcome::Failed { reason })
 }
 

@@ -5,9 +5,9 @@
 //!   their own job's files but cannot list other jobs.
 //! - `<base>/<jobid>/`: owned by us, 0711; the job's user cannot create, rename or delete
 //!   anything in it.
-//! - Files: credential files are 0600 and owned by the job's user; the state and failure
-//!   records are 0600 root, because root-side tools act on them and the user must not be
-//!   able to change what they say.
+//! - Files: credential files and the failure record are 0600 and owned by the job's user;
+//!   the state record is 0600 root, because root-side tools act on it and the user must
+//!   not be able to change what it says.
 //!
 //! Every operation works on directory file descriptors (`openat`, `mkdirat`, `renameat`,
 //! `unlinkat`) with `O_NOFOLLOW`: no path a user can influence, and no symlink, is ever
@@ -36,7 +36,7 @@ pub const CREDENTIALS_INI: &str = "credentials";
 pub const CONFIG: &str = "config";
 /// Root-only record of what was provisioned (role, session, expiry).
 pub const STATE: &str = "state.json";
-/// Root-only record of why the job's role could not be provided.
+/// The job user's record of why the job's role could not be provided.
 pub const FAILURE: &str = "failure.json";
 
 /// Largest record we read back; anything bigger is not ours.
@@ -440,7 +440,7 @@ pub struct JobState {
     pub region: String,
 }
 
-/// The root-only record of a job whose role could not be provided (`failure.json`).
+/// The record of a job whose role could not be provided (`failure.json`, the job user's).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailureRecord {
@@ -467,15 +467,25 @@ impl JobDir {
         name: &str,
         record: &T,
     ) -> Result<(), StoreError> {
-        let text = serde_json::to_string_pretty(record).map_err(|e| StoreError::Io {
-            path: self.path.join(name),
-            source: std::io::Error::other(e),
-        })?;
         let root = Owner {
             uid: geteuid(),
             gid: nix::unistd::getegid(),
         };
-        self.write(name, format!("{text}\n").as_bytes(), root)
+        self.write_record_as(name, record, root)
+    }
+
+    /// Writes a record as JSON, 0600 owned by `owner`.
+    pub fn write_record_as<T: serde::Serialize>(
+        &self,
+        name: &str,
+        record: &T,
+        owner: Owner,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string_pretty(record).map_err(|e| StoreError::Io {
+            path: self.path.join(name),
+            source: std::io::Error::other(e),
+        })?;
+        self.write(name, format!("{text}\n").as_bytes(), owner)
     }
 
     /// Reads a record written by [`JobDir::write_record`]; `Ok(None)` when absent.

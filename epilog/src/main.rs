@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aws_role::map::{RoleMap, DEFAULT_PATH};
+use aws_role::map::{RoleMap, DEFAULT_BASE_DIR, DEFAULT_PATH};
 use aws_role::provision;
 use aws_role::slurm;
 use aws_role::store::Store;
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         (None, Ok(map)) => map.node.base_dir,
         (None, Err(e)) => {
             tracing::warn!("{e}; cleaning up in the default place");
-            PathBuf::from("/run/aws-role")
+            PathBuf::from(DEFAULT_BASE_DIR)
         }
     };
     match provision::epilog(&Store::new(base), &id) {

@@ -10,11 +10,15 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use aws_role::job::JobId;
-use aws_role::map::{RoleMap, DEFAULT_PATH};
+use aws_role::jobenv;
+use aws_role::map::{RoleMap, DEFAULT_BASE_DIR, DEFAULT_PATH};
 use aws_role::provision::{self, Outcome};
 use aws_role::slurm::{self, Extra};
 use aws_role::store::Store;
+use aws_role::store::{FailureRecord, CONFIG, FAILURE};
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Assume a job's AWS IAM role and store its short-lived credentials on this node.
 ///
@@ -45,18 +49,35 @@ struct Args {
     /// Array task index (the plugin passes it).
     #[arg(long, value_name = "N")]
     array_task_id: Option<u32>,
+    /// Act as the Slurm TaskProlog (sites without the plugin): runs as the job's user and
+    /// prints the `export`/`unset` lines that point the job at its credentials; when the
+    /// job's role could not be given, prints the reason and exits 1, which fails the task.
+    #[arg(long)]
+    task_prolog: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The SDK's own INFO lines name the node's access key id: keep them out of the log.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::INFO)
+        .with_target("aws_config", tracing::Level::WARN)
+        .with_target("aws_smithy_runtime", tracing::Level::WARN)
+        .with_target("aws_sdk_sts", tracing::Level::WARN);
     tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .without_time()
         .with_target(false)
+        .finish()
+        .with(filter)
         .init();
     if let Some(path) = &args.check_config {
         return check_config(path.as_ref().unwrap_or(&args.config));
+    }
+    if args.task_prolog {
+        return task_prolog(&args);
     }
     // Only the epilog can make a job's id unusable; without one there is nothing to do.
     let id = match slurm::job_id(env) {
@@ -84,16 +105,20 @@ fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
     let base = match (&args.base_dir, &loaded) {
         (Some(b), _) => b.clone(),
         (None, Ok(map)) => map.node.base_dir.clone(),
-        (None, Err(_)) => PathBuf::from("/run/aws-role"),
+        (None, Err(_)) => PathBuf::from(DEFAULT_BASE_DIR),
     };
     let store = Store::new(base);
     let map = match loaded {
         Ok(m) => m,
         Err(e) => {
             tracing::error!("{e}");
+            let owner = slurm::job_from_env(env, Extra::default())
+                .ok()
+                .map(|j| provision::owner(&j));
             provision::fail(
                 &store,
                 id,
+                owner,
                 format!("the site's role map is invalid, so no role can be given (the administrators have the details in the node's log); {}", e.file.display()),
             )?;
             return Ok(());
@@ -110,6 +135,7 @@ fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
             provision::fail(
                 &store,
                 id,
+                None,
                 format!("the job's Slurm environment is unusable: {e}"),
             )?;
             return Ok(());
@@ -134,6 +160,31 @@ fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
         Outcome::Failed { reason } => tracing::warn!("failure recorded: {reason}"),
     }
     Ok(())
+}
+
+/// TaskProlog mode: stdout is read by slurmstepd (`export`, `unset`, `print` lines).
+fn task_prolog(args: &Args) -> ExitCode {
+    let Ok(id) = slurm::job_id(env) else {
+        return ExitCode::SUCCESS;
+    };
+    let base = match (&args.base_dir, RoleMap::load(&args.config)) {
+        (Some(b), _) => b.clone(),
+        (None, Ok(map)) => map.node.base_dir,
+        (None, Err(_)) => PathBuf::from(DEFAULT_BASE_DIR),
+    };
+    let dir = base.join(id.dir_name());
+    if let Ok(text) = std::fs::read_to_string(dir.join(FAILURE)) {
+        let reason = serde_json::from_str::<FailureRecord>(&text)
+            .map(|r| r.reason)
+            .unwrap_or_else(|_| "the job's AWS role could not be given".into());
+        // One line: slurmstepd reads TaskProlog output line by line.
+        println!("print aws-role: {}", reason.replace('\n', " "));
+        return ExitCode::FAILURE;
+    }
+    if dir.join(CONFIG).exists() {
+        print!("{}", jobenv::task_prolog_lines(&dir));
+    }
+    ExitCode::SUCCESS
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {

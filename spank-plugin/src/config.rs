@@ -1,0 +1,139 @@
+//! The plugin's arguments from its plugstack.conf line:
+//!
+//! ```text
+//! required /usr/lib/slurm/aws_role.so config=/etc/aws-role/role-map.toml \
+//!     [prolog=/usr/libexec/aws-role/aws-role-prolog] [epilog=/usr/libexec/aws-role/aws-role-epilog] [timeout=30]
+//! ```
+//!
+//! A bad or unknown argument never stops Slurm: it is reported and the default is used.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG: &str = aws_role::map::DEFAULT_PATH;
+pub const DEFAULT_PROLOG: &str = "/usr/libexec/aws-role/aws-role-prolog";
+pub const DEFAULT_EPILOG: &str = "/usr/libexec/aws-role/aws-role-epilog";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest accepted `timeout=`: a job_prolog that hangs longer only delays the job.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The settings given on the plugstack line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The site's role map.
+    pub map: PathBuf,
+    /// Binary run by job_prolog.
+    pub prolog: PathBuf,
+    /// Binary run by job_epilog.
+    pub epilog: PathBuf,
+    /// How long the prolog/epilog binary may run before its process group is killed.
+    pub timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            map: PathBuf::from(DEFAULT_CONFIG),
+            prolog: PathBuf::from(DEFAULT_PROLOG),
+            epilog: PathBuf::from(DEFAULT_EPILOG),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Config {
+    /// Parses the plugin arguments; the second value lists what was wrong with them
+    /// (each problem already worded for the log).
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> (Config, Vec<String>) {
+        let mut cfg = Config::default();
+        let mut problems = Vec::new();
+        for arg in args {
+            let Some((key, value)) = arg.split_once('=') else {
+                problems.push(format!(
+                    "ignoring unknown plugin argument {:?} (expected config=, prolog=, epilog= or timeout=)",
+                    arg
+                ));
+                continue;
+            };
+            match key {
+                "config" | "prolog" | "epilog" => {
+                    let path = PathBuf::from(value);
+                    if !path.is_absolute() {
+                        problems.push(format!(
+                            "ignoring plugin argument {key}={value:?}: the path must be absolute"
+                        ));
+                        continue;
+                    }
+                    match key {
+                        "config" => cfg.map = path,
+                        "prolog" => cfg.prolog = path,
+                        _ => cfg.epilog = path,
+                    }
+                }
+                "timeout" => match value.parse::<u64>() {
+                    Ok(secs) if secs >= 1 && Duration::from_secs(secs) <= MAX_TIMEOUT => {
+                        cfg.timeout = Duration::from_secs(secs)
+                    }
+                    _ => problems.push(format!(
+                        "ignoring plugin argument timeout={value:?}: expected whole seconds from 1 to {}; using {}",
+                        MAX_TIMEOUT.as_secs(),
+                        DEFAULT_TIMEOUT.as_secs()
+                    )),
+                },
+                _ => problems.push(format!(
+                    "ignoring unknown plugin argument {:?} (expected config=, prolog=, epilog= or timeout=)",
+                    arg
+                )),
+            }
+        }
+        (cfg, problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_arguments() {
+        let (c, p) = Config::parse([]);
+        assert_eq!(c, Config::default());
+        assert!(p.is_empty());
+        assert_eq!(
+            c.prolog,
+            PathBuf::from("/usr/libexec/aws-role/aws-role-prolog")
+        );
+        assert_eq!(c.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn all_arguments() {
+        let (c, p) = Config::parse([
+            "config=/etc/x.toml",
+            "prolog=/opt/p",
+            "epilog=/opt/e",
+            "timeout=5",
+        ]);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.map, PathBuf::from("/etc/x.toml"));
+        assert_eq!(c.prolog, PathBuf::from("/opt/p"));
+        assert_eq!(c.epilog, PathBuf::from("/opt/e"));
+        assert_eq!(c.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_arguments_are_reported_and_ignored() {
+        let (c, p) = Config::parse([
+            "verbose",
+            "color=blue",
+            "prolog=relative/p",
+            "timeout=0",
+            "timeout=abc",
+            "timeout=99999",
+        ]);
+        assert_eq!(c, Config::default());
+        assert_eq!(p.len(), 6, "{p:?}");
+        assert!(p[0].contains("\"verbose\""), "{}", p[0]);
+        assert!(p[2].contains("absolute"), "{}", p[2]);
+    }
+}

@@ -1,0 +1,61 @@
+/*
+ * aws-role SPANK plugin: the one thing SPANK 22.05 cannot tell a job_prolog.
+ *
+ * Slurm 22.05 gives neither the Prolog environment nor SPANK the job's end time or its
+ * array task id (slurm-facts §2.2, §3.1). slurm_load_job() can: one RPC to slurmctld,
+ * 2-7 ms. The Slurm symbols stay undefined here and resolve from the host process's
+ * libslurmfull (slurmd, slurmstepd, srun, sbatch all link it); the plugin never links
+ * libslurm itself.
+ */
+#include <stdint.h>
+#include <stddef.h>
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
+
+/*
+ * Looks up job `job_id` and stores its expected end time (seconds since the epoch, 0
+ * when unknown), its array master id and its array task id (NO_VAL when the job is not
+ * an array task).
+ *
+ * Returns 0 on success; -1 if slurmctld does not know the job (no record with this id);
+ * -2 if the RPC failed without an error number; otherwise the Slurm error number of the
+ * failed RPC (> 0).
+ *
+ * Asking for an array master id returns every remaining task of the array, so the record
+ * whose own job_id is `job_id` is picked. The outputs are written only on success.
+ */
+int aws_role_job_times(uint32_t job_id, uint64_t *end_time, uint32_t *array_job_id,
+		       uint32_t *array_task_id)
+{
+	job_info_msg_t *msg = NULL;
+	int rc = -1;
+	uint32_t i;
+
+	if (end_time == NULL || array_job_id == NULL || array_task_id == NULL)
+		return -2;
+	if (slurm_load_job(&msg, job_id, SHOW_DETAIL) != SLURM_SUCCESS || msg == NULL) {
+		int err = slurm_get_errno();
+		if (msg != NULL)
+			slurm_free_job_info_msg(msg);
+		return err > 0 ? err : -2;
+	}
+	for (i = 0; i < msg->record_count; i++) {
+		const slurm_job_info_t *job = &msg->job_array[i];
+		if (job->job_id != job_id)
+			continue;
+		*end_time = job->end_time > 0 ? (uint64_t)job->end_time : 0;
+		*array_job_id = job->array_job_id;
+		*array_task_id = job->array_task_id;
+		rc = 0;
+		break;
+	}
+	slurm_free_job_info_msg(msg);
+	return rc;
+}
+
+/* Slurm's text for an error number returned above (never NULL). */
+const char *aws_role_strerror(int err)
+{
+	const char *s = slurm_strerror(err);
+	return s != NULL ? s : "unknown Slurm error";
+}
