@@ -52,6 +52,7 @@ struct Args {
     /// Act as the Slurm TaskProlog (sites without the plugin): runs as the job's user and
     /// prints the `export`/`unset` lines that point the job at its credentials; when the
     /// job's role could not be given, prints the reason and exits 1, which fails the task.
+    /// Implied when SLURM_SCRIPT_CONTEXT=prolog_task, so `TaskProlog=` can name this binary.
     #[arg(long)]
     task_prolog: bool,
 }
@@ -76,7 +77,8 @@ fn main() -> ExitCode {
     if let Some(path) = &args.check_config {
         return check_config(path.as_ref().unwrap_or(&args.config));
     }
-    if args.task_prolog {
+    // slurm.conf's TaskProlog takes no arguments; slurmstepd tells it where it runs.
+    if args.task_prolog || env("SLURM_SCRIPT_CONTEXT").as_deref() == Some("prolog_task") {
         return task_prolog(&args);
     }
     // Only the epilog can make a job's id unusable; without one there is nothing to do.

@@ -9,45 +9,19 @@ set -uo pipefail
 . "$REPO/tests/harness/lib.sh"
 
 STS=$(bash "$REPO/tests/harness/sts.sh" url)
-MAP=/etc/aws-role/role-map.toml
 OUT=/home/alice/aws-role-e2e
 BOB_OUT=/home/bob/aws-role-e2e
 NODE=$(hostname -s)
 TEST_BIN=/usr/local/libexec/aws-role-test
 REL=/tmp/aws-role-e2e-release
 
+# Start from a quiet node: no test job of an earlier (perhaps aborted) run may linger.
+sl scancel -u alice >/dev/null 2>&1
+sl scancel -u bob >/dev/null 2>&1
+bash "$REPO/tests/harness/cluster.sh" wait-idle >/dev/null
 # --- fixtures ---------------------------------------------------------------------------
-install -d -m 0755 /etc/aws-role "$TEST_BIN"
-install -m 0600 /dev/null /etc/aws-role/node-credentials
-printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret-e2e\n' >/etc/aws-role/node-credentials
-write_map() {
-  cat >"$MAP.new" <<TOML
-[sts]
-region = "us-east-1"
-endpoint = "$1"
-credentials_file = "/etc/aws-role/node-credentials"
-timeout = "5s"
-
-[node]
-credential_helper = "$BIN/aws-role-credentials"
-
-[roles.demo]
-arn = "arn:aws:iam::123456789012:role/demo"
-allow_users = ["alice"]
-
-[roles.analytics]
-arn = "arn:aws:iam::123456789012:role/analytics"
-allow_groups = ["analysts"]
-
-[roles.shared]
-arn = "arn:aws:iam::123456789012:role/shared"
-
-[partitions.gpu]
-default_role = "shared"
-TOML
-  chmod 0644 "$MAP.new"
-  mv "$MAP.new" "$MAP"
-}
+install -d -m 0755 "$TEST_BIN"
+write_map() { bash "$REPO/tests/harness/site.sh" write "$1"; }
 write_map "$STS"
 (cd "$REPO" && cargo build -q --release -p aws-role-test-sdk-client) || not_ok "build the Rust SDK test client"
 install -m 0755 "$REPO/target/release/aws-role-sdk-whoami" "$TEST_BIN/"
@@ -188,21 +162,22 @@ check "the failed job left nothing on the node" test ! -e "/run/aws-role/$F"
 C=$(submit alice --aws-role=demo <<<"touch $OUT/\$SLURM_JOB_ID.ready; sleep 300")
 if wait_running "$C" "$OUT/$C.ready"; then
   check "scancel: credentials present while running" test -e "/run/aws-role/$C/credentials.json"
-  sl scancel "$C"
-  slurm_job_wait "$C" 60 >/dev/null
-  check "scancel: credentials gone" test ! -e "/run/aws-role/$C"
 else
   not_ok "scancel: job $C did not start"
 fi
-Q=$(submit alice --aws-role=demo <<<"touch $OUT/\$SLURM_JOB_ID.ready.\$SLURM_RESTART_COUNT; sleep 300")
+sl scancel "$C"
+slurm_job_wait "$C" 60 >/dev/null
+check "scancel: credentials gone" test ! -e "/run/aws-role/$C"
+Q=$(submit alice --aws-role=demo <<<"touch $OUT/\$SLURM_JOB_ID.ready.\${SLURM_RESTART_COUNT:-0}; sleep 300")
 if wait_running "$Q" "$OUT/$Q.ready.0"; then
   sl scontrol requeue "$Q"
   for ((i = 0; i < 150; i++)); do [ -e "/run/aws-role/$Q" ] || break; sleep 0.2; done
   check "requeue: credentials of the killed run are gone" test ! -e "/run/aws-role/$Q"
-  sl scancel "$Q"
 else
   not_ok "requeue: job $Q did not start"
 fi
+sl scancel "$Q"
+slurm_job_wait "$Q" 60 >/dev/null
 
 # --- time limit (submitted first) -------------------------------------------------------------------
 st=$(slurm_job_wait "$TL" 150)

@@ -148,6 +148,9 @@ ReturnToService=2
 MpiDefault=none
 MailProg=/bin/true
 PrologFlags=Alloc
+# Test jobs mostly sleep: advertise more CPUs than the machine has so that concurrent
+# test jobs (and several users' jobs on one node) can run side by side.
+SlurmdParameters=config_overrides
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmdSpoolDir=$SLURM_STATE/slurmd
@@ -168,9 +171,9 @@ write_conf() {
   local new f
   HW_LINE=$(slurmd -C | head -n1)
   HW_FIELDS=
-  for f in CPUs Boards SocketsPerBoard CoresPerSocket ThreadsPerCore RealMemory; do
-    HW_FIELDS+="${HW_FIELDS:+ }$f=$(hw_field "$f")"
-  done
+  local cpus=${AWS_ROLE_TEST_CPUS:-16}
+  HW_FIELDS="CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1"
+  HW_FIELDS+=" RealMemory=$(hw_field RealMemory)"
   new=$(render_conf)
   if [ -f "$SLURM_CONF" ] && [ "$(cat "$SLURM_CONF")" = "$new" ]; then
     return 1

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The test site's aws-role configuration, shared by the demo and the end-to-end suites:
+#
+#   site.sh write [ENDPOINT]   node credentials (root 0600) and /etc/aws-role/role-map.toml
+#                              with STS at ENDPOINT (default: the emulator's URL)
+#
+# Roles: demo (alice), analytics (group analysts: bob), shared (no allow list: the
+# default role of partition gpu).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
+BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}
+
+cmd_write() {
+  local endpoint=${1:-$(bash "$HERE/sts.sh" url)}
+  require_root
+  install -d -m 0755 "$(dirname "$MAP")"
+  # The node's own keys: root-only, never in any environment.
+  if [ ! -s /etc/aws-role/node-credentials ]; then
+    install -m 0600 /dev/null /etc/aws-role/node-credentials
+    printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret-test\n' \
+      >/etc/aws-role/node-credentials
+  fi
+  # Written to a temporary name and renamed: a prolog never reads half a map.
+  cat >"$MAP.new" <<TOML
+# Test site map, written by tests/harness/site.sh.
+[sts]
+region = "us-east-1"
+endpoint = "$endpoint"
+credentials_file = "/etc/aws-role/node-credentials"
+timeout = "5s"
+
+[node]
+credential_helper = "$BIN_DIR/aws-role-credentials"
+
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+allow_users = ["alice"]
+
+[roles.analytics]
+arn = "arn:aws:iam::123456789012:role/analytics"
+allow_groups = ["analysts"]
+
+[roles.shared]
+arn = "arn:aws:iam::123456789012:role/shared"
+
+[partitions.gpu]
+default_role = "shared"
+TOML
+  chmod 0644 "$MAP.new"
+  mv -f "$MAP.new" "$MAP"
+}
+
+case ${1:-} in
+  write) shift; cmd_write "$@" ;;
+  *) echo "usage: $0 write [ENDPOINT]" >&2; exit 2 ;;
+esac
