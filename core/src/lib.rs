@@ -13,6 +13,7 @@
 //! - [`creds`]: temporary credentials, whose secrets cannot be printed by accident.
 //! - [`store`]: the per-job directory under `/run/aws-role`, written atomically and safely.
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
+//! - [`text`]: untrusted text made safe for one message line.
 //! - [`provision`]: the prolog's work end to end (feature `sts`), and the epilog's.
 
 pub mod creds;
@@ -27,4 +28,5 @@ pub mod slurm;
 pub mod store;
 #[cfg(feature = "sts")]
 pub mod sts;
+pub mod text;
 pub mod walltime;

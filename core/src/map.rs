@@ -1148,15 +1148,7 @@ fn shown(s: &str) -> String {
 
 /// Keeps a message on one line whatever the file contained.
 fn one_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::text::one_line(s, usize::MAX)
 }
 
 #[cfg(test)]

@@ -161,13 +161,7 @@ pub fn resolve(map: &RoleMap, job: &Job, who: &Requester<'_>) -> Decision {
 
 /// A user-supplied value, quoted and cut so it cannot flood or forge a message.
 fn shown(v: &str) -> String {
-    let cut: String = v.chars().take(80).collect();
-    let q = format!("{cut:?}");
-    if v.chars().count() > 80 {
-        format!("{q}…")
-    } else {
-        q
-    }
+    format!("\"{}\"", crate::text::one_line(v, 80))
 }
 
 /// Names of the groups `user` belongs to (primary `gid` included), from the system's

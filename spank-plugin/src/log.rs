@@ -60,23 +60,8 @@ pub fn debug(msg: &str) {
     log(Level::Debug, msg);
 }
 
-/// Makes untrusted text (a child's output, a user's value) safe for a one-line log entry:
-/// control characters are escaped and the text is cut at `max` characters.
-pub fn sanitize(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max) + 8);
-    for (n, c) in text.chars().enumerate() {
-        if n >= max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// Makes untrusted text (a child's output, a user's value) safe for a one-line log entry.
+pub use aws_role::text::one_line as sanitize;
 
 #[cfg(test)]
 mod tests {
@@ -86,12 +71,5 @@ mod tests {
     fn prefix_is_added_once() {
         assert_eq!(prefixed("x"), "aws-role: x");
         assert_eq!(prefixed("aws-role: x"), "aws-role: x");
-    }
-
-    #[test]
-    fn sanitize_escapes_controls_and_cuts() {
-        assert_eq!(sanitize("a\u{1b}[31mb\tc", 100), "a\\u{1b}[31mb\\tc");
-        assert_eq!(sanitize("abcdef", 3), "abc…");
-        assert_eq!(sanitize("100% ok", 100), "100% ok");
     }
 }
