@@ -26,6 +26,12 @@ cargo test --workspace 2>&1 | tee /tmp/aws-role-cargo-test.log
 rust_pass=$(awk '/^test result:/ {s += $4} END {print s + 0}' /tmp/aws-role-cargo-test.log)
 rust_fail=$(awk '/^test result:/ {s += $6} END {print s + 0}' /tmp/aws-role-cargo-test.log)
 
+step "OpenPBS hook (stand-in pbs module)"
+/usr/bin/python3 -m py_compile packaging/pbs/aws_role_launch_hook.py
+/usr/bin/python3 -m unittest discover -s tests/pbs -v 2>&1 | tee /tmp/aws-role-hook-test.log
+hook_pass=$(grep -c ' ok$' /tmp/aws-role-hook-test.log || true)
+rust_pass=$((rust_pass + hook_pass))
+
 step "cluster, STS emulator, install"
 bash $H/cluster.sh up
 bash $H/sts.sh up

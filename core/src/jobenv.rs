@@ -96,4 +96,54 @@ mod tests {
         // unset lines come first, so nothing set here is removed again.
         assert!(t.find("unset").unwrap() < t.find("export").unwrap());
     }
+
+    /// The PBS login snippet cannot call this module, so it repeats the lists: it must
+    /// unset every shadowing variable and export every variable `exports` sets.
+    #[test]
+    fn pbs_profile_snippet_matches_the_lists() {
+        let snippet = include_str!("../../packaging/pbs/aws-role.sh");
+        // Only the shell code counts, not the comments.
+        let code: String = snippet
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let words: Vec<&str> = code
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        let unset_at = code
+            .find("unset AWS_")
+            .expect("the snippet unsets variables");
+        let unset_block = &code[unset_at..];
+        let unset_words: Vec<&str> = unset_block
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .take_while(|w| *w != "AWS_CONFIG_FILE")
+            .collect();
+        for name in SHADOWING {
+            assert!(
+                unset_words.contains(name),
+                "the snippet does not unset {name}"
+            );
+        }
+        for (name, value) in exports(Path::new("/x"), None, None) {
+            assert!(words.contains(&name), "the snippet does not set {name}");
+            let export_list = code.rsplit_once("export AWS_CONFIG_FILE").map(|(_, r)| r);
+            assert!(
+                name == "AWS_CONFIG_FILE"
+                    || export_list.is_some_and(|r| r
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .any(|w| w == name)),
+                "the snippet does not export {name}"
+            );
+            if !value.starts_with("/x/") {
+                assert!(
+                    code.contains(&format!("{name}={value}\n")),
+                    "the snippet does not set {name}={value}"
+                );
+            }
+        }
+        // The job-specific paths end in the same file names.
+        assert!(code.contains("AWS_CONFIG_FILE=\"$aws_role_dir/config\""));
+        assert!(code.contains("AWS_ROLE_CREDENTIALS_FILE=\"$aws_role_dir/credentials\""));
+    }
 }

@@ -10,16 +10,18 @@
 //! - [`job`]: what we know about a job, with validated job ids.
 //! - [`jobenv`]: the variables a job with a role gets, and those it loses.
 //! - [`slurm`]: reading a job from the Slurm Prolog/Epilog environment.
+//! - [`pbs`]: reading a job from the arguments of a PBS/Torque/OpenPBS prologue/epilogue.
 //! - [`creds`]: temporary credentials, whose secrets cannot be printed by accident.
 //! - [`store`]: the per-job directory under `/run/aws-role`, written atomically and safely.
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
-//! - [`provision`]: the prolog's work end to end (feature `sts`), and the epilog's.
+//! - [`provision`]: the prolog's work end to end (feature `sts`).
 
 pub mod creds;
 pub mod job;
 pub mod jobenv;
 pub mod map;
+pub mod pbs;
 pub mod policy;
 #[cfg(feature = "sts")]
 pub mod provision;

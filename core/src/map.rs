@@ -271,7 +271,7 @@ impl RoleMap {
         };
         writeln!(
             out,
-            "sts: region {}, {endpoint}, node credentials from {creds}, timeout {} per attempt, at most {} attempts",
+            "sts: region {}, {endpoint}, node credentials from {creds}, deadline {} for all attempts, at most {} attempts",
             self.sts.region,
             dur(self.sts.timeout),
             self.sts.max_attempts

@@ -1,4 +1,4 @@
-//! The prolog's work for one job, end to end, and the epilog's.
+//! The prolog's work for one job, end to end.
 //!
 //! Provisioning never fails the node: every job-level problem (not allowed, STS down,
 //! throttled past the deadline, bad map) becomes a failure record that the plugin turns
@@ -234,11 +234,6 @@ pub fn fail(
         None => dir.write_record(FAILURE, &record)?,
     }
     Ok(Outcome::Failed { reason })
-}
-
-/// The epilog: removes everything the job had on this node. Returns how many files went.
-pub fn epilog(store: &Store, id: &JobId) -> Result<usize, StoreError> {
-    store.remove_job(id)
 }
 
 #[cfg(test)]

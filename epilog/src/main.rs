@@ -1,14 +1,17 @@
-//! `aws-role-epilog`: the Slurm Epilog (also run by the SPANK plugin's job_epilog) that
-//! removes a job's AWS credentials from this node.
+//! `aws-role-epilog`: the Slurm Epilog (also run by the SPANK plugin's job_epilog) and the
+//! PBS/Torque/OpenPBS `mom_priv/epilogue` that removes a job's AWS credentials from this
+//! node.
 //!
-//! Idempotent and always exits 0: a failing Epilog drains the node, and a job with
-//! nothing on this node (no role, failed prolog, already cleaned) is normal.
+//! Idempotent and always exits 0: a failing Slurm Epilog drains the node, a failing PBS
+//! epilogue can requeue the job or offline the node, and a job with nothing on this node
+//! (no role, failed prolog, already cleaned) is normal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use aws_role::job::Scheduler;
 use aws_role::map::{RoleMap, DEFAULT_BASE_DIR, DEFAULT_PATH};
-use aws_role::provision;
+use aws_role::pbs;
 use aws_role::slurm;
 use aws_role::store::Store;
 use clap::Parser;
@@ -18,6 +21,11 @@ use clap::Parser;
 /// Run as root by slurmd, as `Epilog=` or from the aws-role SPANK plugin, after the job
 /// ends for any reason (completion, scancel, time limit, requeue, failed prolog). The job
 /// id comes from SLURM_JOB_ID.
+///
+/// Also runs as a PBS epilogue (mom_priv/epilogue): the job id is the first positional
+/// argument (jobid user group jobname session_id resource_list resources_used queue
+/// account exit_code ...). PBS is assumed when there are positional arguments and
+/// SLURM_JOB_ID is not set, or with --scheduler pbs.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Args {
@@ -27,6 +35,24 @@ struct Args {
     /// Override the map's [node] base_dir.
     #[arg(long, value_name = "DIR")]
     base_dir: Option<PathBuf>,
+    /// The calling convention; default: pbs when positional arguments are given and
+    /// SLURM_JOB_ID is not set, else slurm.
+    #[arg(long, value_enum)]
+    scheduler: Option<SchedulerArg>,
+    /// The PBS epilogue's arguments, as pbs_mom passes them (Slurm passes none); taken
+    /// verbatim, even if they look like options.
+    #[arg(
+        value_name = "PBS_ARG",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pbs_args: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SchedulerArg {
+    Slurm,
+    Pbs,
 }
 
 fn main() -> ExitCode {
@@ -37,10 +63,22 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    let id = match slurm::job_id(|n| std::env::var(n).ok()) {
+    let scheduler = pbs::detect(
+        args.scheduler.map(|s| match s {
+            SchedulerArg::Slurm => Scheduler::Slurm,
+            SchedulerArg::Pbs => Scheduler::Pbs,
+        }),
+        args.pbs_args.len(),
+        std::env::var_os(pbs::SLURM_MARKER).is_some(),
+    );
+    let id = match scheduler {
+        Scheduler::Pbs => pbs::epilogue(&args.pbs_args).map_err(|e| e.to_string()),
+        Scheduler::Slurm => slurm::job_id(|n| std::env::var(n).ok()).map_err(|e| e.to_string()),
+    };
+    let id = match id {
         Ok(id) => id,
         Err(e) => {
-            tracing::error!("aws-role-epilog: {e}");
+            tracing::error!("aws-role-epilog ({scheduler}): {e}");
             return ExitCode::SUCCESS;
         }
     };
@@ -55,10 +93,33 @@ fn main() -> ExitCode {
             PathBuf::from(DEFAULT_BASE_DIR)
         }
     };
-    match provision::epilog(&Store::new(base), &id) {
+    match Store::new(base).remove_job(&id) {
         Ok(0) => tracing::debug!("nothing to remove"),
         Ok(n) => tracing::info!("removed {n} files"),
         Err(e) => tracing::error!("cleanup failed: {e}"),
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pbs_arguments_that_look_like_options_stay_arguments() {
+        let a = Args::try_parse_from([
+            "aws-role-epilog",
+            "12.srv",
+            "alice",
+            "alice",
+            "--base-dir=/tmp",
+            "4242",
+        ])
+        .unwrap();
+        assert_eq!(a.base_dir, None);
+        assert_eq!(a.pbs_args.len(), 5);
+        let a = Args::try_parse_from(["aws-role-epilog", "--scheduler=slurm"]).unwrap();
+        assert!(matches!(a.scheduler, Some(SchedulerArg::Slurm)));
+        assert!(a.pbs_args.is_empty());
+    }
 }

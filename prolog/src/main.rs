@@ -1,17 +1,22 @@
-//! `aws-role-prolog`: the Slurm Prolog (also run by the SPANK plugin's job_prolog) that
-//! gives a job its AWS role on this node.
+//! `aws-role-prolog`: the Slurm Prolog (also run by the SPANK plugin's job_prolog) and the
+//! PBS/Torque/OpenPBS `mom_priv/prologue` that gives a job its AWS role on this node.
 //!
-//! It exits 0 for every job-level failure: a failing Prolog drains the node. What went
-//! wrong is kept in the job's failure record, which fails the job with a clear message.
+//! It exits 0 for every job-level failure: a failing Slurm Prolog drains the node, and a
+//! non-zero PBS prologue makes pbs_mom abort, requeue or hold the job (Torque: 1 aborts,
+//! more requeues; a timeout or permission error can put the node offline), so one bad job or
+//! an STS outage would loop or take nodes out. What went wrong is kept in the job's failure
+//! record: under Slurm it fails the job with a clear message; under PBS the login snippet
+//! (`packaging/pbs/aws-role.sh`) prints it and the job has no AWS credentials.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use aws_role::job::JobId;
+use aws_role::job::{Job, JobId, Scheduler};
 use aws_role::jobenv;
 use aws_role::map::{RoleMap, DEFAULT_BASE_DIR, DEFAULT_PATH};
+use aws_role::pbs;
 use aws_role::provision::{self, Outcome};
 use aws_role::slurm::{self, Extra};
 use aws_role::store::Store;
@@ -27,6 +32,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// the requested role from SPANK_AWS_ROLE, which is re-authorized against the role map.
 /// Job-level failures exit 0 and leave a failure record that fails the job, so a user's
 /// job or an STS outage never drains the node.
+///
+/// Also runs as a PBS prologue (mom_priv/prologue): PBS passes the job as positional
+/// arguments (Torque: jobid user group jobname resource_list queue account [script]
+/// [hosts]; OpenPBS: jobid user group) in an empty environment. PBS is assumed when there
+/// are positional arguments and SLURM_JOB_ID is not set, or with --scheduler pbs.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Args {
@@ -55,6 +65,38 @@ struct Args {
     /// Implied when SLURM_SCRIPT_CONTEXT=prolog_task, so `TaskProlog=` can name this binary.
     #[arg(long)]
     task_prolog: bool,
+    /// The calling convention; default: pbs when positional arguments are given and
+    /// SLURM_JOB_ID is not set, else slurm.
+    #[arg(long, value_enum)]
+    scheduler: Option<SchedulerArg>,
+    /// PBS: the job's queue when the prologue is not told it (OpenPBS passes only jobid
+    /// user group); picks `[pbs.queues.NAME]`. A queue in Torque's arguments wins.
+    #[arg(long, value_name = "NAME")]
+    queue: Option<String>,
+    /// The PBS prologue's arguments, as pbs_mom passes them (Slurm passes none). Everything
+    /// after the first is taken verbatim, even if it looks like an option: the job name and
+    /// account are user-controlled.
+    #[arg(
+        value_name = "PBS_ARG",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pbs_args: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SchedulerArg {
+    Slurm,
+    Pbs,
+}
+
+impl From<SchedulerArg> for Scheduler {
+    fn from(s: SchedulerArg) -> Scheduler {
+        match s {
+            SchedulerArg::Slurm => Scheduler::Slurm,
+            SchedulerArg::Pbs => Scheduler::Pbs,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -77,6 +119,17 @@ fn main() -> ExitCode {
     if let Some(path) = &args.check_config {
         return check_config(path.as_ref().unwrap_or(&args.config));
     }
+    let scheduler = pbs::detect(
+        args.scheduler.map(Scheduler::from),
+        args.pbs_args.len(),
+        env(pbs::SLURM_MARKER).is_some(),
+    );
+    if scheduler == Scheduler::Pbs {
+        return pbs_prologue(&args);
+    }
+    if !args.pbs_args.is_empty() {
+        tracing::warn!("aws-role-prolog: running as a Slurm Prolog; positional arguments ignored");
+    }
     // slurm.conf's TaskProlog takes no arguments; slurmstepd tells it where it runs.
     if args.task_prolog || env("SLURM_SCRIPT_CONTEXT").as_deref() == Some("prolog_task") {
         return task_prolog(&args);
@@ -91,7 +144,16 @@ fn main() -> ExitCode {
     };
     let span = tracing::info_span!("job", id = %id);
     let _guard = span.enter();
-    if let Err(e) = run(&args, &id) {
+    let extra = Extra {
+        end_time: args.end_time,
+        array_job_id: args.array_job_id,
+        array_task_id: args.array_task_id,
+    };
+    let job = || {
+        slurm::job_from_env(env, extra)
+            .map_err(|e| format!("the job's Slurm environment is unusable: {e}"))
+    };
+    if let Err(e) = run(&args, &id, job) {
         // The node's store is unusable: say so loudly, but do not drain the node for it.
         tracing::error!("{e:#}");
     }
@@ -102,7 +164,31 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
+/// The PBS prologue. PBS semantics: always exit 0. A non-zero exit makes pbs_mom abort,
+/// requeue or hold the job (and a requeued job would fail the same way again), so a
+/// job-level failure is recorded in the job's failure record instead. Arguments that are
+/// not what PBS passes (hostile job ids, malformed resource lists) are refused before the
+/// filesystem is touched: they are only logged.
+fn pbs_prologue(args: &Args) -> ExitCode {
+    let job = match pbs::prologue(&args.pbs_args, args.queue.as_deref(), SystemTime::now()) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!("aws-role-prolog (pbs): {e}");
+            return ExitCode::SUCCESS;
+        }
+    };
+    let span = tracing::info_span!("job", id = %job.id);
+    let _guard = span.enter();
+    let id = job.id.clone();
+    if let Err(e) = run(args, &id, || Ok(job.clone())) {
+        tracing::error!("{e:#}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Provisions the job `job()` describes (or records why not); `Err` only when the store is
+/// unusable.
+fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow::Result<()> {
     let loaded = RoleMap::load(&args.config);
     let base = match (&args.base_dir, &loaded) {
         (Some(b), _) => b.clone(),
@@ -114,9 +200,7 @@ fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
         Ok(m) => m,
         Err(e) => {
             tracing::error!("{e}");
-            let owner = slurm::job_from_env(env, Extra::default())
-                .ok()
-                .map(|j| provision::owner(&j));
+            let owner = job().ok().map(|j| provision::owner(&j));
             provision::fail(
                 &store,
                 id,
@@ -126,20 +210,10 @@ fn run(args: &Args, id: &JobId) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let extra = Extra {
-        end_time: args.end_time,
-        array_job_id: args.array_job_id,
-        array_task_id: args.array_task_id,
-    };
-    let job = match slurm::job_from_env(env, extra) {
+    let job = match job() {
         Ok(j) => j,
-        Err(e) => {
-            provision::fail(
-                &store,
-                id,
-                None,
-                format!("the job's Slurm environment is unusable: {e}"),
-            )?;
+        Err(why) => {
+            provision::fail(&store, id, None, why)?;
             return Ok(());
         }
     };
@@ -200,5 +274,53 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pbs_arguments_that_look_like_options_stay_arguments() {
+        // Torque's job name (argument 4) and account are user-controlled.
+        let a = Args::try_parse_from([
+            "aws-role-prolog",
+            "12.srv",
+            "alice",
+            "alice",
+            "--config=/tmp/evil.toml",
+            "walltime=1:00:00",
+            "batch",
+            "--base-dir=/tmp",
+        ])
+        .unwrap();
+        assert_eq!(a.config, PathBuf::from(DEFAULT_PATH));
+        assert_eq!(a.base_dir, None);
+        assert_eq!(a.pbs_args.len(), 7);
+        assert_eq!(a.pbs_args[3], "--config=/tmp/evil.toml");
+    }
+
+    #[test]
+    fn options_before_the_pbs_arguments_still_work() {
+        let a = Args::try_parse_from([
+            "aws-role-prolog",
+            "--scheduler",
+            "pbs",
+            "--queue",
+            "gpu",
+            "12.srv",
+            "alice",
+            "alice",
+        ])
+        .unwrap();
+        assert!(matches!(a.scheduler, Some(SchedulerArg::Pbs)));
+        assert_eq!(a.queue.as_deref(), Some("gpu"));
+        assert_eq!(a.pbs_args, ["12.srv", "alice", "alice"]);
+        let a = Args::try_parse_from(["aws-role-prolog"]).unwrap();
+        assert!(a.pbs_args.is_empty());
+        // An empty job id is an argument too (and is then refused as a job id).
+        let a = Args::try_parse_from(["aws-role-prolog", "", "alice", "alice"]).unwrap();
+        assert_eq!(a.pbs_args.len(), 3);
     }
 }

@@ -1,0 +1,45 @@
+# aws-role: give a PBS/Torque/OpenPBS job its AWS role in login shells.
+#
+# Install as /etc/profile.d/aws-role.sh (root, 0644). A PBS prologue cannot set the job's
+# environment, so this snippet does it: when PBS_JOBID is set and the prologue
+# (aws-role-prolog) left this job's AWS config on the node, it points the AWS SDKs and CLI
+# at it, exactly as the Slurm plugin does (core/src/jobenv.rs: exports, SHADOWING; a unit
+# test there keeps this file in step with that list). When the role could not be given,
+# it prints why on stderr and keeps the SDKs off the node's own instance role.
+#
+# AWS_ROLE_BASE_DIR overrides the map's [node] base_dir (default /run/aws-role).
+# POSIX sh: sourced by sh, bash, dash, ksh and zsh login shells. It never exits.
+
+if [ -n "${PBS_JOBID:-}" ]; then
+    aws_role_dir=
+    case $PBS_JOBID in
+        */* | .*) ;;
+        *)
+            # The job's directory name: the id with '[' and ']' mapped to '_' (JobId::dir_name).
+            aws_role_dir="${AWS_ROLE_BASE_DIR:-/run/aws-role}/$(printf '%s' "$PBS_JOBID" | sed 's/[][]/_/g')"
+            ;;
+    esac
+    if [ -n "$aws_role_dir" ] && [ -r "$aws_role_dir/config" ]; then
+        # Inherited credentials would shadow the job's role.
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN \
+            AWS_CREDENTIAL_EXPIRATION AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ROLE_ARN \
+            AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+            AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
+            AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_EC2_METADATA_SERVICE_ENDPOINT
+        AWS_CONFIG_FILE="$aws_role_dir/config"
+        AWS_SHARED_CREDENTIALS_FILE=/dev/null
+        AWS_ROLE_CREDENTIALS_FILE="$aws_role_dir/credentials"
+        AWS_EC2_METADATA_DISABLED=true
+        AWS_SDK_LOAD_CONFIG=1
+        export AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_ROLE_CREDENTIALS_FILE \
+            AWS_EC2_METADATA_DISABLED AWS_SDK_LOAD_CONFIG
+    elif [ -n "$aws_role_dir" ] && [ -r "$aws_role_dir/failure.json" ]; then
+        aws_role_reason=$(sed -n '/^[[:space:]]*"reason":/{s/^[[:space:]]*"reason":[[:space:]]*"\(.*\)",[[:space:]]*$/\1/;s/\\"/"/g;p;}' "$aws_role_dir/failure.json")
+        printf 'aws-role: this job has no AWS credentials: %s\n' \
+            "${aws_role_reason:-the AWS role of this job could not be given}" >&2
+        # Never fall back to the node's own role instead of the job's.
+        AWS_EC2_METADATA_DISABLED=true
+        export AWS_EC2_METADATA_DISABLED
+    fi
+    unset aws_role_dir aws_role_reason
+fi

@@ -1,0 +1,140 @@
+"""aws-role: OpenPBS/PBS Pro ``execjob_launch`` hook.
+
+A PBS prologue cannot set the job's environment. This hook does, for every task the MOM
+launches: when aws-role-prolog left the job's AWS config on this node
+(``<base_dir>/<job id with [ ] mapped to _>/config``), it points the AWS SDKs and CLI at it
+and removes inherited variables that would shadow the job's role -- the same variables as
+the Slurm plugin and ``/etc/profile.d/aws-role.sh`` (core/src/jobenv.rs). When the role
+could not be given (``failure.json``), it logs why and disables the instance metadata
+fallback, so the job never silently runs with the node's own role.
+
+Install (see README, "PBS/Torque and OpenPBS")::
+
+    qmgr -c "create hook aws_role_launch event=execjob_launch"
+    qmgr -c "import hook aws_role_launch application/x-python default aws_role_launch_hook.py"
+
+Optional hook configuration (JSON, ``{"base_dir": "/run/aws-role"}``)::
+
+    qmgr -c "import hook aws_role_launch application/x-config default aws_role_launch.json"
+"""
+
+import json
+import os
+import re
+
+import pbs
+
+BASE_DIR = "/run/aws-role"
+
+# core::jobenv::SHADOWING
+SHADOWING = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+)
+
+# core::job::JobId::pbs: digits first, [A-Za-z0-9._-], one "[n]" after the sequence number.
+_JOB_ID = re.compile(r"[0-9]+(\[[0-9]+\])?[A-Za-z0-9._-]*")
+
+
+def job_dir(job_id, base_dir=BASE_DIR):
+    """The job's directory (JobId::dir_name), or None for an id aws-role would refuse."""
+    if not isinstance(job_id, str) or len(job_id) > 128 or ".." in job_id:
+        return None
+    if not _JOB_ID.fullmatch(job_id):
+        return None
+    return os.path.join(base_dir, job_id.replace("[", "_").replace("]", "_"))
+
+
+def exports(directory):
+    """core::jobenv::exports(dir, None, None), in order."""
+    return [
+        ("AWS_CONFIG_FILE", os.path.join(directory, "config")),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_ROLE_CREDENTIALS_FILE", os.path.join(directory, "credentials")),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_SDK_LOAD_CONFIG", "1"),
+    ]
+
+
+def _remove(env, name):
+    if name in env:
+        try:
+            del env[name]
+        except Exception:  # an environment object without deletion: make it empty
+            env[name] = ""
+
+
+def apply(env, job_id, base_dir=BASE_DIR, isfile=os.path.isfile):
+    """Updates ``env`` (a mapping) for job ``job_id``; returns what was done:
+    "role", "failed", "none" (no files: the job has no role) or "invalid" (bad id)."""
+    directory = job_dir(job_id, base_dir)
+    if directory is None:
+        return "invalid"
+    if isfile(os.path.join(directory, "config")):
+        for name in SHADOWING:
+            _remove(env, name)
+        for name, value in exports(directory):
+            env[name] = value
+        return "role"
+    if isfile(os.path.join(directory, "failure.json")):
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        return "failed"
+    return "none"
+
+
+def failure_reason(job_id, base_dir=BASE_DIR):
+    directory = job_dir(job_id, base_dir)
+    try:
+        with open(os.path.join(directory, "failure.json")) as f:
+            return str(json.load(f).get("reason", ""))
+    except Exception:
+        return ""
+
+
+def configured_base_dir():
+    name = getattr(pbs, "hook_config_filename", None)
+    if not name:
+        return BASE_DIR
+    try:
+        with open(name) as f:
+            base = json.load(f).get("base_dir", BASE_DIR)
+    except Exception:
+        return BASE_DIR
+    return base if isinstance(base, str) and base.startswith("/") else BASE_DIR
+
+
+def main():
+    e = pbs.event()
+    if e.type != pbs.EXECJOB_LAUNCH:
+        e.accept()
+        return
+    job_id = str(e.job.id)
+    base = configured_base_dir()
+    what = apply(e.env, job_id, base)
+    if what == "role":
+        pbs.logmsg(pbs.LOG_DEBUG, "aws-role: job %s uses its AWS role" % job_id)
+    elif what == "failed":
+        reason = failure_reason(job_id, base)
+        pbs.logmsg(
+            pbs.LOG_WARNING,
+            "aws-role: job %s has no AWS credentials: %s" % (job_id, reason[:500]),
+        )
+    elif what == "invalid":
+        pbs.logmsg(pbs.LOG_WARNING, "aws-role: job id %r refused" % job_id[:200])
+    # Never reject: a job without AWS credentials still runs (like the prologue's exit 0).
+    e.accept()
+
+
+main()
