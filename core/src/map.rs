@@ -32,6 +32,17 @@ const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 const MAX_ATTEMPTS_MAX: i64 = 10;
 /// Where job directories go when the map does not say (and when it cannot be read).
 pub const DEFAULT_BASE_DIR: &str = "/run/aws-role";
+
+/// Where job directories are: `override_dir` (a command-line override) if given, else the
+/// map's `[node] base_dir`, else — with no usable map, so that cleanup and failure records
+/// still land where jobs look — [`DEFAULT_BASE_DIR`].
+pub fn base_dir(override_dir: Option<&Path>, map: Option<&RoleMap>) -> PathBuf {
+    match (override_dir, map) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, Some(m)) => m.node.base_dir.clone(),
+        (None, None) => PathBuf::from(DEFAULT_BASE_DIR),
+    }
+}
 const DEFAULT_CREDENTIAL_HELPER: &str = "/usr/libexec/aws-role/aws-role-credentials";
 /// One hour: the role-chaining cap, the safe default when the node itself holds role credentials.
 const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(3600);

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aws_role::job::Scheduler;
-use aws_role::map::{RoleMap, DEFAULT_BASE_DIR, DEFAULT_PATH};
+use aws_role::map::{self, RoleMap, DEFAULT_PATH};
 use aws_role::pbs;
 use aws_role::slurm;
 use aws_role::store::Store;
@@ -85,14 +85,14 @@ fn main() -> ExitCode {
     let span = tracing::info_span!("job", id = %id);
     let _guard = span.enter();
     // Even with a broken map, clean up where the files normally are.
-    let base = match (&args.base_dir, RoleMap::load(&args.config)) {
-        (Some(b), _) => b.clone(),
-        (None, Ok(map)) => map.node.base_dir,
-        (None, Err(e)) => {
-            tracing::warn!("{e}; cleaning up in the default place");
-            PathBuf::from(DEFAULT_BASE_DIR)
-        }
+    // The map is only needed for its base_dir: not read at all when --base-dir is given.
+    let loaded = match &args.base_dir {
+        Some(_) => None,
+        None => RoleMap::load(&args.config)
+            .map_err(|e| tracing::warn!("{e}; cleaning up in the default place"))
+            .ok(),
     };
+    let base = map::base_dir(args.base_dir.as_deref(), loaded.as_ref());
     match Store::new(base).remove_job(&id) {
         Ok(0) => tracing::debug!("nothing to remove"),
         Ok(n) => tracing::info!("removed {n} files"),

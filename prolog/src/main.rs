@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use aws_role::job::{Job, JobId, Scheduler};
 use aws_role::jobenv;
-use aws_role::map::{RoleMap, DEFAULT_BASE_DIR, DEFAULT_PATH};
+use aws_role::map::{self, RoleMap, DEFAULT_PATH};
 use aws_role::pbs;
 use aws_role::provision::{self, Outcome};
 use aws_role::slurm::{self, Extra};
@@ -190,11 +190,7 @@ fn pbs_prologue(args: &Args) -> ExitCode {
 /// unusable.
 fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow::Result<()> {
     let loaded = RoleMap::load(&args.config);
-    let base = match (&args.base_dir, &loaded) {
-        (Some(b), _) => b.clone(),
-        (None, Ok(map)) => map.node.base_dir.clone(),
-        (None, Err(_)) => PathBuf::from(DEFAULT_BASE_DIR),
-    };
+    let base = map::base_dir(args.base_dir.as_deref(), loaded.as_ref().ok());
     let store = Store::new(base);
     let map = match loaded {
         Ok(m) => m,
@@ -243,11 +239,10 @@ fn task_prolog(args: &Args) -> ExitCode {
     let Ok(id) = slurm::job_id(env) else {
         return ExitCode::SUCCESS;
     };
-    let base = match (&args.base_dir, RoleMap::load(&args.config)) {
-        (Some(b), _) => b.clone(),
-        (None, Ok(map)) => map.node.base_dir,
-        (None, Err(_)) => PathBuf::from(DEFAULT_BASE_DIR),
-    };
+    let base = map::base_dir(
+        args.base_dir.as_deref(),
+        RoleMap::load(&args.config).ok().as_ref(),
+    );
     let dir = base.join(id.dir_name());
     if let Ok(text) = std::fs::read_to_string(dir.join(FAILURE)) {
         let reason = serde_json::from_str::<FailureRecord>(&text)

@@ -263,10 +263,7 @@ fn check_at_submit(map_path: &Path, value: &str) -> Result<(), Box<dyn Error>> {
 
 /// The job directory's base: the map's `[node] base_dir`, or the fallback.
 fn base_dir(map: Option<&RoleMap>) -> PathBuf {
-    map.map_or_else(
-        || PathBuf::from(aws_role::map::DEFAULT_BASE_DIR),
-        |m| m.node.base_dir.clone(),
-    )
+    aws_role::map::base_dir(None, map)
 }
 
 fn slurm_job_id(id: u32) -> Option<JobId> {
