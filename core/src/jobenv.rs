@@ -97,6 +97,34 @@ mod tests {
         assert!(t.find("unset").unwrap() < t.find("export").unwrap());
     }
 
+    /// The OpenPBS launch hook (Python) repeats the lists too: every shadowing name must
+    /// be in its SHADOWING tuple, and every exported name and fixed value in its exports.
+    #[test]
+    fn pbs_launch_hook_matches_the_lists() {
+        let hook = include_str!("../../packaging/pbs/aws_role_launch_hook.py");
+        let shadowing = hook
+            .split_once("SHADOWING = (")
+            .and_then(|(_, r)| r.split_once(')'))
+            .map(|(tuple, _)| tuple)
+            .expect("the hook defines a SHADOWING tuple");
+        for name in SHADOWING {
+            assert!(
+                shadowing.contains(&format!("\"{name}\"")),
+                "the hook does not remove {name}"
+            );
+        }
+        for (name, value) in exports(Path::new("/x"), None, None) {
+            let quoted = format!("(\"{name}\", ");
+            assert!(hook.contains(&quoted), "the hook does not set {name}");
+            if !value.starts_with("/x/") {
+                assert!(
+                    hook.contains(&format!("{quoted}\"{value}\")")),
+                    "the hook sets {name} to something other than {value:?}"
+                );
+            }
+        }
+    }
+
     /// The PBS login snippet cannot call this module, so it repeats the lists: it must
     /// unset every shadowing variable and export every variable `exports` sets.
     #[test]
