@@ -46,13 +46,37 @@ pub fn base_dir(override_dir: Option<&Path>, map: Option<&RoleMap>) -> PathBuf {
 const DEFAULT_CREDENTIAL_HELPER: &str = "/usr/libexec/aws-role/aws-role-credentials";
 /// One hour: the role-chaining cap, the safe default when the node itself holds role credentials.
 const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(3600);
-/// STS `DurationSeconds` bounds.
-const SESSION_MIN: Duration = Duration::from_secs(15 * 60);
-const SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
+/// The shortest `DurationSeconds` real STS accepts (900 s): the default of `[sts]
+/// min_session` and the only value allowed unless the endpoint is a local emulator.
+pub const STS_MIN_SESSION: Duration = crate::walltime::MIN_SESSION;
+/// The longest `DurationSeconds` STS accepts (12 h).
+const SESSION_MAX: Duration = crate::walltime::MAX_SESSION;
+/// `[sts] min_session` against a local STS emulator may go down to this.
+const MIN_SESSION_FLOOR: Duration = Duration::from_secs(1);
 const DEFAULT_MARGIN: Duration = Duration::from_secs(5 * 60);
 const MARGIN_MAX: Duration = Duration::from_secs(3600);
 const DEFAULT_SESSION_NAME: &str = "slurm-{job_id}-{task}";
 const DEFAULT_PBS_SESSION_NAME: &str = "pbs-{job_id}";
+
+/// `[refresh]` defaults and inclusive limits.
+const DEFAULT_REFRESH_LEAD: Duration = Duration::from_secs(20 * 60);
+const REFRESH_LEAD_MIN: Duration = Duration::from_secs(1);
+const REFRESH_LEAD_MAX: Duration = Duration::from_secs(6 * 3600);
+const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(5 * 60);
+const REFRESH_JITTER_MAX: Duration = Duration::from_secs(3600);
+const DEFAULT_SCAN_INTERVAL: Duration = Duration::from_secs(30);
+const SCAN_INTERVAL_MIN: Duration = Duration::from_secs(1);
+const SCAN_INTERVAL_MAX: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+const ORPHAN_GRACE_MAX: Duration = Duration::from_secs(30 * 86_400);
+const DEFAULT_REFRESH_CONCURRENCY: u32 = 8;
+const REFRESH_CONCURRENCY_MAX: i64 = 64;
+
+/// `[slurm]` defaults and inclusive limits.
+const DEFAULT_SCONTROL: &str = "/usr/bin/scontrol";
+const DEFAULT_SCONTROL_TIMEOUT: Duration = Duration::from_secs(2);
+const SCONTROL_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+const SCONTROL_TIMEOUT_MAX: Duration = Duration::from_secs(30);
 
 /// IAM and STS limits.
 const ARN_MAX: usize = 2048;
@@ -73,6 +97,10 @@ pub struct RoleMap {
     pub source: PathBuf,
     pub sts: StsSettings,
     pub node: NodeSettings,
+    /// `[refresh]`; its defaults when the file has no such table.
+    pub refresh: RefreshSettings,
+    /// `[slurm]`; its defaults when the file has no such table.
+    pub slurm: SlurmSettings,
     pub defaults: Defaults,
     /// Key: the role name users pass to `--aws-role`.
     pub roles: BTreeMap<String, Role>,
@@ -94,6 +122,10 @@ pub struct StsSettings {
     pub timeout: Duration,
     /// 1 to 10, default 5.
     pub max_attempts: u32,
+    /// The shortest session ever asked for, and the lower bound of every `max_session`;
+    /// default 15 min ([`STS_MIN_SESSION`], the least real STS accepts). Only a local STS
+    /// emulator (an `endpoint` on `127.0.0.1`, `localhost` or `[::1]`) allows less, down to 1 s.
+    pub min_session: Duration,
 }
 
 /// `[node]`: where things live on a compute node.
@@ -105,10 +137,64 @@ pub struct NodeSettings {
     pub credential_helper: PathBuf,
 }
 
+/// `[refresh]`: how the refresher renews the credentials of running jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshSettings {
+    /// Refresh a job's credentials this long before they expire; 1 s to 6 h, default 20 min.
+    pub lead: Duration,
+    /// A per-job spread on top of `lead`: a job is refreshed between `lead` and
+    /// `lead + jitter` before expiry; 0 to 1 h, default 5 min.
+    pub jitter: Duration,
+    /// How often the job directories are rescanned; 1 s to 10 min, default 30 s.
+    pub scan_interval: Duration,
+    /// A job directory whose job ended (end time + margin) longer ago than this is removed
+    /// (its epilog never ran); 0 to 30 days, default 1 h.
+    pub orphan_grace: Duration,
+    /// The most AssumeRole calls in flight at once; 1 to 64, default 8.
+    pub concurrency: u32,
+}
+
+impl Default for RefreshSettings {
+    /// The documented defaults, i.e. what a map without `[refresh]` gets.
+    fn default() -> Self {
+        RefreshSettings {
+            lead: DEFAULT_REFRESH_LEAD,
+            jitter: DEFAULT_REFRESH_JITTER,
+            scan_interval: DEFAULT_SCAN_INTERVAL,
+            orphan_grace: DEFAULT_ORPHAN_GRACE,
+            concurrency: DEFAULT_REFRESH_CONCURRENCY,
+        }
+    }
+}
+
+/// `[slurm]`: Slurm specifics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmSettings {
+    /// Whether a Slurm `Prolog=` (without the SPANK plugin) on a Slurm that does not give
+    /// the prolog the job's end time (22.05) asks `scontrol show job` for it; default false.
+    pub end_time_from_scontrol: bool,
+    /// Absolute; default `/usr/bin/scontrol`.
+    pub scontrol: PathBuf,
+    /// How long `scontrol` may take; 100 ms to 30 s, default 2 s.
+    pub scontrol_timeout: Duration,
+}
+
+impl Default for SlurmSettings {
+    /// The documented defaults, i.e. what a map without `[slurm]` gets.
+    fn default() -> Self {
+        SlurmSettings {
+            end_time_from_scontrol: false,
+            scontrol: PathBuf::from(DEFAULT_SCONTROL),
+            scontrol_timeout: DEFAULT_SCONTROL_TIMEOUT,
+        }
+    }
+}
+
 /// `[defaults]`: what applies to every role unless the role says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Defaults {
-    /// Session cap of roles without their own `max_session`; 15 min to 12 h, default 1 h.
+    /// Session cap of roles without their own `max_session`; `sts.min_session` (15 min
+    /// unless testing against a local emulator) to 12 h, default 1 h.
     pub max_session: Duration,
     /// Added to the job's remaining time; 0 to 1 h, default 5 min.
     pub margin: Duration,
@@ -126,7 +212,8 @@ pub struct Role {
     pub allow_users: Vec<String>,
     pub allow_groups: Vec<String>,
     pub allow_accounts: Vec<String>,
-    /// 15 min to 12 h; `None` = `defaults.max_session`.
+    /// `sts.min_session` (15 min unless testing against a local emulator) to 12 h;
+    /// `None` = `defaults.max_session`.
     pub max_session: Option<Duration>,
     /// An inline session policy (a JSON object with a `Statement`).
     pub session_policy: Option<String>,
@@ -282,10 +369,11 @@ impl RoleMap {
         };
         writeln!(
             out,
-            "sts: region {}, {endpoint}, node credentials from {creds}, deadline {} for all attempts, at most {} attempts",
+            "sts: region {}, {endpoint}, node credentials from {creds}, deadline {} for all attempts, at most {} attempts, sessions of at least {}",
             self.sts.region,
             dur(self.sts.timeout),
-            self.sts.max_attempts
+            self.sts.max_attempts,
+            dur(self.sts.min_session)
         )?;
         writeln!(
             out,
@@ -293,6 +381,36 @@ impl RoleMap {
             self.node.base_dir.display(),
             self.node.credential_helper.display()
         )?;
+        let r = &self.refresh;
+        let when = if r.jitter.is_zero() {
+            dur(r.lead).to_string()
+        } else {
+            format!("{} to {}", dur(r.lead), dur(r.lead + r.jitter))
+        };
+        writeln!(
+            out,
+            "refresh: {when} before expiry, job directories rescanned every {}, at most {} AssumeRole calls at once",
+            dur(r.scan_interval),
+            r.concurrency
+        )?;
+        writeln!(
+            out,
+            "  directories of jobs that ended over {} ago (end time + margin) are removed",
+            dur(r.orphan_grace)
+        )?;
+        if self.slurm.end_time_from_scontrol {
+            writeln!(
+                out,
+                "slurm: a Prolog= not told the job's end time asks {} show job (timeout {})",
+                self.slurm.scontrol.display(),
+                dur(self.slurm.scontrol_timeout)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "slurm: a Prolog= not told the job's end time does not ask scontrol (end_time_from_scontrol = false)"
+            )?;
+        }
         writeln!(
             out,
             "defaults: session cap {}, margin {}, session names {} (Slurm) and {} (PBS)",
@@ -407,6 +525,8 @@ type Str = Spanned<String>;
 struct RawMap {
     sts: Option<Spanned<RawSts>>,
     node: Option<RawNode>,
+    refresh: Option<RawRefresh>,
+    slurm: Option<RawSlurm>,
     defaults: Option<RawDefaults>,
     #[serde(default)]
     roles: BTreeMap<Str, Spanned<RawRole>>,
@@ -424,6 +544,7 @@ struct RawSts {
     profile: Option<Str>,
     timeout: Option<Str>,
     max_attempts: Option<Spanned<i64>>,
+    min_session: Option<Str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -431,6 +552,24 @@ struct RawSts {
 struct RawNode {
     base_dir: Option<Str>,
     credential_helper: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRefresh {
+    lead: Option<Str>,
+    jitter: Option<Str>,
+    scan_interval: Option<Str>,
+    orphan_grace: Option<Str>,
+    concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSlurm {
+    end_time_from_scontrol: Option<bool>,
+    scontrol: Option<Str>,
+    scontrol_timeout: Option<Str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -502,13 +641,16 @@ impl Checker<'_> {
     fn map(&mut self, raw: RawMap, source: &Path) -> Option<RoleMap> {
         let sts = self.sts(raw.sts);
         let node = self.node(raw.node.unwrap_or_default());
-        let defaults = self.defaults(raw.defaults.unwrap_or_default());
+        let refresh = self.refresh(raw.refresh.unwrap_or_default());
+        let slurm = self.slurm(raw.slurm.unwrap_or_default());
+        // Session caps may go down to sts.min_session: 15 min unless STS is a local emulator.
+        let defaults = self.defaults(raw.defaults.unwrap_or_default(), sts.min_session);
         // References are checked against every role the file declares, even ones with
         // mistakes of their own, so that one mistake is not reported twice.
         let declared: Vec<String> = raw.roles.keys().map(|k| k.get_ref().clone()).collect();
         let mut roles = BTreeMap::new();
         for (name, role) in raw.roles {
-            let role = self.role(name, role);
+            let role = self.role(name, role, sts.min_session);
             roles.insert(role.name.clone(), role);
         }
         let partitions = self.queues("partitions", raw.partitions, &declared);
@@ -517,6 +659,8 @@ impl Checker<'_> {
             source: source.to_path_buf(),
             sts,
             node,
+            refresh,
+            slurm,
             defaults: defaults?,
             roles,
             partitions,
@@ -532,6 +676,7 @@ impl Checker<'_> {
             profile: None,
             timeout: DEFAULT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            min_session: STS_MIN_SESSION,
         };
         let Some(raw) = raw else {
             self.nowhere(
@@ -607,7 +752,84 @@ impl Checker<'_> {
                 ),
             }
         }
+        if let Some(m) = raw.min_session {
+            if let Some(v) =
+                self.checked_duration("sts.min_session", &m, MIN_SESSION_FLOOR, STS_MIN_SESSION)
+            {
+                let emulator = sts.endpoint.as_deref().is_some_and(is_loopback_url);
+                if v < STS_MIN_SESSION && !emulator {
+                    self.at(
+                        m.span(),
+                        format!(
+                            "sts.min_session = {} is below {}: real STS refuses DurationSeconds below {}; the setting is only for tests against a local STS emulator (sts.endpoint on 127.0.0.1, localhost or [::1])",
+                            shown(m.get_ref()),
+                            dur(STS_MIN_SESSION),
+                            STS_MIN_SESSION.as_secs()
+                        ),
+                    );
+                } else {
+                    sts.min_session = v;
+                }
+            }
+        }
         sts
+    }
+
+    fn refresh(&mut self, raw: RawRefresh) -> RefreshSettings {
+        let mut refresh = RefreshSettings::default();
+        if let Some(d) = raw.lead {
+            refresh.lead = self.duration("refresh.lead", &d, REFRESH_LEAD_MIN, REFRESH_LEAD_MAX);
+        }
+        if let Some(d) = raw.jitter {
+            refresh.jitter =
+                self.duration("refresh.jitter", &d, Duration::ZERO, REFRESH_JITTER_MAX);
+        }
+        if let Some(d) = raw.scan_interval {
+            refresh.scan_interval = self.duration(
+                "refresh.scan_interval",
+                &d,
+                SCAN_INTERVAL_MIN,
+                SCAN_INTERVAL_MAX,
+            );
+        }
+        if let Some(d) = raw.orphan_grace {
+            refresh.orphan_grace =
+                self.duration("refresh.orphan_grace", &d, Duration::ZERO, ORPHAN_GRACE_MAX);
+        }
+        if let Some(n) = raw.concurrency {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=REFRESH_CONCURRENCY_MAX).contains(n.get_ref()) => {
+                    refresh.concurrency = v;
+                }
+                _ => self.at(
+                    n.span(),
+                    format!(
+                        "refresh.concurrency = {} is out of range: expected 1 to {REFRESH_CONCURRENCY_MAX}",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        refresh
+    }
+
+    fn slurm(&mut self, raw: RawSlurm) -> SlurmSettings {
+        let mut slurm = SlurmSettings::default();
+        if let Some(b) = raw.end_time_from_scontrol {
+            slurm.end_time_from_scontrol = b;
+        }
+        if let Some(p) = raw.scontrol {
+            slurm.scontrol = self.absolute_path("slurm.scontrol", p);
+        }
+        if let Some(d) = raw.scontrol_timeout {
+            slurm.scontrol_timeout = self.duration(
+                "slurm.scontrol_timeout",
+                &d,
+                SCONTROL_TIMEOUT_MIN,
+                SCONTROL_TIMEOUT_MAX,
+            );
+        }
+        slurm
     }
 
     fn node(&mut self, raw: RawNode) -> NodeSettings {
@@ -623,9 +845,9 @@ impl Checker<'_> {
         }
     }
 
-    fn defaults(&mut self, raw: RawDefaults) -> Option<Defaults> {
+    fn defaults(&mut self, raw: RawDefaults, min_session: Duration) -> Option<Defaults> {
         let max_session = raw.max_session.map_or(DEFAULT_MAX_SESSION, |d| {
-            self.duration("defaults.max_session", &d, SESSION_MIN, SESSION_MAX)
+            self.duration("defaults.max_session", &d, min_session, SESSION_MAX)
         });
         let margin = raw.margin.map_or(DEFAULT_MARGIN, |d| {
             self.duration("defaults.margin", &d, Duration::ZERO, MARGIN_MAX)
@@ -669,7 +891,7 @@ impl Checker<'_> {
         }
     }
 
-    fn role(&mut self, name: Str, raw: Spanned<RawRole>) -> Role {
+    fn role(&mut self, name: Str, raw: Spanned<RawRole>, min_session: Duration) -> Role {
         let span = raw.span();
         let raw = raw.into_inner();
         let key = name.get_ref();
@@ -723,7 +945,7 @@ impl Checker<'_> {
         );
         let max_session = raw
             .max_session
-            .map(|d| self.duration(&format!("{at}.max_session"), &d, SESSION_MIN, SESSION_MAX));
+            .map(|d| self.duration(&format!("{at}.max_session"), &d, min_session, SESSION_MAX));
         let session_policy = raw.session_policy.map(|p| {
             self.session_policy(&format!("{at}.session_policy"), &p);
             p.into_inner()
@@ -973,7 +1195,19 @@ impl Checker<'_> {
         role.into_inner()
     }
 
+    /// A duration from `min` to `max`, both included; `min` stands in for a bad one.
     fn duration(&mut self, what: &str, d: &Str, min: Duration, max: Duration) -> Duration {
+        self.checked_duration(what, d, min, max).unwrap_or(min)
+    }
+
+    /// The same, `None` when it was refused (and the problem recorded).
+    fn checked_duration(
+        &mut self,
+        what: &str,
+        d: &Str,
+        min: Duration,
+        max: Duration,
+    ) -> Option<Duration> {
         let value = d.get_ref();
         match parse_human(value) {
             Err(e) => {
@@ -981,7 +1215,7 @@ impl Checker<'_> {
                     d.span(),
                     format!("{what} = {} is not a duration: {e}", shown(value)),
                 );
-                min
+                None
             }
             Ok(v) if v < min || v > max => {
                 self.at(
@@ -993,9 +1227,9 @@ impl Checker<'_> {
                         dur(max)
                     ),
                 );
-                min
+                None
             }
-            Ok(v) => v,
+            Ok(v) => Some(v),
         }
     }
 
@@ -1103,6 +1337,31 @@ fn is_http_url(s: &str) -> bool {
         Some(rest) => {
             !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
         }
+        None => false,
+    }
+}
+
+/// An `http://` or `https://` URL whose host is exactly `127.0.0.1`, `localhost` or
+/// `[::1]`, with an optional port and path: a local STS emulator, never real STS.
+fn is_loopback_url(s: &str) -> bool {
+    if !is_http_url(s) {
+        return false;
+    }
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let port = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .find_map(|host| authority.strip_prefix(host));
+    match port {
+        Some("") => true,
+        Some(p) => p.strip_prefix(':').is_some_and(|digits| {
+            (1..=5).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok()
+        }),
         None => false,
     }
 }
@@ -1218,7 +1477,16 @@ mod tests {
         assert_eq!(map.sts.credentials_file, None);
         assert_eq!(map.sts.timeout, Duration::from_secs(8));
         assert_eq!(map.sts.max_attempts, 5);
+        assert_eq!(map.sts.min_session, Duration::from_secs(900));
         assert_eq!(map.node.base_dir, Path::new("/run/aws-role"));
+        assert_eq!(map.refresh.lead, Duration::from_secs(20 * 60));
+        assert_eq!(map.refresh.jitter, Duration::from_secs(5 * 60));
+        assert_eq!(map.refresh.scan_interval, Duration::from_secs(30));
+        assert_eq!(map.refresh.orphan_grace, Duration::from_secs(3600));
+        assert_eq!(map.refresh.concurrency, 8);
+        assert!(!map.slurm.end_time_from_scontrol);
+        assert_eq!(map.slurm.scontrol, Path::new("/usr/bin/scontrol"));
+        assert_eq!(map.slurm.scontrol_timeout, Duration::from_secs(2));
         assert_eq!(map.defaults.max_session, Duration::from_secs(3600));
         assert_eq!(map.defaults.session_name.as_str(), "slurm-{job_id}-{task}");
         let names: Vec<&str> = map.roles.keys().map(String::as_str).collect();
@@ -1243,10 +1511,11 @@ mod tests {
     /// The commented-out settings of the example are valid too, once uncommented.
     #[test]
     fn the_examples_optional_settings_are_valid_when_uncommented() {
-        const OPTIONAL: [&str; 6] = [
+        const OPTIONAL: [&str; 7] = [
             "endpoint =",
             "credentials_file =",
             "profile =",
+            "min_session =",
             "session_policy =",
             "source_identity =",
             "tags =",
@@ -1270,7 +1539,7 @@ mod tests {
             text.push('\n');
         }
         assert!(!in_policy, "unterminated session_policy in the example");
-        assert!(uncommented >= 10, "{uncommented}");
+        assert!(uncommented >= 11, "{uncommented}");
         let map = accepted(&text);
         assert_eq!(
             map.sts.endpoint.as_deref(),
@@ -1281,6 +1550,7 @@ mod tests {
             Some(Path::new("/etc/aws-role/node-credentials"))
         );
         assert_eq!(map.sts.profile.as_deref(), Some("hpc-node"));
+        assert_eq!(map.sts.min_session, STS_MIN_SESSION);
         let ml = &map.roles["ml-training"];
         assert!(ml
             .session_policy
@@ -1303,6 +1573,7 @@ mod tests {
         assert_eq!(map.sts.profile, None);
         assert_eq!(map.sts.timeout, Duration::from_secs(8));
         assert_eq!(map.sts.max_attempts, 5);
+        assert_eq!(map.sts.min_session, Duration::from_secs(900));
         assert_eq!(map.node.base_dir, Path::new("/run/aws-role"));
         assert_eq!(
             map.node.credential_helper,
@@ -1339,6 +1610,380 @@ mod tests {
         assert_eq!(map.sts.max_attempts, 1);
         assert_eq!(map.defaults.max_session, Duration::from_secs(12 * 3600));
         assert_eq!(map.defaults.margin, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn without_refresh_and_slurm_tables_their_documented_defaults_apply() {
+        let want_refresh = RefreshSettings {
+            lead: Duration::from_secs(20 * 60),
+            jitter: Duration::from_secs(5 * 60),
+            scan_interval: Duration::from_secs(30),
+            orphan_grace: Duration::from_secs(3600),
+            concurrency: 8,
+        };
+        let want_slurm = SlurmSettings {
+            end_time_from_scontrol: false,
+            scontrol: PathBuf::from("/usr/bin/scontrol"),
+            scontrol_timeout: Duration::from_secs(2),
+        };
+        let map = accepted(STS);
+        assert_eq!(map.refresh, want_refresh);
+        assert_eq!(map.slurm, want_slurm);
+        assert_eq!(RefreshSettings::default(), want_refresh);
+        assert_eq!(SlurmSettings::default(), want_slurm);
+        // Empty tables, and tables setting only some keys, default the rest.
+        let map = accepted(&format!("{STS}[refresh]\n[slurm]\n"));
+        assert_eq!((map.refresh, map.slurm), (want_refresh, want_slurm));
+        let map = accepted(&format!(
+            "{STS}[refresh]\nlead = \"30m\"\n[slurm]\nend_time_from_scontrol = true\n"
+        ));
+        assert_eq!(map.refresh.lead, Duration::from_secs(30 * 60));
+        assert_eq!(map.refresh.jitter, Duration::from_secs(5 * 60));
+        assert_eq!(map.refresh.concurrency, 8);
+        assert!(map.slurm.end_time_from_scontrol);
+        assert_eq!(map.slurm.scontrol, Path::new("/usr/bin/scontrol"));
+        assert_eq!(map.slurm.scontrol_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn refresh_and_slurm_limits_are_inclusive() {
+        let map = accepted(&format!(
+            "{STS}[refresh]\nlead = \"1s\"\njitter = \"0s\"\nscan_interval = \"1s\"\norphan_grace = \"0s\"\n\
+             concurrency = 1\n[slurm]\nend_time_from_scontrol = true\nscontrol = \"/opt/slurm/bin/scontrol\"\n\
+             scontrol_timeout = \"100ms\"\n"
+        ));
+        assert_eq!(
+            map.refresh,
+            RefreshSettings {
+                lead: Duration::from_secs(1),
+                jitter: Duration::ZERO,
+                scan_interval: Duration::from_secs(1),
+                orphan_grace: Duration::ZERO,
+                concurrency: 1,
+            }
+        );
+        assert_eq!(
+            map.slurm,
+            SlurmSettings {
+                end_time_from_scontrol: true,
+                scontrol: PathBuf::from("/opt/slurm/bin/scontrol"),
+                scontrol_timeout: Duration::from_millis(100),
+            }
+        );
+        let map = accepted(&format!(
+            "{STS}[refresh]\nlead = \"6h\"\njitter = \"1h\"\nscan_interval = \"10m\"\norphan_grace = \"30d\"\n\
+             concurrency = 64\n[slurm]\nscontrol_timeout = \"30s\"\n"
+        ));
+        assert_eq!(
+            map.refresh,
+            RefreshSettings {
+                lead: Duration::from_secs(6 * 3600),
+                jitter: Duration::from_secs(3600),
+                scan_interval: Duration::from_secs(600),
+                orphan_grace: Duration::from_secs(30 * 86_400),
+                concurrency: 64,
+            }
+        );
+        assert_eq!(map.slurm.scontrol_timeout, Duration::from_secs(30));
+        // min_session: 15m is allowed anywhere, 1s against a local emulator.
+        let map = accepted(&format!("{STS}min_session = \"15m\"\n"));
+        assert_eq!(map.sts.min_session, Duration::from_secs(900));
+        let map = accepted(&format!(
+            "{STS}endpoint = \"https://sts.us-east-1.amazonaws.com\"\nmin_session = \"900s\"\n"
+        ));
+        assert_eq!(map.sts.min_session, Duration::from_secs(900));
+        let map = accepted(&format!(
+            "{STS}endpoint = \"http://127.0.0.1:5059\"\nmin_session = \"1s\"\n"
+        ));
+        assert_eq!(map.sts.min_session, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn refresh_and_slurm_values_out_of_range_are_refused_where_they_are() {
+        let text = format!(
+            "{STS}[refresh]\nlead = \"0s\"\njitter = \"61m\"\nscan_interval = \"11m\"\norphan_grace = \"31d\"\n\
+             concurrency = 0\n[slurm]\nscontrol = \"scontrol\"\nscontrol_timeout = \"99ms\"\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (
+                    4,
+                    8,
+                    "refresh.lead = \"0s\" is out of range: expected 1s to 6h",
+                ),
+                (
+                    5,
+                    10,
+                    "refresh.jitter = \"61m\" is out of range: expected 0s to 1h",
+                ),
+                (
+                    6,
+                    17,
+                    "refresh.scan_interval = \"11m\" is out of range: expected 1s to 10m",
+                ),
+                (
+                    7,
+                    16,
+                    "refresh.orphan_grace = \"31d\" is out of range: expected 0s to 30days",
+                ),
+                (
+                    8,
+                    15,
+                    "refresh.concurrency = 0 is out of range: expected 1 to 64",
+                ),
+                (
+                    10,
+                    12,
+                    "slurm.scontrol \"scontrol\" is not an absolute path",
+                ),
+                (
+                    11,
+                    20,
+                    "slurm.scontrol_timeout = \"99ms\" is out of range: expected 100ms to 30s",
+                ),
+            ],
+        );
+        let text = format!(
+            "{STS}[slurm]\nscontrol_timeout = \"31s\"\n[refresh]\nscan_interval = \"0s\"\n\
+             lead = \"6h 1s\"\nconcurrency = 65\njitter = \"soon\"\n"
+        );
+        assert_problems(
+            &text,
+            &[
+                (4, 20, "slurm.scontrol_timeout = \"31s\" is out of range"),
+                (6, 17, "refresh.scan_interval = \"0s\" is out of range"),
+                (7, 8, "refresh.lead = \"6h 1s\" is out of range"),
+                (8, 15, "refresh.concurrency = 65 is out of range"),
+                (9, 10, "refresh.jitter = \"soon\" is not a duration"),
+            ],
+        );
+        assert_problems(
+            &format!("{STS}[refresh]\nconcurrency = -4294967288\n"),
+            &[(4, 15, "refresh.concurrency = -4294967288 is out of range")],
+        );
+    }
+
+    #[test]
+    fn refresh_and_slurm_values_of_the_wrong_type_have_their_position() {
+        assert_problems(
+            &format!("{STS}[refresh]\nlead = 1200\n"),
+            &[(4, 8, "invalid type: integer `1200`, expected a string")],
+        );
+        assert_problems(
+            &format!("{STS}[refresh]\nconcurrency = \"8\"\n"),
+            &[(4, 15, "invalid type: string \"8\"")],
+        );
+        assert_problems(
+            &format!("{STS}[refresh]\nconcurrency = 8.5\n"),
+            &[(4, 15, "invalid type: floating point")],
+        );
+        assert_problems(
+            &format!("{STS}[slurm]\nend_time_from_scontrol = \"yes\"\n"),
+            &[(4, 26, "invalid type: string \"yes\", expected a boolean")],
+        );
+        assert_problems(
+            &format!("{STS}[slurm]\nscontrol_timeout = 2\n"),
+            &[(4, 20, "invalid type: integer `2`")],
+        );
+        assert_problems(
+            &format!("{STS}min_session = 900\n"),
+            &[(3, 15, "invalid type: integer `900`")],
+        );
+        assert_problems(
+            &format!("slurm = true\n{STS}"),
+            &[(1, 9, "invalid type: boolean `true`")],
+        );
+    }
+
+    #[test]
+    fn min_session_below_15m_is_only_for_a_local_emulator() {
+        let refusal =
+            "sts.min_session = \"20s\" is below 15m: real STS refuses DurationSeconds below 900; \
+                       the setting is only for tests against a local STS emulator";
+        // No endpoint: real STS.
+        assert_problems(
+            &format!("{STS}min_session = \"20s\"\n"),
+            &[(3, 15, refusal)],
+        );
+        for endpoint in [
+            "https://sts.us-east-1.amazonaws.com",
+            "https://vpce-0123-abcd.sts.us-east-1.vpce.amazonaws.com",
+            "http://127.0.0.2:5059",
+            "http://127.0.0.1.nip.io:5059",
+            "http://localhost.example.com",
+            "http://localhost@sts.example.com",
+            "http://[::2]:5059",
+            "ftp://127.0.0.1",
+        ] {
+            let text = format!("{STS}endpoint = \"{endpoint}\"\nmin_session = \"20s\"\n");
+            let found = refused(&text).problems;
+            let ours: Vec<&Problem> = found
+                .iter()
+                .filter(|p| p.message.starts_with("sts.min_session"))
+                .collect();
+            assert_eq!(ours.len(), 1, "{endpoint}: {found:#?}");
+            assert_eq!((ours[0].line, ours[0].column), (4, 15), "{endpoint}");
+            assert!(ours[0].message.contains(refusal), "{:?}", ours[0].message);
+        }
+        for (endpoint, min) in [
+            ("http://127.0.0.1:5059", "20s"),
+            ("http://localhost", "20s"),
+            ("https://localhost:8443/sts/", "14m 59s"),
+            ("http://[::1]:5059", "1s"),
+        ] {
+            let map = accepted(&format!(
+                "{STS}endpoint = \"{endpoint}\"\nmin_session = \"{min}\"\n"
+            ));
+            assert_eq!(map.sts.min_session, parse_human(min).unwrap(), "{endpoint}");
+            assert!(
+                map.summary().contains(&format!(
+                    "sessions of at least {}",
+                    dur(map.sts.min_session)
+                )),
+                "{}",
+                map.summary()
+            );
+        }
+        // Never above what real STS accepts as its floor, never 0, even with an emulator.
+        assert_problems(
+            &format!("{STS}endpoint = \"http://127.0.0.1:5059\"\nmin_session = \"16m\"\n"),
+            &[(
+                4,
+                15,
+                "sts.min_session = \"16m\" is out of range: expected 1s to 15m",
+            )],
+        );
+        assert_problems(
+            &format!("{STS}min_session = \"16m\"\n"),
+            &[(3, 15, "expected 1s to 15m")],
+        );
+        assert_problems(
+            &format!("{STS}endpoint = \"http://localhost\"\nmin_session = \"0s\"\n"),
+            &[(4, 15, "expected 1s to 15m")],
+        );
+        // A bad value is reported once, not also as "below 15m".
+        assert_problems(
+            &format!("{STS}min_session = \"a while\"\n"),
+            &[(3, 15, "sts.min_session = \"a while\" is not a duration")],
+        );
+    }
+
+    #[test]
+    fn loopback_url_rules() {
+        for good in [
+            "http://127.0.0.1",
+            "http://127.0.0.1:5059",
+            "https://127.0.0.1:5059/",
+            "http://localhost",
+            "http://localhost/sts?x=1",
+            "http://localhost:65535",
+            "http://[::1]",
+            "https://[::1]:443/path",
+            "http://127.0.0.1#frag",
+        ] {
+            assert!(is_loopback_url(good), "{good}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1",
+            "localhost:5059",
+            "ftp://localhost",
+            "HTTP://localhost",
+            "http://",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:123456",
+            "http://127.0.0.1:50x9",
+            "http://127.0.0.1.evil.example",
+            "http://127.0.0.10",
+            "http://localhost.",
+            "http://localhostx",
+            "http://LOCALHOST",
+            "http://user@localhost",
+            "http://localhost@evil.example",
+            "http://[::1].evil.example",
+            "http://[::1]:",
+            "http://::1",
+            "http://0.0.0.0",
+            "http://sts.amazonaws.com/127.0.0.1",
+            "http://localhost :5059",
+        ] {
+            assert!(!is_loopback_url(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn session_caps_may_go_down_to_min_session() {
+        let emulator = "[sts]\nregion = \"us-east-1\"\nendpoint = \"http://127.0.0.1:5059\"\n";
+        // With the default floor, 60 s is refused.
+        assert_problems(
+            &format!(
+                "{STS}[defaults]\nmax_session = \"60s\"\n[roles.a]\n{ARN_A}max_session = \"60s\"\n"
+            ),
+            &[
+                (
+                    4,
+                    15,
+                    "defaults.max_session = \"60s\" is out of range: expected 15m to 12h",
+                ),
+                (
+                    7,
+                    15,
+                    "roles.a.max_session = \"60s\" is out of range: expected 15m to 12h",
+                ),
+            ],
+        );
+        // ... even with an emulator, unless min_session says so.
+        assert_problems(
+            &format!("{emulator}[roles.a]\n{ARN_A}max_session = \"60s\"\n"),
+            &[(6, 15, "expected 15m to 12h")],
+        );
+        let map = accepted(&format!(
+            "{emulator}min_session = \"20s\"\n[defaults]\nmax_session = \"60s\"\n\
+             [roles.a]\n{ARN_A}max_session = \"60s\"\n[roles.b]\n{ARN_A}max_session = \"20s\"\n[roles.c]\n{ARN_A}"
+        ));
+        assert_eq!(map.sts.min_session, Duration::from_secs(20));
+        assert_eq!(map.defaults.max_session, Duration::from_secs(60));
+        assert_eq!(map.roles["a"].max_session, Some(Duration::from_secs(60)));
+        assert_eq!(map.roles["b"].max_session, Some(Duration::from_secs(20)));
+        assert_eq!(map.roles["c"].cap(&map.defaults), Duration::from_secs(60));
+        // Below min_session, or above 12h, is still refused, with the bound in the message.
+        assert_problems(
+            &format!(
+                "{emulator}min_session = \"20s\"\n[defaults]\nmax_session = \"10s\"\n\
+                 [roles.a]\n{ARN_A}max_session = \"19s\"\n[roles.b]\n{ARN_A}max_session = \"12h 1s\"\n"
+            ),
+            &[
+                (
+                    6,
+                    15,
+                    "defaults.max_session = \"10s\" is out of range: expected 20s to 12h",
+                ),
+                (
+                    9,
+                    15,
+                    "roles.a.max_session = \"19s\" is out of range: expected 20s to 12h",
+                ),
+                (
+                    12,
+                    15,
+                    "roles.b.max_session = \"12h 1s\" is out of range: expected 20s to 12h",
+                ),
+            ],
+        );
+        // A refused min_session does not lower the floor: the caps are refused too.
+        assert_problems(
+            &format!("{STS}min_session = \"20s\"\n[roles.a]\n{ARN_A}max_session = \"60s\"\n"),
+            &[
+                (3, 15, "sts.min_session = \"20s\" is below 15m"),
+                (
+                    6,
+                    15,
+                    "roles.a.max_session = \"60s\" is out of range: expected 15m to 12h",
+                ),
+            ],
+        );
     }
 
     #[test]
@@ -1393,6 +2038,26 @@ mod tests {
         assert_problems(
             &format!("{STS}[defaults]\nmargn = \"1m\"\n"),
             &[(4, 1, "unknown field `margn`")],
+        );
+        assert_problems(
+            &format!("{STS}[refresh]\nlead = \"20m\"\nleed = \"20m\"\n"),
+            &[(5, 1, "unknown field `leed`")],
+        );
+        assert_problems(
+            &format!("{STS}[refresh]\n  min_session = \"15m\"\n"),
+            &[(4, 3, "unknown field `min_session`")],
+        );
+        assert_problems(
+            &format!("{STS}[slurm]\nscontrol_path = \"/usr/bin/scontrol\"\n"),
+            &[(4, 1, "unknown field `scontrol_path`")],
+        );
+        assert_problems(
+            &format!("{STS}min_sesion = \"20s\"\n"),
+            &[(3, 1, "unknown field `min_sesion`")],
+        );
+        assert_problems(
+            &format!("{STS}[refresher]\nlead = \"20m\"\n"),
+            &[(3, 2, "unknown field `refresher`")],
         );
     }
 
@@ -1970,6 +2635,10 @@ mod tests {
             "batch -> shared-readonly",
             "any other or unknown queue -> shared-readonly",
             "sts: region us-east-1, regional endpoint, node credentials from the default chain",
+            "at most 5 attempts, sessions of at least 15m\n",
+            "refresh: 20m to 25m before expiry, job directories rescanned every 30s, at most 8 AssumeRole calls at once\n",
+            "  directories of jobs that ended over 1h ago (end time + margin) are removed\n",
+            "slurm: a Prolog= not told the job's end time does not ask scontrol (end_time_from_scontrol = false)\n",
         ] {
             assert!(s.contains(expected), "summary lacks {expected:?}:\n{s}");
         }
@@ -1985,6 +2654,19 @@ mod tests {
             "source identity: {user}",
             "session tags: job={job_id}",
             "any other or unknown queue -> no role",
+        ] {
+            assert!(s.contains(expected), "summary lacks {expected:?}:\n{s}");
+        }
+        let s = accepted(&format!(
+            "{STS}[refresh]\nlead = \"30m\"\njitter = \"0s\"\nscan_interval = \"1m\"\norphan_grace = \"2d\"\n\
+             concurrency = 3\n[slurm]\nend_time_from_scontrol = true\nscontrol = \"/opt/slurm/bin/scontrol\"\n\
+             scontrol_timeout = \"500ms\"\n"
+        ))
+        .summary();
+        for expected in [
+            "refresh: 30m before expiry, job directories rescanned every 1m, at most 3 AssumeRole calls at once\n",
+            "over 2days ago",
+            "slurm: a Prolog= not told the job's end time asks /opt/slurm/bin/scontrol show job (timeout 500ms)\n",
         ] {
             assert!(s.contains(expected), "summary lacks {expected:?}:\n{s}");
         }
@@ -2026,6 +2708,8 @@ mod tests {
             "max_session = ", "\"1h\"", "\"99h\"", "[partitions.p]\n", "default_role = ", "\"a\"", "'",
             "\"", "é", "#", "[pbs.queues.q]\n", "source_identity = ", "session_policy = ", "[", "]",
             "allow_users = ", "[\"x\", \"y z\"]", "0", "\\u0000", "timeout = ", "max_attempts = ",
+            "[refresh]\n", "lead = ", "concurrency = ", "[slurm]\n", "scontrol = ", "true",
+            "min_session = ", "\"20s\"", "endpoint = ", "\"http://localhost\"",
         ]), 0..60)) {
             let text = pieces.concat();
             match parse(&text) {
