@@ -135,6 +135,14 @@ pub enum RoleRequest {
 }
 
 impl RoleRequest {
+    /// The `--aws-role` value this request came from.
+    pub fn as_value(&self) -> &str {
+        match self {
+            RoleRequest::None => "none",
+            RoleRequest::Named(name) => name,
+        }
+    }
+
     /// Interprets a raw `--aws-role` value; empty means "not requested".
     pub fn from_value(v: &str) -> Option<RoleRequest> {
         match v {
@@ -245,6 +253,9 @@ mod tests {
     fn role_request_values() {
         assert_eq!(RoleRequest::from_value(""), None);
         assert_eq!(RoleRequest::from_value("none"), Some(RoleRequest::None));
+        for v in ["none", "ml-training"] {
+            assert_eq!(RoleRequest::from_value(v).unwrap().as_value(), v);
+        }
         assert_eq!(
             RoleRequest::from_value("ml-training"),
             Some(RoleRequest::Named("ml-training".into()))

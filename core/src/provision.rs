@@ -18,6 +18,7 @@ use crate::store::{
 };
 use crate::sts::{self, AssumeRequest};
 use crate::walltime;
+use nix::unistd::{Gid, Uid};
 
 /// What the prolog did for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +45,11 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
     AssumeRequest {
         role_arn: role.arn.clone(),
         session_name: template.render(job),
-        duration: walltime::session_duration(
+        duration: walltime::session_duration_from(
             job.end_time,
             now,
             map.defaults.margin,
+            map.sts.min_session,
             role.cap(&map.defaults),
         ),
         source_identity: role
@@ -123,13 +125,14 @@ pub async fn prolog(
             )
         }
     };
-    let Some(dir) = store.open_job(&job.id, true)? else {
-        return Err(StoreError::Unsafe {
-            path: store.job_path(&job.id),
-            why: "the job directory vanished while it was created".into(),
-        });
+    let vanished = || StoreError::Unsafe {
+        path: store.job_path(&job.id),
+        why: "the job directory vanished while it was created".into(),
     };
-    write_credentials(map, &dir, job, &role_name, role, &req, &creds, now)?;
+    let dir = store.open_job(&job.id, true)?.ok_or_else(vanished)?;
+    let _lock = dir.lock()?.ok_or_else(vanished)?;
+    let state = state_of(map, job, &role_name, role, &req, &creds, now);
+    write_credentials(map, &dir, &creds, &state)?;
     dir.remove(FAILURE)?;
     Ok(Outcome::Provisioned {
         role: role_name,
@@ -139,25 +142,17 @@ pub async fn prolog(
     })
 }
 
-/// Writes the job's credential files (user 0600) and its state record (root 0600).
-/// Each file is replaced atomically; the state record goes last, so it never describes
-/// credentials that are not there yet.
-#[allow(clippy::too_many_arguments)]
-pub fn write_credentials(
+/// The state record of freshly assumed credentials (no refresh yet).
+pub fn state_of(
     map: &RoleMap,
-    dir: &JobDir,
     job: &Job,
     role_name: &str,
     role: &Role,
     req: &AssumeRequest,
     creds: &Credentials,
     now: SystemTime,
-) -> Result<(), StoreError> {
-    let user = owner(job);
-    dir.write(CREDENTIALS_JSON, creds.to_process_json().as_bytes(), user)?;
-    dir.write(CREDENTIALS_INI, creds.to_ini().as_bytes(), user)?;
-    dir.write(CONFIG, config_file(map, dir).as_bytes(), user)?;
-    let state = JobState {
+) -> JobState {
+    JobState {
         job_id: job.id.to_string(),
         scheduler: job.scheduler.to_string(),
         user: job.user.clone(),
@@ -173,8 +168,36 @@ pub fn write_credentials(
             .map(|d| d.as_secs()),
         issued: rfc3339(now),
         region: map.sts.region.clone(),
+        partition: job.partition.clone(),
+        account: job.account.clone(),
+        cluster: job.cluster.clone(),
+        array_job_id: job.array_job_id.clone(),
+        array_task_id: job.array_task_id,
+        requested: job.requested.as_ref().map(|r| r.as_value().to_string()),
+        restart_count: job.restart_count,
+        refreshes: 0,
+        last_error: None,
+        last_error_time: None,
+    }
+}
+
+/// Writes the job's credential files (user 0600) and its state record (root 0600).
+/// Each file is replaced atomically; the state record goes last, so it never describes
+/// credentials that are not there yet. The caller holds the directory's lock.
+pub fn write_credentials(
+    map: &RoleMap,
+    dir: &JobDir,
+    creds: &Credentials,
+    state: &JobState,
+) -> Result<(), StoreError> {
+    let user = Owner {
+        uid: Uid::from_raw(state.uid),
+        gid: Gid::from_raw(state.gid),
     };
-    dir.write_record(STATE, &state)
+    dir.write(CREDENTIALS_JSON, creds.to_process_json().as_bytes(), user)?;
+    dir.write(CREDENTIALS_INI, creds.to_ini().as_bytes(), user)?;
+    dir.write(CONFIG, config_file(map, dir).as_bytes(), user)?;
+    dir.write_record(STATE, state)
 }
 
 /// The job's AWS config file: every SDK gets its credentials from our helper, which
@@ -219,6 +242,9 @@ pub fn fail(
 ) -> Result<Outcome, StoreError> {
     tracing::warn!("job will fail: {reason}");
     let Some(dir) = store.open_job(id, true)? else {
+        return Ok(Outcome::Failed { reason });
+    };
+    let Some(_lock) = dir.lock()? else {
         return Ok(Outcome::Failed { reason });
     };
     for name in [CREDENTIALS_JSON, CREDENTIALS_INI, CONFIG, STATE] {

@@ -13,6 +13,10 @@
 //! `unlinkat`) with `O_NOFOLLOW`: no path a user can influence, and no symlink, is ever
 //! followed. Files are written under an exclusive temporary name, `fchown`ed, `fsync`ed
 //! and renamed into place, so a reader sees the old file or the new one, never a part.
+//!
+//! Root-side writers (the prolog, the refresher, the epilog) serialize on an exclusive
+//! `flock` of the job directory ([`JobDir::lock`]): the epilog never races a refresh into
+//! leaving a file behind, and a refresh never overwrites what a requeued job's prolog wrote.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, OFlag, AT_FDCWD};
+use nix::fcntl::{openat, renameat, Flock, FlockArg, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fstat, mkdirat, Mode, SFlag};
 use nix::unistd::{fchown, geteuid, unlinkat, Gid, Uid, UnlinkatFlags};
 
@@ -119,15 +123,35 @@ impl Store {
         let Some(base) = self.open_base(create)? else {
             return Ok(None);
         };
-        let name = id.dir_name();
-        let path = self.base.join(&name);
+        self.open_in(&base, &id.dir_name(), create)
+    }
+
+    /// Opens the job directory called `name` (an entry of [`Store::job_dirs`]), for tools
+    /// that walk every job on the node. `Ok(None)`: gone, or not a name we would create.
+    pub fn open_entry(&self, name: &str) -> Result<Option<JobDir>, StoreError> {
+        if !is_dir_name(name) {
+            return Ok(None);
+        }
+        let Some(base) = self.open_base(false)? else {
+            return Ok(None);
+        };
+        self.open_in(&base, name, false)
+    }
+
+    fn open_in(
+        &self,
+        base: &OwnedFd,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<JobDir>, StoreError> {
+        let path = self.base.join(name);
         if create {
-            match mkdirat(&base, name.as_str(), Mode::from_bits_truncate(0o711)) {
+            match mkdirat(base, name, Mode::from_bits_truncate(0o711)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(sys(&path, "mkdir")(e)),
             }
         }
-        let fd = match openat(&base, name.as_str(), dir_flags(), Mode::empty()) {
+        let fd = match openat(base, name, dir_flags(), Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if !create => return Ok(None),
             Err(e) => return Err(sys(&path, "open")(e)),
@@ -141,36 +165,48 @@ impl Store {
     /// Removes a job's directory and everything in it. Idempotent: a job with nothing on
     /// this node is not an error. Returns how many files were removed.
     pub fn remove_job(&self, id: &JobId) -> Result<usize, StoreError> {
+        self.remove_entry(&id.dir_name())
+    }
+
+    /// [`Store::remove_job`] by directory name (an entry of [`Store::job_dirs`]). Waits for
+    /// the directory's lock, so a refresh in progress finishes (or sees the job gone) first.
+    pub fn remove_entry(&self, name: &str) -> Result<usize, StoreError> {
+        if !is_dir_name(name) {
+            return Ok(0);
+        }
         let Some(base) = self.open_base(false)? else {
             return Ok(0);
         };
-        let name = id.dir_name();
-        let path = self.base.join(&name);
-        let fd = match openat(&base, name.as_str(), dir_flags(), Mode::empty()) {
+        let path = self.base.join(name);
+        let fd = match openat(&base, name, dir_flags(), Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(0),
             // Not a directory (or a symlink): only root can create entries here, but remove
             // whatever it is rather than leave it.
             Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
-                unlinkat(&base, name.as_str(), UnlinkatFlags::NoRemoveDir)
-                    .map_err(sys(&path, "unlink"))?;
+                unlinkat(&base, name, UnlinkatFlags::NoRemoveDir).map_err(sys(&path, "unlink"))?;
                 return Ok(1);
             }
             Err(e) => return Err(sys(&path, "open")(e)),
         };
+        // Held until the directory is gone: whoever waits on it next finds it removed.
+        let fd = match Flock::lock(fd, FlockArg::LockExclusive) {
+            Ok(locked) => locked,
+            Err((_, e)) => return Err(sys(&path, "lock")(e)),
+        };
         let names = list(&fd, &path)?;
         let mut removed = 0;
         for entry in &names {
-            match unlinkat(&fd, entry.as_str(), UnlinkatFlags::NoRemoveDir) {
+            match unlinkat(&*fd, entry.as_str(), UnlinkatFlags::NoRemoveDir) {
                 Ok(()) => removed += 1,
                 Err(Errno::ENOENT) => {}
                 // A directory: we never create one, but an empty one must not block cleanup.
-                Err(Errno::EISDIR) => unlinkat(&fd, entry.as_str(), UnlinkatFlags::RemoveDir)
+                Err(Errno::EISDIR) => unlinkat(&*fd, entry.as_str(), UnlinkatFlags::RemoveDir)
                     .map_err(sys(&path.join(entry), "rmdir"))?,
                 Err(e) => return Err(sys(&path.join(entry), "unlink")(e)),
             }
         }
-        match unlinkat(&base, name.as_str(), UnlinkatFlags::RemoveDir) {
+        match unlinkat(&base, name, UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(removed),
             Err(e) => Err(sys(&path, "rmdir")(e)),
         }
@@ -192,11 +228,45 @@ pub struct JobDir {
     path: PathBuf,
 }
 
+/// An exclusive hold on a job directory (see [`JobDir::lock`]); released on drop.
+#[derive(Debug)]
+pub struct DirLock(#[allow(dead_code)] Flock<OwnedFd>);
+
+/// Whether `name` could be a job directory we created (see `JobId::dir_name`).
+fn is_dir_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl JobDir {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Takes the directory's exclusive lock (blocking), which the prolog, the refresher and
+    /// the epilog hold while they change the directory. Released on drop. `Ok(None)`: the
+    /// directory was removed (by the epilog) before the lock was ours.
+    pub fn lock(&self) -> Result<Option<DirLock>, StoreError> {
+        let dup = self.fd.try_clone().map_err(|source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let lock = Flock::lock(dup, FlockArg::LockExclusive)
+            .map_err(|(_, e)| sys(&self.path, "lock")(e))?;
+        // A removed directory keeps working through its descriptor but has no links left;
+        // anything written into it now would be lost, or worse, linger unseen.
+        let st = fstat(&*lock).map_err(sys(&self.path, "stat"))?;
+        if st.st_nlink == 0 {
+            return Ok(None);
+        }
+        Ok(Some(DirLock(lock)))
     }
 
     /// Atomically replaces `name` with `contents`, owned by `owner` with mode 0600.
@@ -403,6 +473,42 @@ mod tests {
     }
 
     #[test]
+    fn removal_waits_for_a_writer_and_a_late_writer_sees_the_job_gone() {
+        let (_t, s) = store();
+        let id = JobId::slurm("77").unwrap();
+        let dir = s.open_job(&id, true).unwrap().unwrap();
+        let lock = dir.lock().unwrap().expect("a live directory can be locked");
+        let remover = {
+            let s = s.clone();
+            let id = id.clone();
+            std::thread::spawn(move || s.remove_job(&id).unwrap())
+        };
+        // While the lock is held the epilog must wait, so this write is never lost in a
+        // half-removed directory.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!remover.is_finished(), "removal did not wait for the lock");
+        dir.write("credentials.json", b"{}", me()).unwrap();
+        drop(lock);
+        assert_eq!(remover.join().unwrap(), 1);
+        assert!(!s.job_path(&id).exists());
+        // A writer that comes after the removal is told, instead of writing into nowhere.
+        assert!(dir.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn entries_are_opened_only_by_names_we_create() {
+        let (_t, s) = store();
+        let id = JobId::pbs("12[3].srv").unwrap();
+        s.open_job(&id, true).unwrap().unwrap();
+        assert!(s.open_entry("12_3_.srv").unwrap().is_some());
+        for bad in ["", ".", "..", "../aws-role", "a/b", "x\n"] {
+            assert!(s.open_entry(bad).unwrap().is_none(), "{bad:?}");
+            assert_eq!(s.remove_entry(bad).unwrap(), 0, "{bad:?}");
+        }
+        assert!(s.open_entry("999").unwrap().is_none());
+    }
+
+    #[test]
     fn removal_is_complete_and_idempotent() {
         let (_t, s) = store();
         let id = JobId::slurm("5").unwrap();
@@ -438,6 +544,25 @@ pub struct JobState {
     /// RFC 3339 time of the last successful AssumeRole.
     pub issued: String,
     pub region: String,
+    // What the refresher needs to ask again exactly as the prolog did (and to re-authorize
+    // the job against the current map).
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub cluster: Option<String>,
+    pub array_job_id: Option<String>,
+    pub array_task_id: Option<u32>,
+    /// The raw `--aws-role` value (`none`, a role name), when the job asked.
+    pub requested: Option<String>,
+    pub restart_count: u32,
+    /// How many times the refresher replaced the credentials.
+    #[serde(default)]
+    pub refreshes: u32,
+    /// The last refresh failure (no secret in it) and when it happened (RFC 3339); cleared
+    /// by the next success.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_error_time: Option<String>,
 }
 
 /// The record of a job whose role could not be provided (`failure.json`, the job user's).

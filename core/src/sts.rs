@@ -66,6 +66,12 @@ pub enum StsError {
 impl AssumeRequest {
     /// Checks the request against STS's documented limits.
     pub fn validate(&self) -> Result<(), StsError> {
+        self.validate_from(MIN_SESSION)
+    }
+
+    /// [`AssumeRequest::validate`] with another shortest session (`[sts] min_session`,
+    /// below 15 min only for a local emulator).
+    pub fn validate_from(&self, min_session: Duration) -> Result<(), StsError> {
         let bad = |m: String| Err(StsError::Invalid(m));
         if !session::is_valid_name(&self.session_name) {
             return bad(format!(
@@ -73,11 +79,11 @@ impl AssumeRequest {
                 self.session_name
             ));
         }
-        if self.duration < MIN_SESSION || self.duration > MAX_SESSION {
+        if self.duration < min_session || self.duration > MAX_SESSION {
             return bad(format!(
                 "duration {} s must be between {} and {} s",
                 self.duration.as_secs(),
-                MIN_SESSION.as_secs(),
+                min_session.as_secs(),
                 MAX_SESSION.as_secs()
             ));
         }
@@ -168,7 +174,7 @@ pub async fn assume_role(
     settings: &StsSettings,
     req: &AssumeRequest,
 ) -> Result<Credentials, StsError> {
-    req.validate()?;
+    req.validate_from(settings.min_session)?;
     let client = client(settings).await;
     let mut call = client
         .assume_role()

@@ -259,13 +259,27 @@ pub fn session_duration(
     margin: Duration,
     cap: Duration,
 ) -> Duration {
-    let cap = cap.clamp(MIN_SESSION, MAX_SESSION).as_secs();
-    let min = MIN_SESSION.as_secs();
+    session_duration_from(end, now, margin, MIN_SESSION, cap)
+}
+
+/// [`session_duration`] with another floor than STS's 15 minutes (`floor` itself at least
+/// 1 s): only a local STS emulator accepts shorter sessions (`[sts] min_session`), which is
+/// how tests watch many refreshes in minutes.
+pub fn session_duration_from(
+    end: Option<SystemTime>,
+    now: SystemTime,
+    margin: Duration,
+    floor: Duration,
+    cap: Duration,
+) -> Duration {
+    let floor = floor.clamp(Duration::from_secs(1), MIN_SESSION);
+    let cap = cap.clamp(floor, MAX_SESSION).as_secs();
+    let min = floor.as_secs();
     let Some(end) = end else {
         return Duration::from_secs(cap);
     };
     let Ok(remaining) = end.duration_since(now) else {
-        return MIN_SESSION;
+        return Duration::from_secs(min);
     };
     let wanted = remaining.saturating_add(margin);
     let mut secs = wanted.as_secs();
