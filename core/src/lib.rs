@@ -9,6 +9,7 @@
 //! - [`session`]: role session names (`slurm-<jobid>-<task>`) within STS's rules.
 //! - [`job`]: what we know about a job, with validated job ids.
 //! - [`jobenv`]: the variables a job with a role gets, and those it loses.
+//! - [`logging`]: the binaries' log set-up, which keeps the SDK from logging key ids (feature `sts`).
 //! - [`slurm`]: reading a job from the Slurm Prolog/Epilog environment.
 //! - [`pbs`]: reading a job from the arguments of a PBS/Torque/OpenPBS prologue/epilogue.
 //! - [`creds`]: temporary credentials, whose secrets cannot be printed by accident.
@@ -16,17 +17,26 @@
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
 //! - [`provision`]: the prolog's work end to end (feature `sts`).
+//! - [`refresh`]: when a long job's credentials are replaced, and the replacing (feature `sts`).
+//! - [`refresher`]: the node daemon that refreshes every live job and removes orphans (feature `sts`).
+//! - [`status`]: what a node holds, for `aws-role-prolog --status`.
 
 pub mod creds;
 pub mod job;
 pub mod jobenv;
+#[cfg(feature = "sts")]
+pub mod logging;
 pub mod map;
 pub mod pbs;
 pub mod policy;
 #[cfg(feature = "sts")]
 pub mod provision;
+pub mod refresh;
+#[cfg(feature = "sts")]
+pub mod refresher;
 pub mod session;
 pub mod slurm;
+pub mod status;
 pub mod store;
 #[cfg(feature = "sts")]
 pub mod sts;

@@ -124,6 +124,91 @@ pub fn job_from_env(
     })
 }
 
+/// The end time `scontrol show job` reports for job `id` (its `JobId=` record only: for
+/// an array master it prints every task). `Ok(None)`: no limit (`Unknown`, `None`, or a
+/// time limit of `UNLIMITED` or 365 days and more). Times must have been printed in UTC
+/// (`TZ=UTC0`): scontrol prints local time without a zone.
+pub fn scontrol_end_time(output: &str, id: &JobId) -> Result<Option<SystemTime>, String> {
+    let want = format!("JobId={}", id.as_str());
+    // Records are separated by blank lines; fields by spaces and newlines.
+    let record = output
+        .split("\n\n")
+        .find(|r| r.split_whitespace().any(|f| f == want))
+        .ok_or_else(|| format!("scontrol printed no record for job {id}"))?;
+    let field = |name: &str| {
+        record
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+    };
+    if let Some(limit) = field("TimeLimit") {
+        use crate::walltime::{parse_slurm, Walltime};
+        let unlimited = match parse_slurm(limit) {
+            Ok(Walltime::Unlimited) => true,
+            Ok(Walltime::Limited(d)) => d >= Duration::from_secs(365 * 24 * 3600),
+            Err(_) => false,
+        };
+        if unlimited {
+            return Ok(None);
+        }
+    }
+    match field("EndTime") {
+        None => Err(format!("scontrol printed no EndTime for job {id}")),
+        Some("Unknown" | "None" | "NONE") => Ok(None),
+        Some(t) => humantime::parse_rfc3339_weak(t)
+            .map(Some)
+            .map_err(|e| format!("EndTime={t}: {e}")),
+    }
+}
+
+#[cfg(feature = "sts")]
+/// Asks `scontrol show job` for the job's end time (`[slurm] end_time_from_scontrol`), for
+/// a Slurm `Prolog=` that is given none (22.05). Runs with an empty environment except
+/// `TZ=UTC0` (and `SLURM_CONF` when set), and is killed after `timeout`.
+pub fn ask_scontrol(
+    scontrol: &std::path::Path,
+    id: &JobId,
+    timeout: Duration,
+) -> Result<Option<SystemTime>, String> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use wait_timeout::ChildExt;
+
+    let mut cmd = Command::new(scontrol);
+    cmd.args(["show", "job", id.as_str()])
+        .env_clear()
+        .env("TZ", "UTC0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(conf) = std::env::var_os("SLURM_CONF") {
+        cmd.env("SLURM_CONF", conf);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", scontrol.display()))?;
+    let status = match child.wait_timeout(timeout) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{} did not answer within {timeout:?}",
+                scontrol.display()
+            ));
+        }
+        Err(e) => return Err(format!("waiting for {}: {e}", scontrol.display())),
+    };
+    let mut out = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        // The output of one job is a few kilobytes; an array master's is bounded by its tasks.
+        let _ = pipe.by_ref().take(4 << 20).read_to_string(&mut out);
+    }
+    if !status.success() {
+        return Err(format!("{} exited with {status}", scontrol.display()));
+    }
+    scontrol_end_time(&out, id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +220,45 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn scontrol_end_times() {
+        let id = JobId::slurm("633").unwrap();
+        // As measured on 22.05 (slurm-facts §5), printed with TZ=UTC0.
+        let limited = "JobId=633 JobName=wrap\n   UserId=alice(1001) GroupId=alice(1001)\n   \
+            RunTime=00:00:01 TimeLimit=01:30:00 TimeMin=N/A\n   \
+            StartTime=2026-11-21T19:07:33 EndTime=2026-11-21T20:37:33 Deadline=N/A\n\n";
+        assert_eq!(
+            scontrol_end_time(limited, &id).unwrap(),
+            Some(humantime::parse_rfc3339("2026-11-21T20:37:33Z").unwrap())
+        );
+        for unlimited in [
+            "JobId=633 TimeLimit=UNLIMITED StartTime=2026-11-21T19:07:33 EndTime=Unknown\n",
+            "JobId=633 TimeLimit=365-00:00:00 EndTime=2027-11-21T19:21:41\n",
+            "JobId=633 TimeLimit=1-00:00:00 EndTime=None\n",
+        ] {
+            assert_eq!(
+                scontrol_end_time(unlimited, &id).unwrap(),
+                None,
+                "{unlimited}"
+            );
+        }
+        // An array master prints every task: only the job's own record counts.
+        let array = "JobId=630 ArrayJobId=630 ArrayTaskId=0 TimeLimit=00:05:00 EndTime=2026-11-21T19:00:00\n\n\
+            JobId=633 ArrayJobId=630 ArrayTaskId=3 TimeLimit=00:10:00 EndTime=2026-11-21T19:10:00\n\n";
+        assert_eq!(
+            scontrol_end_time(array, &id).unwrap(),
+            Some(humantime::parse_rfc3339("2026-11-21T19:10:00Z").unwrap())
+        );
+        // JobId=6330 is not JobId=633.
+        assert!(scontrol_end_time("JobId=6330 EndTime=Unknown\n", &id).is_err());
+        assert!(
+            scontrol_end_time("slurm_load_jobs error: Invalid job id specified\n", &id).is_err()
+        );
+        assert!(scontrol_end_time("JobId=633 EndTime=yesterday\n", &id)
+            .unwrap_err()
+            .contains("yesterday"));
     }
 
     #[test]

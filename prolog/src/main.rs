@@ -22,8 +22,6 @@ use aws_role::slurm::{self, Extra};
 use aws_role::store::Store;
 use aws_role::store::{FailureRecord, CONFIG, FAILURE};
 use clap::Parser;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 /// Assume a job's AWS IAM role and store its short-lived credentials on this node.
 ///
@@ -46,6 +44,13 @@ struct Args {
     /// Validate a role map (default: --config), print a summary, exit 0 if it is valid, else 1.
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     check_config: Option<Option<PathBuf>>,
+    /// List the job credentials on this node (job, user, role, session, expiry, last
+    /// refresh, last error; never a secret) and exit.
+    #[arg(long)]
+    status: bool,
+    /// With --status: one JSON object per line instead of a table.
+    #[arg(long, requires = "status")]
+    json: bool,
     /// Override the map's [node] base_dir (for tests and unusual layouts).
     #[arg(long, value_name = "DIR")]
     base_dir: Option<PathBuf>,
@@ -101,23 +106,12 @@ impl From<SchedulerArg> for Scheduler {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // The SDK's own INFO lines name the node's access key id: keep them out of the log.
-    let filter = tracing_subscriber::filter::Targets::new()
-        .with_default(tracing::Level::INFO)
-        .with_target("aws_config", tracing::Level::WARN)
-        .with_target("aws_smithy_runtime", tracing::Level::WARN)
-        .with_target("aws_sdk_sts", tracing::Level::WARN);
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .finish()
-        .with(filter)
-        .init();
+    aws_role::logging::init(false);
     if let Some(path) = &args.check_config {
         return check_config(path.as_ref().unwrap_or(&args.config));
+    }
+    if args.status {
+        return status(&args);
     }
     let scheduler = pbs::detect(
         args.scheduler.map(Scheduler::from),
@@ -206,13 +200,25 @@ fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow
             return Ok(());
         }
     };
-    let job = match job() {
+    let mut job = match job() {
         Ok(j) => j,
         Err(why) => {
             provision::fail(&store, id, None, why)?;
             return Ok(());
         }
     };
+    // Slurm 22.05 gives a Prolog= no end time; the plugin passes it, a bare Prolog may ask.
+    if job.scheduler == Scheduler::Slurm
+        && job.end_time.is_none()
+        && map.slurm.end_time_from_scontrol
+    {
+        match slurm::ask_scontrol(&map.slurm.scontrol, &job.id, map.slurm.scontrol_timeout) {
+            Ok(end) => job.end_time = end,
+            Err(e) => {
+                tracing::warn!("no end time from scontrol ({e}); the session lasts the role's cap")
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -254,6 +260,31 @@ fn task_prolog(args: &Args) -> ExitCode {
     }
     if dir.join(CONFIG).exists() {
         print!("{}", jobenv::task_prolog_lines(&dir));
+    }
+    ExitCode::SUCCESS
+}
+
+fn status(args: &Args) -> ExitCode {
+    let loaded = RoleMap::load(&args.config)
+        .map_err(|e| eprintln!("{e}; listing the default place"))
+        .ok();
+    let store = Store::new(map::base_dir(args.base_dir.as_deref(), loaded.as_ref()));
+    let entries = match aws_role::status::list(&store) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        for e in &entries {
+            match serde_json::to_string(e) {
+                Ok(line) => println!("{line}"),
+                Err(e) => eprintln!("{e}"),
+            }
+        }
+    } else {
+        print!("{}", aws_role::status::render(&entries, SystemTime::now()));
     }
     ExitCode::SUCCESS
 }

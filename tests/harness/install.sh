@@ -2,7 +2,7 @@
 # Builds aws-role (release) and installs it on this test node, as root:
 #
 #   binaries  -> $AWS_ROLE_BIN_DIR (default /usr/local/libexec/aws-role/)
-#                aws-role-prolog, aws-role-epilog, aws-role-credentials
+#                aws-role-prolog, aws-role-epilog, aws-role-credentials, aws-role-refresher
 #   plugin    -> $AWS_ROLE_PLUGIN_DIR/aws_role.so (default /usr/local/lib/slurm/)
 #   plugstack -> /etc/slurm/plugstack.conf.d/aws-role.conf
 #
@@ -25,7 +25,7 @@ PLUGIN_DIR=${AWS_ROLE_PLUGIN_DIR:-/usr/local/lib/slurm}
 MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
 PLUGSTACK_CONF=/etc/slurm/plugstack.conf.d/aws-role.conf
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
-BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials)
+BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials aws-role-refresher)
 # The plugin must stay small and free of tokio/TLS/AWS SDK (it runs inside slurmstepd).
 MAX_SO_BYTES=$((1536 * 1024))
 
@@ -38,7 +38,7 @@ cd "$REPO"
 log "building the SPANK plugin"
 cargo build --release -p aws-role-spank
 log "building the binaries"
-cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials
+cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials -p aws-role-refresher
 
 so=$TARGET/libaws_role_spank.so
 [ -f "$so" ] || die "$so not built"

@@ -1,0 +1,599 @@
+//! Keeping a long job's credentials valid until it ends, and not a moment longer.
+//!
+//! STS caps a session (1 h when the node itself holds role credentials: role chaining), so
+//! a job that runs longer needs new credentials before the old ones expire. The node's
+//! refresher (see [`crate::refresher`]) replaces them in the job's directory; processes
+//! already running pick them up because their SDKs get credentials through
+//! `credential_process`, which they run again shortly before the `Expiration` it reported.
+//!
+//! When ([`plan`]): between `lead` and `lead + jitter` before the credentials expire — so
+//! before botocore's refresh window (15 then 10 min) with the default 20 min lead — but
+//! never earlier than half-way through a session, so that short sessions are not
+//! refreshed in a loop; and early enough that the last session can end exactly at the
+//! job's end + margin without going below STS's shortest session. Once the credentials
+//! reach the job's end + margin, nothing is refreshed: a job's identity never outlives it.
+//!
+//! How ([`refresh`]): the same request the prolog made (same session name, tags and
+//! source identity; the duration for the time left), after re-authorizing the job against
+//! the current map — a role taken away from a user stops being refreshed.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, SystemTime};
+
+use nix::unistd::{Gid, Uid};
+
+use crate::job::{Job, JobId, RoleRequest, Scheduler};
+use crate::map::RoleMap;
+use crate::store::JobState;
+use crate::walltime;
+
+/// The timing rules of refreshes, from the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Refresh at least this long before expiry.
+    pub lead: Duration,
+    /// Spread refreshes of jobs that started together over this much more.
+    pub jitter: Duration,
+    /// The job's credentials should last until its end plus this.
+    pub margin: Duration,
+    /// The shortest session STS grants.
+    pub floor: Duration,
+}
+
+impl Timing {
+    pub fn of(map: &RoleMap) -> Timing {
+        Timing {
+            lead: map.refresh.lead,
+            jitter: map.refresh.jitter,
+            margin: map.defaults.margin,
+            floor: map.sts.min_session,
+        }
+    }
+}
+
+/// What to do next about one job's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// The credentials already last until the job's end + margin: nothing more to do.
+    Covered,
+    /// Replace them at this time.
+    At(SystemTime),
+}
+
+/// When the credentials issued at `issued` and expiring at `expiration` should be replaced,
+/// for a job ending at `end` (`None`: no known end, refreshed for as long as it runs).
+/// `key` (the job's directory name) picks the job's jitter, so that a restarted refresher
+/// keeps the same schedule and jobs that started together do not refresh together.
+pub fn plan(
+    t: &Timing,
+    key: &str,
+    issued: SystemTime,
+    expiration: SystemTime,
+    end: Option<SystemTime>,
+) -> Plan {
+    let limit = end.map(|e| e + t.margin);
+    if limit.is_some_and(|l| expiration >= l) {
+        return Plan::Covered;
+    }
+    let session = expiration.duration_since(issued).unwrap_or_default();
+    let before = (t.lead + jitter(t.jitter, key, issued)).min(session / 2);
+    let mut at = expiration.checked_sub(before).unwrap_or(issued);
+    if let Some(l) = limit {
+        // The last session must not be shorter than STS allows, or it would outlive the job.
+        if let Some(last_start) = l.checked_sub(t.floor) {
+            at = at.min(last_start);
+        }
+    }
+    Plan::At(at.max(issued))
+}
+
+/// A stable pseudo-random share of `spread` for this job and session.
+fn jitter(spread: Duration, key: &str, issued: SystemTime) -> Duration {
+    let secs = spread.as_secs();
+    if secs == 0 {
+        return Duration::ZERO;
+    }
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    issued
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        .hash(&mut h);
+    Duration::from_secs(h.finish() % (secs + 1))
+}
+
+/// One set of credentials in a job's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub issued: SystemTime,
+    pub expiration: SystemTime,
+}
+
+/// Every AssumeRole a job starting at `start` and ending at `end` makes over its life, if
+/// every call succeeds on time: the prolog's, then each refresh the [`plan`] asks for.
+/// Jobs without a known end are followed until `horizon`. Used by the tests' table and by
+/// the benchmark that prints STS calls per job.
+pub fn lifetime(
+    t: &Timing,
+    key: &str,
+    cap: Duration,
+    start: SystemTime,
+    end: Option<SystemTime>,
+    horizon: SystemTime,
+) -> Vec<Session> {
+    let mut out = Vec::new();
+    let mut now = start;
+    loop {
+        let d = walltime::session_duration_from(end, now, t.margin, t.floor, cap);
+        let s = Session {
+            issued: now,
+            expiration: now + d,
+        };
+        out.push(s);
+        match plan(t, key, s.issued, s.expiration, end) {
+            Plan::Covered => return out,
+            Plan::At(at) if at >= horizon || at <= now => return out,
+            Plan::At(at) => now = at,
+        }
+    }
+}
+
+/// The job a state record describes, as the prolog saw it.
+pub fn job_of(state: &JobState) -> Result<Job, String> {
+    let (scheduler, id) = match state.scheduler.as_str() {
+        "slurm" => (Scheduler::Slurm, JobId::slurm(&state.job_id)),
+        "pbs" => (Scheduler::Pbs, JobId::pbs(&state.job_id)),
+        other => return Err(format!("unknown scheduler {other:?}")),
+    };
+    Ok(Job {
+        scheduler,
+        id: id.map_err(|e| e.to_string())?,
+        array_job_id: state.array_job_id.clone(),
+        array_task_id: state.array_task_id,
+        user: state.user.clone(),
+        uid: Uid::from_raw(state.uid),
+        gid: Gid::from_raw(state.gid),
+        partition: state.partition.clone(),
+        account: state.account.clone(),
+        cluster: state.cluster.clone(),
+        restart_count: state.restart_count,
+        end_time: state
+            .end_time
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        requested: state.requested.as_deref().and_then(RoleRequest::from_value),
+    })
+}
+
+/// The times in a state record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub issued: SystemTime,
+    pub expiration: SystemTime,
+    pub end: Option<SystemTime>,
+}
+
+impl Times {
+    pub fn of(state: &JobState) -> Result<Times, String> {
+        let time = |what: &str, v: &str| {
+            humantime::parse_rfc3339(v).map_err(|e| format!("{what} {v:?}: {e}"))
+        };
+        Ok(Times {
+            issued: time("issued", &state.issued)?,
+            expiration: time("expiration", &state.expiration)?,
+            end: state
+                .end_time
+                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        })
+    }
+
+    /// The job's end plus margin: nothing may be valid after it.
+    pub fn limit(&self, t: &Timing) -> Option<SystemTime> {
+        self.end.map(|e| e + t.margin)
+    }
+}
+
+#[cfg(feature = "sts")]
+pub use self::sts_side::{record_failure, refresh, RefreshError, Refreshed};
+
+#[cfg(feature = "sts")]
+mod sts_side {
+    use super::*;
+    use crate::creds::rfc3339;
+    use crate::policy::{self, Decision, Requester};
+    use crate::provision;
+    use crate::store::{JobDir, StoreError, STATE};
+    use crate::sts::{self, StsError};
+
+    /// What a refresh did.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Refreshed {
+        /// New credentials are in place.
+        Renewed {
+            expiration: SystemTime,
+            duration: Duration,
+        },
+        /// The epilog removed the job meanwhile; nothing was written.
+        Gone,
+        /// The prolog of a requeued job wrote newer credentials meanwhile; nothing was written.
+        Superseded,
+    }
+
+    /// Why a job's credentials were not refreshed. No message contains a secret.
+    #[derive(Debug, thiserror::Error)]
+    pub enum RefreshError {
+        #[error("the job's state record is unusable: {0}")]
+        Record(String),
+        /// The map no longer gives this job its role: refreshing stops.
+        #[error("no longer authorized: {0}")]
+        Revoked(String),
+        /// So close to the job's end that any new session would outlive it: refreshing stops.
+        #[error("the job ends in less than the shortest STS session; its credentials stay until they expire")]
+        TooLate,
+        #[error("cannot look up the groups of user {user}: {why}")]
+        Lookup { user: String, why: String },
+        #[error(transparent)]
+        Sts(#[from] StsError),
+        #[error(transparent)]
+        Store(#[from] StoreError),
+    }
+
+    impl RefreshError {
+        /// Whether trying again later can help.
+        pub fn is_final(&self) -> bool {
+            matches!(
+                self,
+                RefreshError::Record(_) | RefreshError::Revoked(_) | RefreshError::TooLate
+            )
+        }
+    }
+
+    /// Replaces the credentials of the job `state` describes (read from `dir`) with new
+    /// ones, unless the job was removed or re-provisioned while STS answered.
+    pub async fn refresh(
+        map: &RoleMap,
+        dir: &JobDir,
+        state: &JobState,
+        now: SystemTime,
+    ) -> Result<Refreshed, RefreshError> {
+        let job = job_of(state).map_err(RefreshError::Record)?;
+        let t = Timing::of(map);
+        let times = Times::of(state).map_err(RefreshError::Record)?;
+        if times
+            .limit(&t)
+            .is_some_and(|l| l.duration_since(now).unwrap_or_default() < t.floor)
+        {
+            return Err(RefreshError::TooLate);
+        }
+        let role = authorized(map, &job, state)?;
+        let req = provision::request(map, &job, role, now);
+        let creds = sts::assume_role(&map.sts, &req).await?;
+        let Some(_lock) = dir.lock()? else {
+            return Ok(Refreshed::Gone);
+        };
+        let current = match dir.read_record::<JobState>(STATE) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(Refreshed::Gone),
+            Err(e) => return Err(RefreshError::Record(e.to_string())),
+        };
+        if current.issued != state.issued || current.session_name != state.session_name {
+            return Ok(Refreshed::Superseded);
+        }
+        let mut next = provision::state_of(map, &job, &state.role, role, &req, &creds, now);
+        next.refreshes = current.refreshes.saturating_add(1);
+        provision::write_credentials(map, dir, &creds, &next)?;
+        Ok(Refreshed::Renewed {
+            expiration: creds.expiration,
+            duration: req.duration,
+        })
+    }
+
+    /// The job's role, if the current map still gives it to the job, under the same ARN.
+    fn authorized<'m>(
+        map: &'m RoleMap,
+        job: &Job,
+        state: &JobState,
+    ) -> Result<&'m crate::map::Role, RefreshError> {
+        let groups = policy::groups_of(&job.user, job.gid).map_err(|e| RefreshError::Lookup {
+            user: job.user.clone(),
+            why: e.to_string(),
+        })?;
+        let who = Requester {
+            user: &job.user,
+            groups: &groups,
+            account: job.account.as_deref(),
+        };
+        match policy::resolve(map, job, &who) {
+            Decision::Role { role, .. } if role == state.role => {}
+            Decision::Role { role, .. } => {
+                return Err(RefreshError::Revoked(format!(
+                    "the role map now gives this job role {role} instead of {}",
+                    state.role
+                )))
+            }
+            Decision::NoRole { why } | Decision::Denied { why } => {
+                return Err(RefreshError::Revoked(why))
+            }
+        }
+        match map.roles.get(&state.role) {
+            Some(r) if r.arn == state.role_arn => Ok(r),
+            Some(_) => Err(RefreshError::Revoked(format!(
+                "role {} now names another IAM role than {}",
+                state.role, state.role_arn
+            ))),
+            None => Err(RefreshError::Revoked(format!(
+                "role {} is no longer in the map",
+                state.role
+            ))),
+        }
+    }
+
+    /// Notes a failed refresh in the job's state record (for `--status`), unless the job
+    /// was removed or re-provisioned meanwhile. The credentials themselves stay as they are.
+    pub fn record_failure(
+        dir: &JobDir,
+        state: &JobState,
+        error: &str,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let Some(_lock) = dir.lock()? else {
+            return Ok(());
+        };
+        let Ok(Some(mut current)) = dir.read_record::<JobState>(STATE) else {
+            return Ok(());
+        };
+        if current.issued != state.issued {
+            return Ok(());
+        }
+        current.last_error = Some(error.to_string());
+        current.last_error_time = Some(rfc3339(now));
+        dir.write_record(STATE, &current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: u64 = 60;
+    const H: u64 = 3600;
+    const D: u64 = 24 * H;
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s)
+    }
+
+    fn timing(lead: u64, jitter: u64) -> Timing {
+        Timing {
+            lead: Duration::from_secs(lead),
+            jitter: Duration::from_secs(jitter),
+            margin: Duration::from_secs(5 * M),
+            floor: Duration::from_secs(15 * M),
+        }
+    }
+
+    /// Checks what must hold for every job: no gap between sessions, every replacement
+    /// at least `lead` before the previous expiry (before any SDK's refresh window), no
+    /// session below the floor or above the cap, and nothing valid past end + margin
+    /// (except the floor's own minimum for jobs shorter than it).
+    fn check_life(t: &Timing, cap: u64, len: Option<u64>, life: &[Session]) {
+        let end = len.map(at);
+        for w in life.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            assert!(b.issued < a.expiration, "gap: {w:?}");
+            let ahead = a.expiration.duration_since(b.issued).unwrap();
+            let session = a.expiration.duration_since(a.issued).unwrap();
+            assert!(
+                ahead >= t.lead.min(session / 2),
+                "refreshed only {ahead:?} before expiry"
+            );
+        }
+        for s in life {
+            let d = s.expiration.duration_since(s.issued).unwrap();
+            assert!(d >= t.floor && d <= Duration::from_secs(cap), "{d:?}");
+        }
+        let last = life.last().unwrap();
+        if let Some(end) = end {
+            let limit = end + t.margin;
+            let first = life[0];
+            if first.expiration > limit {
+                assert_eq!(
+                    life.len(),
+                    1,
+                    "a job shorter than the floor is never refreshed"
+                );
+            } else {
+                assert_eq!(
+                    last.expiration, limit,
+                    "the last session ends at end + margin"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sts_calls_over_a_jobs_life_follow_the_table() {
+        // (job length, role cap) -> AssumeRole calls (1 + refreshes), lead 20 min, no jitter.
+        // A refresh every cap - lead = 40 min for a 1 h cap, 11 h 40 min for a 12 h cap;
+        // calls = 1 + ceil((length + margin - cap) / (cap - lead)).
+        let t = timing(20 * M, 0);
+        let unlimited = 365 * D;
+        let cases = [
+            (Some(10 * M), H, 1),               // 10-min job: one 15-min session (the floor)
+            (Some(10 * M), 12 * H, 1),          //   whatever the cap
+            (Some(3 * H), H, 5),                // 3-h job, 1 h cap: ceil(125/40) = 4 refreshes
+            (Some(3 * H), 12 * H, 1),           // 3-h job, 12 h cap: one 3 h 5 min session
+            (Some(2 * D), H, 72),               // 2-day job: ceil(2825/40) = 71 refreshes
+            (Some(2 * D), 12 * H, 5),           // ceil(2165/700) = 4 refreshes
+            (Some(unlimited), H, 1 + 13_139),   // UNLIMITED (365 d): ceil(525545/40)
+            (Some(unlimited), 12 * H, 1 + 750), // ceil(524885/700)
+        ];
+        for (len, cap, calls) in cases {
+            let life = lifetime(
+                &t,
+                "42",
+                Duration::from_secs(cap),
+                at(0),
+                len.map(at),
+                at(400 * D),
+            );
+            assert_eq!(life.len(), calls, "job {len:?} s, cap {cap} s");
+            check_life(&t, cap, len, &life);
+        }
+    }
+
+    #[test]
+    fn a_job_without_known_end_is_refreshed_until_the_horizon() {
+        let t = timing(20 * M, 0);
+        let life = lifetime(&t, "7", Duration::from_secs(H), at(0), None, at(D));
+        // Every 40 min for a day: sessions start at 0, 40, ..., 1400 min.
+        assert_eq!(life.len(), 36);
+        check_life(&t, H, None, &life);
+    }
+
+    #[test]
+    fn jitter_spreads_jobs_but_keeps_every_guarantee() {
+        let t = timing(20 * M, 5 * M);
+        let mut firsts = std::collections::BTreeSet::new();
+        for job in 0..50 {
+            let key = job.to_string();
+            let life = lifetime(
+                &t,
+                &key,
+                Duration::from_secs(H),
+                at(0),
+                Some(at(3 * H)),
+                at(D),
+            );
+            check_life(&t, H, Some(3 * H), &life);
+            firsts.insert(life[1].issued);
+            // The same job and session always get the same time (a restarted refresher
+            // keeps the schedule).
+            assert_eq!(
+                life,
+                lifetime(
+                    &t,
+                    &key,
+                    Duration::from_secs(H),
+                    at(0),
+                    Some(at(3 * H)),
+                    at(D)
+                )
+            );
+        }
+        assert!(
+            firsts.len() > 10,
+            "50 jobs refreshed at only {} times",
+            firsts.len()
+        );
+        for first in firsts {
+            let before = at(H).duration_since(first).unwrap();
+            assert!(before >= 20 * Duration::from_secs(M) && before <= 25 * Duration::from_secs(M));
+        }
+    }
+
+    #[test]
+    fn a_lead_longer_than_the_session_does_not_refresh_in_a_loop() {
+        // 15-min sessions and a 20-min lead: a refresh every half session (7.5 min), then
+        // one that ends exactly at end + margin (2 h 5 min): 15 + 1 calls.
+        let t = timing(20 * M, 0);
+        let life = lifetime(
+            &t,
+            "1",
+            Duration::from_secs(15 * M),
+            at(0),
+            Some(at(2 * H)),
+            at(D),
+        );
+        check_life(&t, 15 * M, Some(2 * H), &life);
+        assert_eq!(life.len(), 16);
+        for w in life.windows(2) {
+            assert!(w[1].issued.duration_since(w[0].issued).unwrap() >= Duration::from_secs(5 * M));
+        }
+    }
+
+    #[test]
+    fn a_short_lead_refreshes_early_enough_for_the_last_session() {
+        // Lead 1 min, job ends at 1 h 5 min (+ 5 min margin = 1 h 10 min). Refreshing 1 min
+        // before the 1 h expiry would leave an 11-min session, below STS's 15: the refresh
+        // comes at 55 min instead, for exactly 15 min.
+        let t = timing(M, 0);
+        let life = lifetime(
+            &t,
+            "1",
+            Duration::from_secs(H),
+            at(0),
+            Some(at(H + 5 * M)),
+            at(D),
+        );
+        check_life(&t, H, Some(H + 5 * M), &life);
+        assert_eq!(life.len(), 2);
+        assert_eq!(life[1].issued, at(55 * M));
+    }
+
+    #[test]
+    fn plan_cases() {
+        let t = timing(20 * M, 0);
+        // Credentials reaching end + margin: nothing to do.
+        assert_eq!(
+            plan(&t, "1", at(0), at(H), Some(at(H - 5 * M))),
+            Plan::Covered
+        );
+        assert_eq!(
+            plan(&t, "1", at(0), at(H), Some(at(H))),
+            Plan::At(at(40 * M))
+        );
+        // No end: refreshed.
+        assert_eq!(plan(&t, "1", at(0), at(H), None), Plan::At(at(40 * M)));
+        // Expiry before issue (clock jump, corrupt record): refresh now rather than never.
+        assert_eq!(plan(&t, "1", at(H), at(0), None), Plan::At(at(H)));
+    }
+
+    #[test]
+    fn state_records_give_back_the_job() {
+        use crate::session::tests::job;
+        let mut j = job("42");
+        j.array_task_id = Some(3);
+        j.array_job_id = Some("40".into());
+        j.requested = Some(RoleRequest::Named("demo".into()));
+        j.end_time = Some(at(H));
+        j.restart_count = 2;
+        let state = JobState {
+            job_id: "42".into(),
+            scheduler: "slurm".into(),
+            user: j.user.clone(),
+            uid: j.uid.as_raw(),
+            gid: j.gid.as_raw(),
+            role: "demo".into(),
+            role_arn: "arn:aws:iam::123456789012:role/demo".into(),
+            session_name: "slurm-42-3".into(),
+            expiration: crate::creds::rfc3339(at(H)),
+            end_time: Some(1_800_000_000 + H),
+            issued: crate::creds::rfc3339(at(0)),
+            region: "us-east-1".into(),
+            partition: j.partition.clone(),
+            account: j.account.clone(),
+            cluster: j.cluster.clone(),
+            array_job_id: j.array_job_id.clone(),
+            array_task_id: j.array_task_id,
+            requested: Some("demo".into()),
+            restart_count: 2,
+            refreshes: 0,
+            last_error: None,
+            last_error_time: None,
+        };
+        let back = job_of(&state).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{j:?}"));
+        let times = Times::of(&state).unwrap();
+        assert_eq!(
+            (times.issued, times.expiration, times.end),
+            (at(0), at(H), Some(at(H)))
+        );
+        let mut bad = state.clone();
+        bad.job_id = "../1".into();
+        assert!(job_of(&bad).is_err());
+        bad = state;
+        bad.scheduler = "lsf".into();
+        assert!(job_of(&bad).unwrap_err().contains("lsf"));
+    }
+}

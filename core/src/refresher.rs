@@ -1,0 +1,295 @@
+//! The node's refresher: keeps every live job's credentials fresh and removes what jobs
+//! left behind.
+//!
+//! It is one root daemon per node (`aws-role-refresher`, a systemd unit), not a process
+//! per job:
+//! - one process and one STS configuration for hundreds of jobs, instead of hundreds;
+//! - it lives in no job's cgroup: a job step's end, its memory limit or its user's signals
+//!   cannot kill it, and it never counts against a job's resources;
+//! - its only state is the job directories, so a restart or crash loses nothing: it rescans
+//!   and carries on, and the jobs' current credentials stay valid meanwhile;
+//! - it can remove the directories of jobs whose epilog never ran, which a per-job process
+//!   would have died with.
+//!
+//! Each pass reads every job's state record, asks [`refresh::plan`] when the credentials
+//! must be replaced, refreshes those that are due (a few at a time), and backs off per job
+//! after a failure (the credentials in place stay valid until they expire).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
+use crate::creds::rfc3339;
+use crate::map::RoleMap;
+use crate::refresh::{self, Plan, RefreshError, Refreshed, Times, Timing};
+use crate::store::{FailureRecord, JobDir, JobState, Store, StoreError, FAILURE, STATE};
+
+/// How long a failure record whose job never ended properly is kept.
+pub const FAILURE_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// First and longest wait before retrying a failed refresh.
+const RETRY_MIN: Duration = Duration::from_secs(15);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// What the refresher remembers about a job between passes (lost on restart, harmlessly).
+#[derive(Debug)]
+struct Tracker {
+    /// The credentials this is about (a new prolog resets everything).
+    issued: String,
+    backoff: ExponentialBackoff,
+    failures: u32,
+    retry_at: Option<SystemTime>,
+    /// Set after a failure that retrying cannot fix.
+    stopped: bool,
+}
+
+impl Tracker {
+    fn new(issued: &str) -> Tracker {
+        Tracker {
+            issued: issued.to_string(),
+            backoff: ExponentialBuilder::new()
+                .with_min_delay(RETRY_MIN)
+                .with_max_delay(RETRY_MAX)
+                .with_jitter()
+                .without_max_times()
+                .build(),
+            failures: 0,
+            retry_at: None,
+            stopped: false,
+        }
+    }
+}
+
+/// The refresher's memory across passes.
+#[derive(Debug, Default)]
+pub struct Refresher {
+    trackers: HashMap<String, Tracker>,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Job directories with credentials.
+    pub live: usize,
+    pub refreshed: usize,
+    pub failed: usize,
+    /// Directories removed (job ended long ago, epilog never ran).
+    pub removed: usize,
+    /// When the next pass has work to do, if before the next regular scan.
+    pub next: Option<SystemTime>,
+}
+
+/// A job whose credentials are due.
+struct Due {
+    name: String,
+    dir: JobDir,
+    state: JobState,
+}
+
+impl Refresher {
+    pub fn new() -> Refresher {
+        Refresher::default()
+    }
+
+    /// One pass over every job directory at time `now`.
+    pub async fn pass(
+        &mut self,
+        map: &Arc<RoleMap>,
+        store: &Store,
+        now: SystemTime,
+    ) -> Result<Report, StoreError> {
+        let t = Timing::of(map);
+        let mut report = Report::default();
+        let mut due = Vec::new();
+        let names = store.job_dirs()?;
+        self.trackers.retain(|name, _| names.contains(name));
+        for name in names {
+            let Some(dir) = store.open_entry(&name)? else {
+                continue;
+            };
+            let state = match dir.read_record::<JobState>(STATE) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    if self.failure_expired(&dir, now) {
+                        report.removed +=
+                            remove(store, &name, "its failure record is over 7 days old");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    continue;
+                }
+            };
+            report.live += 1;
+            let times = match Times::of(&state) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(job = %name, "unusable state record: {e}");
+                    continue;
+                }
+            };
+            if let Some(limit) = times.limit(&t) {
+                if now > limit + map.refresh.orphan_grace {
+                    let why = format!(
+                        "the job ended at {} (+ margin), over {} ago, and its epilog never ran",
+                        rfc3339(limit - t.margin),
+                        humantime::format_duration(map.refresh.orphan_grace)
+                    );
+                    report.removed += remove(store, &name, &why);
+                    report.live -= 1;
+                    continue;
+                }
+            }
+            let tracker = self
+                .trackers
+                .entry(name.clone())
+                .or_insert_with(|| Tracker::new(&state.issued));
+            if tracker.issued != state.issued {
+                *tracker = Tracker::new(&state.issued);
+            }
+            if tracker.stopped {
+                continue;
+            }
+            let when = match refresh::plan(&t, &name, times.issued, times.expiration, times.end) {
+                Plan::Covered => continue,
+                Plan::At(at) => tracker.retry_at.map_or(at, |r| r.max(at)),
+            };
+            if when <= now {
+                due.push(Due { name, dir, state });
+            } else {
+                report.next = Some(report.next.map_or(when, |n| n.min(when)));
+            }
+        }
+        self.refresh_all(map, due, now, &mut report).await;
+        Ok(report)
+    }
+
+    /// Whether a directory without credentials holds only an old failure record.
+    fn failure_expired(&self, dir: &JobDir, now: SystemTime) -> bool {
+        let Ok(Some(record)) = dir.read_record::<FailureRecord>(FAILURE) else {
+            return false;
+        };
+        humantime::parse_rfc3339(&record.time).is_ok_and(|t| now > t + FAILURE_KEEP)
+    }
+
+    /// Refreshes `due`, at most `[refresh] concurrency` at a time.
+    async fn refresh_all(
+        &mut self,
+        map: &Arc<RoleMap>,
+        due: Vec<Due>,
+        now: SystemTime,
+        report: &mut Report,
+    ) {
+        let limit = map.refresh.concurrency.max(1) as usize;
+        let mut queue = due.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let spawn = |running: &mut tokio::task::JoinSet<_>, d: Due| {
+            let map = Arc::clone(map);
+            running.spawn(async move {
+                let result = refresh::refresh(&map, &d.dir, &d.state, now).await;
+                (d, result)
+            });
+        };
+        for d in queue.by_ref().take(limit) {
+            spawn(&mut running, d);
+        }
+        while let Some(joined) = running.join_next().await {
+            if let Some(d) = queue.next() {
+                spawn(&mut running, d);
+            }
+            let Ok((d, result)) = joined else {
+                // A refresh task panicked: nothing was written (writes are atomic); the job
+                // is tried again next pass.
+                tracing::error!("a refresh task failed unexpectedly");
+                report.failed += 1;
+                continue;
+            };
+            self.settle(d, result, now, report);
+        }
+    }
+
+    fn settle(
+        &mut self,
+        d: Due,
+        result: Result<Refreshed, RefreshError>,
+        now: SystemTime,
+        report: &mut Report,
+    ) {
+        let Some(tracker) = self.trackers.get_mut(&d.name) else {
+            return;
+        };
+        let span = tracing::info_span!("job", id = %d.state.job_id);
+        let _guard = span.enter();
+        match result {
+            Ok(Refreshed::Renewed {
+                expiration,
+                duration,
+            }) => {
+                report.refreshed += 1;
+                tracing::info!(
+                    role = %d.state.role,
+                    session = %d.state.session_name,
+                    "credentials refreshed: {} s, expire {}",
+                    duration.as_secs(),
+                    rfc3339(expiration)
+                );
+            }
+            Ok(Refreshed::Gone) => tracing::info!("job ended during its refresh; nothing kept"),
+            Ok(Refreshed::Superseded) => {
+                tracing::info!(
+                    "job was provisioned again during its refresh; keeping the newer credentials"
+                )
+            }
+            Err(e) => {
+                report.failed += 1;
+                tracker.failures += 1;
+                let message = e.to_string();
+                if e.is_final() {
+                    tracker.stopped = true;
+                    tracing::warn!(
+                        "refresh stopped: {message}; the current credentials expire {}",
+                        d.state.expiration
+                    );
+                } else {
+                    // Back off, but try more often as the credentials near expiry.
+                    let left = humantime::parse_rfc3339(&d.state.expiration)
+                        .ok()
+                        .and_then(|e| e.duration_since(now).ok())
+                        .unwrap_or_default();
+                    let wait = tracker
+                        .backoff
+                        .next()
+                        .unwrap_or(RETRY_MAX)
+                        .min((left / 4).max(Duration::from_secs(1)));
+                    tracker.retry_at = Some(now + wait);
+                    report.next = Some(report.next.map_or(now + wait, |n| n.min(now + wait)));
+                    tracing::warn!(
+                        "refresh failed (attempt {}), next try in {} s; the current credentials stay valid until {}: {message}",
+                        tracker.failures,
+                        wait.as_secs(),
+                        d.state.expiration
+                    );
+                }
+                if let Err(e) = refresh::record_failure(&d.dir, &d.state, &message, now) {
+                    tracing::warn!("cannot note the failure in the state record: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Removes a job directory, logging why; the number removed (0 or 1).
+fn remove(store: &Store, name: &str, why: &str) -> usize {
+    match store.remove_entry(name) {
+        Ok(_) => {
+            tracing::info!(job = %name, "removed: {why}");
+            1
+        }
+        Err(e) => {
+            tracing::warn!(job = %name, "cannot remove: {e}");
+            0
+        }
+    }
+}

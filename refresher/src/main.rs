@@ -1,0 +1,152 @@
+//! `aws-role-refresher`: the node daemon that keeps long jobs' AWS credentials valid.
+//!
+//! Runs as root, one per compute node (systemd unit `aws-role-refresher.service`). Every
+//! pass it reads the job directories, refreshes the credentials that are due (see
+//! `aws_role::refresh`), and removes directories whose job ended long ago. Its only state
+//! is on disk, so it can be restarted at any time. SIGHUP re-reads the map at once;
+//! SIGTERM/SIGINT stop it between passes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_role::map::{self, RoleMap, DEFAULT_PATH};
+use aws_role::refresher::Refresher;
+use aws_role::store::Store;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Refresh the AWS credentials of this node's running jobs before they expire.
+///
+/// Jobs longer than their role's session cap (1 h when the node's own identity is a role)
+/// get new credentials between `[refresh] lead` and `lead + jitter` before the old ones
+/// expire, until the credentials reach the job's end plus margin; SDKs inside the job pick
+/// them up through credential_process. Directories of jobs that ended more than
+/// `[refresh] orphan_grace` ago (the epilog never ran) are removed.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Role map to use; re-read every pass, the last valid one is kept if it breaks.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    /// Override the map's [node] base_dir.
+    #[arg(long, value_name = "DIR")]
+    base_dir: Option<PathBuf>,
+    /// Make one pass, print what it did, and exit (for cron or a check by hand).
+    #[arg(long)]
+    once: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    aws_role::logging::init(!args.once);
+    if !nix::unistd::geteuid().is_root() {
+        tracing::warn!("not running as root: job files cannot be given to their users");
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut maps = Maps::default();
+    let mut refresher = Refresher::new();
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    if !args.once {
+        tracing::info!("started; role map {}", args.config.display());
+    }
+    loop {
+        let Some(map) = maps.load(&args.config) else {
+            if args.once {
+                return ExitCode::FAILURE;
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            continue;
+        };
+        let store = Store::new(map::base_dir(args.base_dir.as_deref(), Some(&map)));
+        let now = SystemTime::now();
+        let next = match refresher.pass(&map, &store, now).await {
+            Ok(report) => {
+                if args.once {
+                    println!(
+                        "{} live, {} refreshed, {} failed, {} removed",
+                        report.live, report.refreshed, report.failed, report.removed
+                    );
+                    return if report.failed == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    };
+                }
+                report.next
+            }
+            Err(e) => {
+                tracing::error!("cannot read the job directories: {e}");
+                if args.once {
+                    return ExitCode::FAILURE;
+                }
+                None
+            }
+        };
+        let scan = map.refresh.scan_interval;
+        let wait = next
+            .and_then(|n| n.duration_since(SystemTime::now()).ok())
+            .map_or(scan, |d| d.min(scan));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = hup.recv() => tracing::info!("SIGHUP: re-reading the role map"),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("stopping; jobs keep their current credentials");
+    ExitCode::SUCCESS
+}
+
+/// The role map, re-read every pass; a broken edit keeps the last valid map in use and is
+/// reported once, not every pass.
+#[derive(Default)]
+struct Maps {
+    good: Option<Arc<RoleMap>>,
+    last_error: Option<String>,
+}
+
+impl Maps {
+    fn load(&mut self, path: &Path) -> Option<Arc<RoleMap>> {
+        match RoleMap::load(path) {
+            Ok(m) => {
+                if self.last_error.take().is_some() {
+                    tracing::info!("{}: valid again", path.display());
+                }
+                self.good = Some(Arc::new(m));
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if self.last_error.as_deref() != Some(&text) {
+                    match &self.good {
+                        Some(_) => tracing::error!("{text}; keeping the last valid map"),
+                        None => tracing::error!("{text}; nothing can be refreshed"),
+                    }
+                    self.last_error = Some(text);
+                }
+            }
+        }
+        self.good.clone()
+    }
+}
