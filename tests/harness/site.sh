@@ -4,6 +4,10 @@
 #   site.sh write [ENDPOINT]   node credentials (root 0600) and /etc/aws-role/role-map.toml
 #                              with STS at ENDPOINT (default: the emulator's URL)
 #
+# With AWS_ROLE_SITE_FAST_REFRESH=1, role demo gets 60-s sessions (the map's min_session,
+# allowed only for a loopback emulator) refreshed 30 s before expiry, so that a job sees
+# several refreshes in two minutes.
+#
 # Roles: demo (alice), analytics (group analysts: bob), shared (no allow list: the
 # default role of partition gpu).
 set -euo pipefail
@@ -16,6 +20,12 @@ BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}
 
 cmd_write() {
   local endpoint=${1:-$(bash "$HERE/sts.sh" url)}
+  local sts_extra='' refresh='' demo_extra=''
+  if [ "${AWS_ROLE_SITE_FAST_REFRESH:-}" = 1 ]; then
+    sts_extra='min_session = "20s"'
+    refresh=$'[refresh]\nlead = "30s"\njitter = "2s"\nscan_interval = "2s"\n'
+    demo_extra='max_session = "60s"'
+  fi
   require_root
   install -d -m 0755 "$(dirname "$MAP")"
   # The node's own keys: root-only, never in any environment.
@@ -32,13 +42,16 @@ region = "us-east-1"
 endpoint = "$endpoint"
 credentials_file = "/etc/aws-role/node-credentials"
 timeout = "5s"
+$sts_extra
 
 [node]
 credential_helper = "$BIN_DIR/aws-role-credentials"
 
+$refresh
 [roles.demo]
 arn = "arn:aws:iam::123456789012:role/demo"
 allow_users = ["alice"]
+$demo_extra
 
 [roles.analytics]
 arn = "arn:aws:iam::123456789012:role/analytics"

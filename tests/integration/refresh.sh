@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# aws-role-refresher against the STS emulator through the fault proxy, on job directories
+# made by the real prolog (run as slurmd runs it): refresh, failure and retry, an epilog
+# racing a refresh, revocation, orphans, and what --status shows. Sessions are seconds
+# long ([sts] min_session, accepted only for a loopback emulator) so a refresh is due at
+# once; the timing rules themselves are unit-tested in core::refresh.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+
+STS=$(bash "$REPO/tests/harness/sts.sh" url)
+PROXY=$(bash "$REPO/tests/harness/sts.sh" proxy-url)
+WORK=$(mktemp -d /tmp/aws-role-rf.XXXXXX)
+chmod 0755 "$WORK"
+BASE=/run/aws-role-rf
+trap 'rm -rf "$WORK"; rm -rf "$BASE"' EXIT
+rm -rf "$BASE"
+ALICE_UID=$(id -u alice)
+ALICE_GID=$(id -g alice)
+install -m 0600 /dev/null "$WORK/node-credentials"
+printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n' >"$WORK/node-credentials"
+
+# write_map ENDPOINT [ALLOWED_USER] [MARGIN] [TIMEOUT]: 20-s sessions, refreshed half-way (the lead
+# is capped at half a session), orphans removed 2 s after their end.
+write_map() {
+  cat >"$WORK/map.toml.new" <<TOML
+[sts]
+region = "us-east-1"
+endpoint = "$1"
+credentials_file = "$WORK/node-credentials"
+timeout = "${4:-3s}"
+max_attempts = 1
+min_session = "20s"
+
+[node]
+base_dir = "$BASE"
+credential_helper = "$BIN/aws-role-credentials"
+
+[defaults]
+margin = "${3:-5m}"
+
+[refresh]
+lead = "1h"
+jitter = "0s"
+scan_interval = "1s"
+orphan_grace = "2s"
+
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+allow_users = ["${2:-alice}"]
+max_session = "20s"
+TOML
+  mv -f "$WORK/map.toml.new" "$WORK/map.toml"
+}
+
+# prolog JOBID [END_IN_SECONDS]
+prolog() {
+  (cd / && env -i SLURM_JOB_ID="$1" SLURM_JOB_UID="$ALICE_UID" SLURM_JOB_GID="$ALICE_GID" \
+    SLURM_JOB_USER=alice SLURM_JOB_PARTITION=debug SLURM_JOB_RESTART_COUNT=0 \
+    SLURM_JOB_END_TIME=$(($(date +%s) + ${2:-3600})) SPANK_AWS_ROLE=demo \
+    "$BIN/aws-role-prolog" --config "$WORK/map.toml" </dev/null 2>>"$WORK/prolog.err")
+}
+epilog() { (cd / && env -i SLURM_JOB_ID="$1" "$BIN/aws-role-epilog" --config "$WORK/map.toml" </dev/null 2>>"$WORK/epilog.err"); }
+# refresh_once: one pass; output in $OUT (stdout and log), exit status in $RC.
+refresh_once() {
+  OUT=$(cd / && "$BIN/aws-role-refresher" --config "$WORK/map.toml" --once 2>&1)
+  RC=$?
+}
+field() { "$VENV/bin/python3" -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2"; }
+key_of() { field "$BASE/$1/credentials.json" AccessKeyId; }
+proxy_calls() {
+  "$VENV/bin/python3" -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]+"/stats"))["calls"].get(sys.argv[2],0))' "$PROXY" "$1"
+}
+
+# --- a due job is refreshed ---------------------------------------------------------
+write_map "$PROXY/pass"
+J=920001
+prolog $J
+check "prolog wrote credentials" test -s "$BASE/$J/credentials.json"
+k1=$(key_of $J)
+exp1=$(field "$BASE/$J/credentials.json" Expiration)
+sleep 11 # half of the 20-s session
+calls0=$(proxy_calls pass)
+refresh_once
+check_eq "one pass refreshes the due job and exits 0" "0 1 live, 1 refreshed, 0 failed, 0 removed" "$RC $(tail -n1 <<<"$OUT")"
+check_eq "exactly one STS call for one refresh" 1 $(( $(proxy_calls pass) - calls0 ))
+k2=$(key_of $J)
+check "the refresh wrote new keys" test -n "$k2" -a "$k1" != "$k2"
+check "the new credentials expire later" test "$(field "$BASE/$J/credentials.json" Expiration)" '>' "$exp1"
+check_eq "state counts the refresh" 1 "$(field "$BASE/$J/state.json" refreshes)"
+for f in credentials.json credentials config; do
+  check_eq "$f is still 0600 alice" "600 alice:alice" "$(mode_owner "$BASE/$J/$f")"
+done
+check_eq "state is still root-only" "600 root:root" "$(mode_owner "$BASE/$J/state.json")"
+check_eq "no temporary files left" "config credentials credentials.json state.json" "$(ls "$BASE/$J" | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the session name is unchanged" "slurm-$J-0" "$(field "$BASE/$J/state.json" session_name)"
+arn=$(runuser -u alice -- env -i HOME=/home/alice AWS_CONFIG_FILE="$BASE/$J/config" AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+  timeout 60 "$VENV/bin/aws" --endpoint-url "$STS" sts get-caller-identity --query Arn --output text 2>&1)
+check_contains "the CLI works with the refreshed credentials" "assumed-role/demo/slurm-$J-0" "$arn"
+secret=$(field "$BASE/$J/credentials.json" SecretAccessKey)
+check_not_contains "the refresher's output holds no secret" "$secret" "$OUT"
+refresh_once
+check_eq "a pass right after has nothing due" "0 1 live, 0 refreshed, 0 failed, 0 removed" "$RC $(tail -n1 <<<"$OUT")"
+
+# --- STS refuses: retried later, recorded, credentials untouched ------------------------
+sleep 11
+write_map "$PROXY/deny"
+before=$(sha256sum "$BASE/$J/credentials.json")
+refresh_once
+check_eq "a failed refresh makes --once exit 1" 1 "$RC"
+check_contains "the failure is logged with STS's answer" "AccessDenied" "$OUT"
+check_contains "the log says the current credentials stay valid" "stay valid until" "$OUT"
+check_eq "the credentials are untouched" "$before" "$(sha256sum "$BASE/$J/credentials.json")"
+check_contains "state records the last error" "AccessDenied" "$(field "$BASE/$J/state.json" last_error)"
+status=$("$BIN/aws-role-prolog" --config "$WORK/map.toml" --status 2>&1)
+check_contains "--status lists the job with its role and session" "$J" "$(grep "slurm-$J-0" <<<"$status")"
+check_contains "--status shows the last error" "AccessDenied" "$status"
+check_not_contains "--status shows no secret" "$secret" "$status"
+write_map "$PROXY/pass"
+refresh_once
+check_eq "after STS recovers, the refresh succeeds" "0 1 refreshed" "$RC $(tail -n1 <<<"$OUT" | grep -o '1 refreshed')"
+check_eq "the success clears the last error" None "$(field "$BASE/$J/state.json" last_error)"
+check_eq "state counts two refreshes" 2 "$(field "$BASE/$J/state.json" refreshes)"
+json=$("$BIN/aws-role-prolog" --config "$WORK/map.toml" --status --json)
+check_contains "--status --json gives the job as JSON" "\"session_name\":\"slurm-$J-0\"" "$json"
+
+# --- the epilog during a refresh: nothing left behind, no error --------------------------
+sleep 11
+write_map "$PROXY/slow/2" alice 5m 8s # one attempt may take 4 s
+(cd / && "$BIN/aws-role-refresher" --config "$WORK/map.toml" --once >"$WORK/race.out" 2>&1; echo $? >"$WORK/race.rc") &
+sleep 1
+epilog $J
+wait
+check "the epilog removed the job while STS was answering" test ! -e "$BASE/$J"
+sleep 0.5
+check "nothing reappeared after the refresh finished" test ! -e "$BASE/$J"
+check_eq "the racing pass exits 0" 0 "$(cat "$WORK/race.rc")"
+check_contains "the racing pass noticed the job ended" "ended during its refresh" "$(cat "$WORK/race.out")"
+check_not_contains "the racing pass logged no error" "ERROR" "$(cat "$WORK/race.out")"
+
+# --- revocation: a role taken away is not refreshed ------------------------------------
+write_map "$PROXY/pass"
+J=920002
+prolog $J
+sleep 11
+write_map "$PROXY/pass" bob
+before=$(sha256sum "$BASE/$J/credentials.json")
+calls0=$(proxy_calls pass)
+refresh_once
+check_contains "a revoked role stops being refreshed, with the reason" "no longer authorized" "$OUT"
+check_eq "no STS call for a revoked job" 0 $(( $(proxy_calls pass) - calls0 ))
+check_eq "its credentials are left to expire" "$before" "$(sha256sum "$BASE/$J/credentials.json")"
+epilog $J
+
+# --- never past the job's end: a job ending within the floor is not refreshed -----------
+write_map "$PROXY/pass" alice 0s
+J=920003
+prolog $J 15 # ends in 15 s, margin 0: the first 20-s session already covers it
+calls0=$(proxy_calls pass)
+refresh_once
+check_eq "credentials that reach the job's end are not refreshed" "0 0" "$RC $(( $(proxy_calls pass) - calls0 ))"
+
+# --- orphans: the epilog never ran ----------------------------------------------------
+sleep 18 # end (15 s) + margin (0) + orphan_grace (2 s) has passed
+refresh_once
+check_contains "an ended job's directory is removed" "removed: the job ended" "$OUT"
+check "the orphan's directory is gone" test ! -e "$BASE/$J"
+J=920004
+printf '[sts]\n' >"$WORK/broken.toml"
+(cd / && env -i SLURM_JOB_ID=$J SLURM_JOB_UID="$ALICE_UID" SLURM_JOB_USER=alice \
+  "$BIN/aws-role-prolog" --config "$WORK/broken.toml" --base-dir "$BASE" </dev/null 2>/dev/null)
+check "a failed job leaves a failure record" test -s "$BASE/$J/failure.json"
+refresh_once
+check "a young failure record is kept (the job may still run)" test -s "$BASE/$J/failure.json"
+status=$("$BIN/aws-role-prolog" --config "$WORK/map.toml" --status 2>&1)
+check_contains "--status shows the failed job and why" "no credentials: the site's role map is invalid" "$status"
+epilog $J
+
+# --- a broken map is reported with its position -----------------------------------------
+printf '[sts]\nregion = "us-east-1"\n[refresh]\nlead = "soon"\n' >"$WORK/map.toml"
+refresh_once
+check_eq "a broken map makes --once exit 1" 1 "$RC"
+check_contains "the error names the file, line and column" "$WORK/map.toml:4:" "$OUT"
+
+check_not_contains "no epilog error along the way" "ERROR" "$(cat "$WORK/epilog.err" 2>/dev/null)"
+finish
