@@ -36,10 +36,21 @@ struct Args {
     /// Make one pass, print what it did, and exit (for cron or a check by hand).
     #[arg(long)]
     once: bool,
+    /// Print how many AssumeRole calls a job with this time limit makes over its life
+    /// under the map's settings (Slurm forms like 7-00:00:00 or UNLIMITED, or 90m, 7d),
+    /// and exit.
+    #[arg(long, value_name = "TIME_LIMIT")]
+    plan: Option<String>,
+    /// With --plan: the role whose session cap applies (default: the map's default cap).
+    #[arg(long, value_name = "NAME", requires = "plan")]
+    role: Option<String>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(limit) = &args.plan {
+        return plan(&args, limit);
+    }
     aws_role::logging::init(!args.once);
     if !nix::unistd::geteuid().is_root() {
         tracing::warn!("not running as root: job files cannot be given to their users");
@@ -116,6 +127,55 @@ async fn run(args: Args) -> ExitCode {
         }
     }
     tracing::info!("stopping; jobs keep their current credentials");
+    ExitCode::SUCCESS
+}
+
+/// `--plan`: the STS calls of one job's life, as the refresher would make them.
+fn plan(args: &Args, limit: &str) -> ExitCode {
+    use aws_role::refresh::{lifetime, Timing};
+    use aws_role::walltime::{parse_human, parse_slurm, Walltime};
+    let map = match RoleMap::load(&args.config) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cap = match &args.role {
+        None => map.defaults.max_session,
+        Some(name) => match map.roles.get(name) {
+            Some(r) => r.cap(&map.defaults),
+            None => {
+                eprintln!("no role named {name:?} in {}", args.config.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let length = match parse_slurm(limit).or_else(|_| parse_human(limit).map(Walltime::Limited)) {
+        Ok(Walltime::Limited(d)) => d,
+        // What Slurm reports for an unlimited job: an end a year away.
+        Ok(Walltime::Unlimited) => year,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let t = Timing::of(&map);
+    let start = SystemTime::now();
+    let end = start + length;
+    let life = lifetime(&t, "plan", cap, start, Some(end), end + year);
+    let refreshes = life.len() - 1;
+    let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    println!(
+        "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {} AssumeRole calls (1 + {refreshes} refreshes)",
+        length.as_secs(),
+        human(cap),
+        human(t.lead),
+        human(t.jitter),
+        human(t.margin),
+        life.len(),
+    );
     ExitCode::SUCCESS
 }
 
