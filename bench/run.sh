@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# bench/run.sh: is aws-role fast and small enough to be invisible in a job's start-up?
+#
+# It measures side by side in ONE run on this machine (so that the machine's speed and
+# noise cancel out of the ratios), and checks against the targets:
+#   1. latency   what aws-role-prolog costs for one job compared with the least any program
+#                can do (one process, one POST to STS: the "floor"; target <= 1.3x) and with
+#                the usual hand-written prolog (bash + `aws sts assume-role`; target >= 20x);
+#   2. burst     200 jobs starting at once on a node, with STS throttling 30% of the calls:
+#                every job ends with credentials or a failure record (never a hang) within
+#                the deadline; how many succeed, how long it takes, how many STS calls;
+#   3. footprint the prolog and epilog stay small in memory (< 16 MiB), and the SPANK
+#                plugin that slurmstepd loads stays small on disk (< 1.5 MiB).
+#   4. cluster   HOOK, not yet implemented: job start overhead on a real Slurm cluster.
+#   5. refresher HOOK, not yet implemented: 500 live jobs, STS calls per job over its life.
+#
+# It prints a table of medians, percentiles and ratios, with the targets next to them and
+# "met"/"MISSED" (also written to bench/results/latest.txt, not committed). It exits non-zero
+# only on errors (a build, a server or a prolog that fails), never because a number is bad.
+#
+# Usage (root, Debian 12, after tests/harness/deps.sh):
+#   bash bench/run.sh                      # every section
+#   bash bench/run.sh latency footprint    # some sections
+# Settings (environment):
+#   AWS_ROLE_BENCH_RUNS=30            runs per program in section 1 (after one warm-up round)
+#   AWS_ROLE_BENCH_BURST=200          prologs started at once in section 2
+#   AWS_ROLE_BENCH_BURST_MODE=throttle/0.3   fault proxy mode for section 2
+#   AWS_ROLE_BENCH_BURST_TIMEOUT=8s   AWS_ROLE_BENCH_BURST_ATTEMPTS=5   ([sts] of the burst's map)
+#   AWS_ROLE_BENCH_FOOTPRINT_RUNS=5   runs per program in section 3
+#   AWS_ROLE_BENCH_STS_PORT=5159      AWS_ROLE_BENCH_PROXY_PORT=5160   (own moto + proxy)
+#   AWS_ROLE_BENCH_PROXY=tests/harness/sts-fault-proxy.py   (the fault proxy to run)
+#   AWS_ROLE_BENCH_USER=alice         the job's user (created with useradd if missing)
+#   AWS_ROLE_BENCH_BASE=/run/aws-role-bench   the bench's own directory (removed at exit); the
+#                                     jobs' base_dir is its jobs/ subdirectory
+#   AWS_ROLE_BENCH_TMPFS=1            if /run is not a tmpfs (as on this test VM; it is on any
+#                                     systemd node), mount a tmpfs there so the jobs' files live
+#                                     where they do in production; section 1 then also measures
+#                                     the prolog on /run's own file system. 0: never mount.
+#   AWS_ROLE_BENCH_RESULTS=bench/results/latest.txt
+#   CARGO_TARGET_DIR (default ./target)
+#
+# The moto server and the fault proxy are the bench's own (never the test suite's on
+# 5059/5060); both are stopped on exit. Slurm is not used (sections 1-3 run the binaries
+# exactly as slurmd runs a Prolog, like tests/integration/prolog.sh).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+# log, die, wait_for, now_ms, elapsed_s, require_root, VENV
+# shellcheck source-path=SCRIPTDIR source=../tests/harness/lib.sh
+. "$REPO/tests/harness/lib.sh"
+
+STS_PORT=${AWS_ROLE_BENCH_STS_PORT:-5159}
+PROXY_PORT=${AWS_ROLE_BENCH_PROXY_PORT:-5160}
+STS_URL=http://127.0.0.1:$STS_PORT
+PROXY_URL=http://127.0.0.1:$PROXY_PORT
+PROXY_SCRIPT=${AWS_ROLE_BENCH_PROXY:-$REPO/tests/harness/sts-fault-proxy.py}
+RUNS=${AWS_ROLE_BENCH_RUNS:-30}
+BURST=${AWS_ROLE_BENCH_BURST:-200}
+BURST_MODE=${AWS_ROLE_BENCH_BURST_MODE:-throttle/0.3}
+BURST_TIMEOUT=${AWS_ROLE_BENCH_BURST_TIMEOUT:-8s}
+BURST_ATTEMPTS=${AWS_ROLE_BENCH_BURST_ATTEMPTS:-5}
+FOOTPRINT_RUNS=${AWS_ROLE_BENCH_FOOTPRINT_RUNS:-5}
+BENCH_USER=${AWS_ROLE_BENCH_USER:-alice}
+ROOT=${AWS_ROLE_BENCH_BASE:-/run/aws-role-bench}
+TMPFS=${AWS_ROLE_BENCH_TMPFS:-1}
+BASE=$ROOT/jobs            # base_dir of the prolog's jobs
+ALT_BASE=$ROOT/handwritten # where the hand-written prolog writes
+DISK_BASE=$ROOT-disk       # base_dir on /run's own file system, when ROOT is a tmpfs we mounted
+RESULTS=${AWS_ROLE_BENCH_RESULTS:-$HERE/results/latest.txt}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+BIN=$CARGO_TARGET_DIR/release
+PY=$VENV/bin/python3
+PLUGIN_MAX_BYTES=$((1536 * 1024)) # 1.5 MiB, the same limit as tests/harness/install.sh
+ALL_SECTIONS=(latency burst footprint cluster refresher)
+
+WORK=
+MOUNTED=
+BASE_FS=
+DISK_FS=
+MOTO_PID=
+PROXY_PID=
+REPORT=
+
+# ------------------------------------------------------------------ set-up and clean-up
+
+# stop_child PID NAME: SIGTERM a server this script started, SIGKILL after ~5 s, reap it.
+stop_child() {
+  local pid=$1 name=$2 i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+  log "stopped $name (pid $pid)"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_child "$PROXY_PID" "fault proxy"
+  stop_child "$MOTO_PID" moto_server
+  # Only the bench's own directories: its tmpfs, the base_dirs named for it, its mktemp dir.
+  if [ -n "$MOUNTED" ]; then umount "$ROOT" || umount -l "$ROOT" || true; fi
+  rm -rf -- "$ROOT" "$DISK_BASE"
+  if [ -n "$WORK" ]; then rm -rf -- "$WORK"; fi
+  if [ -n "$REPORT" ]; then rm -f -- "$REPORT"; fi
+  exit "$rc"
+}
+
+# listening PORT: something accepts TCP connections on 127.0.0.1:PORT.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# http_answers URL: any HTTP status counts (the proxy and moto both answer GETs).
+http_answers() {
+  timeout 5 "$PY" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=3)
+except urllib.error.HTTPError:
+    pass
+EOF
+}
+
+start_servers() {
+  local p
+  for p in "$STS_PORT" "$PROXY_PORT"; do
+    listening "$p" && die "something already listens on 127.0.0.1:$p (set AWS_ROLE_BENCH_STS_PORT / AWS_ROLE_BENCH_PROXY_PORT)"
+  done
+  (cd / && exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$STS_PORT" </dev/null >"$WORK/moto.log" 2>&1) &
+  MOTO_PID=$!
+  wait_for 30 http_answers "$STS_URL/moto-api/" || { tail -n 20 "$WORK/moto.log" >&2; die "moto_server does not answer on $STS_URL"; }
+  (cd / && exec "$PY" "$PROXY_SCRIPT" --port "$PROXY_PORT" --upstream "$STS_URL" \
+    </dev/null >"$WORK/proxy.log" 2>&1) &
+  PROXY_PID=$!
+  wait_for 30 http_answers "$PROXY_URL/stats" || { tail -n 20 "$WORK/proxy.log" >&2; die "fault proxy does not answer on $PROXY_URL"; }
+  log "moto_server (pid $MOTO_PID) on $STS_URL, fault proxy (pid $PROXY_PID) on $PROXY_URL"
+}
+
+ensure_user() {
+  # As tests/harness/cluster.sh's ensure_users (which has no users-only subcommand).
+  if ! id -u "$BENCH_USER" >/dev/null 2>&1; then
+    log "creating user $BENCH_USER"
+    useradd -m -s /bin/bash "$BENCH_USER"
+  fi
+}
+
+ensure_time() {
+  [ -x /usr/bin/time ] && return 0
+  log "installing the 'time' package for /usr/bin/time"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2 \
+    || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2; }
+}
+
+build() {
+  local t0
+  t0=$(now_ms)
+  log "building the release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+  (cd "$REPO" && cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials) >&2
+  cc -O2 -Wall -o "$WORK/floor" "$HERE/floor.c"
+  log "built in $(elapsed_s "$t0")"
+}
+
+# write_map FILE ENDPOINT TIMEOUT MAX_ATTEMPTS BASE_DIR: the map of tests/integration/prolog.sh.
+write_map() {
+  cat >"$1" <<TOML
+[sts]
+region = "us-east-1"
+endpoint = "$2"
+credentials_file = "$WORK/node-credentials"
+timeout = "$3"
+max_attempts = $4
+
+[node]
+base_dir = "$5"
+credential_helper = "$BIN/aws-role-credentials"
+
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+allow_users = ["$BENCH_USER"]
+max_session = "2h"
+TOML
+}
+
+setup() {
+  require_root
+  # Everything under ROOT is deleted at exit: refuse anything but a dedicated directory.
+  [[ $ROOT == /?*/?* && ${ROOT##*/} == *bench* ]] \
+    || die "AWS_ROLE_BENCH_BASE=$ROOT: must be an absolute path whose last component contains 'bench'"
+  if [ ! -x "$PY" ] || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/aws" ]; then
+    die "$VENV is missing moto/awscli; run tests/harness/deps.sh"
+  fi
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  WORK=$(mktemp -d /tmp/aws-role-bench.XXXXXX)
+  mkdir -p "$(dirname "$RESULTS")"
+  REPORT=$(mktemp "$(dirname "$RESULTS")/.latest.XXXXXX")
+  ensure_user
+  ensure_time
+  build
+  prepare_dirs
+  # Node credentials: root-only, never in the environment (as in tests/integration/prolog.sh).
+  install -m 0600 /dev/null "$WORK/node-credentials"
+  printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n' >"$WORK/node-credentials"
+  write_map "$WORK/map.toml" "$STS_URL" 8s 5 "$BASE"
+  if [ -n "$DISK_FS" ]; then write_map "$WORK/map-disk.toml" "$STS_URL" 8s 5 "$DISK_BASE"; fi
+  write_map "$WORK/burst.toml" "$PROXY_URL/$BURST_MODE" "$BURST_TIMEOUT" "$BURST_ATTEMPTS" "$BASE"
+  "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" >/dev/null || die "the bench's map is invalid"
+  cat >"$WORK/handwritten.conf" <<EOF
+AWS=$VENV/bin/aws
+ENDPOINT=$STS_URL
+NODE_CREDENTIALS=$WORK/node-credentials
+BASE=$ALT_BASE
+ROLE=demo
+ROLE_ARN=arn:aws:iam::123456789012:role/demo
+ALLOWED_USER=$BENCH_USER
+EOF
+  cat >"$WORK/config.json" <<EOF
+{
+  "work": "$WORK", "bin": "$BIN", "venv": "$VENV", "floor": "$WORK/floor",
+  "map": "$WORK/map.toml", "burst_map": "$WORK/burst.toml",
+  "base": "$BASE", "alt_base": "$ALT_BASE", "base_fs": "$BASE_FS",
+  "disk_map": "${DISK_FS:+$WORK/map-disk.toml}", "disk_base": "$DISK_BASE", "disk_fs": "$DISK_FS",
+  "handwritten": "$HERE/handwritten-prolog.sh", "handwritten_settings": "$WORK/handwritten.conf",
+  "user": "$BENCH_USER", "uid": $(id -u "$BENCH_USER"), "gid": $(id -g "$BENCH_USER"),
+  "sts_port": $STS_PORT, "proxy_port": $PROXY_PORT, "proxy_url": "$PROXY_URL",
+  "runs": $RUNS, "burst": $BURST, "burst_mode": "$BURST_MODE",
+  "burst_timeout": "$BURST_TIMEOUT", "burst_attempts": $BURST_ATTEMPTS,
+  "one_cert": "$(find /etc/ssl/certs -maxdepth 1 -name '*.pem' -type f 2>/dev/null | sort | head -n1)",
+  "footprint_runs": $FOOTPRINT_RUNS, "time_bin": "/usr/bin/time", "job_base": 700000
+}
+EOF
+  start_servers
+}
+
+# prepare_dirs: the bench's directory, on a tmpfs of its own if /run is not one.
+prepare_dirs() {
+  local parent_fs
+  # Left over by a killed run?
+  if mountpoint -q "$ROOT"; then umount "$ROOT"; fi
+  rm -rf -- "$ROOT" "$DISK_BASE"
+  install -d -m 0755 "$ROOT"
+  parent_fs=$(findmnt -n -o FSTYPE -T "$ROOT")
+  BASE_FS=$parent_fs
+  if [ "$TMPFS" = 1 ] && [ "$parent_fs" != tmpfs ]; then
+    if mount -t tmpfs -o mode=0755,size=256m aws-role-bench "$ROOT"; then
+      MOUNTED=1
+      BASE_FS=tmpfs
+      DISK_FS=$parent_fs
+    else
+      log "could not mount a tmpfs on $ROOT: the jobs' files go to $parent_fs"
+    fi
+  fi
+}
+
+header() {
+  local where="$BASE_FS"
+  [ -n "$MOUNTED" ] && where="a tmpfs mounted by the bench (this VM's /run is $DISK_FS, not tmpfs)"
+  echo "aws-role bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
+  echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))," \
+    "load average at start $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+  echo "STS: moto_server $("$PY" -c 'import moto; print(moto.__version__)') on $STS_URL, fault proxy on $PROXY_URL;" \
+    "job user $BENCH_USER"
+  echo "base_dir: $BASE on $where"
+}
+
+# ------------------------------------------------------------------ sections
+
+section_latency() { "$PY" "$HERE/bench.py" latency "$WORK/config.json"; }
+
+section_burst() { "$PY" "$HERE/bench.py" burst "$WORK/config.json"; }
+
+section_footprint() {
+  "$PY" "$HERE/bench.py" footprint "$WORK/config.json"
+  plugin_size
+}
+
+# The plugin is built on its own, exactly as tests/harness/install.sh does (a separate cargo
+# invocation, or cargo would unify core's `sts` feature into it); the release profile
+# strips it (strip = true), which is checked here.
+plugin_size() {
+  local so=$BIN/libaws_role_spank.so inc=${SLURM_INCLUDE_DIR:-/usr/include} size stripped
+  if [ ! -f "$inc/slurm/slurm_version.h" ]; then
+    echo "   SPANK plugin: not built: $inc/slurm/slurm_version.h missing (install libslurm-dev)"
+    return 0
+  fi
+  log "building the SPANK plugin (cargo build --release -p aws-role-spank)"
+  (cd "$REPO" && cargo build --release -p aws-role-spank) >&2
+  [ -f "$so" ] || die "$so was not built"
+  size=$(stat -c %s "$so")
+  if readelf -S "$so" 2>/dev/null | grep -q '\.symtab'; then stripped="NOT stripped"; else stripped=stripped; fi
+  printf '   %-52s %10s bytes = %.2f MiB (%s)   < 1.5 MiB   %s\n' "SPANK plugin aws_role.so (release, LTO)" \
+    "$size" "$(awk "BEGIN{print $size/1048576}")" "$stripped" "$( ((size < PLUGIN_MAX_BYTES)) && echo met || echo MISSED)"
+  printf '   %-52s %s\n' "binaries on disk (stripped)" \
+    "prolog $(stat -c %s "$BIN/aws-role-prolog") B, epilog $(stat -c %s "$BIN/aws-role-epilog") B, credentials $(stat -c %s "$BIN/aws-role-credentials") B"
+}
+
+# >>> HOOK (section 4, to be written): job start overhead on a real cluster.
+# Intended: `sbatch --wait` (or srun) of a trivial job with and without --aws-role on the
+# test cluster (tests/harness/cluster.sh up + install.sh), side by side, median of the
+# time from submission to the job's first line of output. Needs the cluster, which this
+# script never starts; print a table in the same format as the other sections.
+section_cluster() {
+  echo "4. Job start overhead on a real cluster: not measured yet (hook: section_cluster in bench/run.sh)"
+}
+
+# >>> HOOK (section 5, to be written): the refresher with 500 live jobs.
+# Intended: 500 jobs provisioned through the fault proxy (pass mode), then the refresher
+# run over their lifetime; report STS calls per job over its lifetime (from the proxy's
+# GET /stats), CPU time and peak RSS of the refresher.
+section_refresher() {
+  echo "5. Refresher with 500 live jobs, STS calls per job over its lifetime: not measured yet (hook: section_refresher in bench/run.sh)"
+}
+
+# ------------------------------------------------------------------ main
+
+main() {
+  local sections=("$@") s
+  ((${#sections[@]})) || sections=("${ALL_SECTIONS[@]}")
+  for s in "${sections[@]}"; do
+    [[ " ${ALL_SECTIONS[*]} " == *" $s "* ]] || die "unknown section '$s' (known: ${ALL_SECTIONS[*]})"
+  done
+  setup
+  { header; echo; } | tee -a "$REPORT"
+  for s in "${sections[@]}"; do
+    "section_$s" | tee -a "$REPORT"
+    echo | tee -a "$REPORT"
+  done
+  echo "(also in $RESULTS)" >&2
+  mv -f "$REPORT" "$RESULTS"
+  REPORT=
+}
+
+main "$@"
