@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -137,12 +138,18 @@ pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
             }
             SharedCredentialsProvider::new(b.build())
         }
-        None => SharedCredentialsProvider::new(
-            DefaultCredentialsChain::builder()
-                .region(region.clone())
-                .build()
-                .await,
-        ),
+        None => {
+            // The chain's own clients (IMDS on EC2, SSO, web identity) need our HTTP client:
+            // with the SDK's default client compiled out they would have none.
+            let conf = ProviderConfig::without_region()
+                .with_region(Some(region.clone()))
+                .with_http_client(http.clone());
+            let mut b = DefaultCredentialsChain::builder().configure(conf);
+            if let Some(p) = &settings.profile {
+                b = b.profile_name(p);
+            }
+            SharedCredentialsProvider::new(b.build().await)
+        }
     };
     // Each attempt gets a share of the deadline, so a hung connection still leaves time
     // for a retry; the whole operation never outlives the deadline.
