@@ -65,6 +65,9 @@ impl Tracker {
 #[derive(Debug, Default)]
 pub struct Refresher {
     trackers: HashMap<String, Tracker>,
+    /// The map of the last pass: a changed map gives stopped jobs another chance (a role
+    /// granted again, a record problem fixed by hand).
+    last_map: Option<Arc<RoleMap>>,
 }
 
 /// What one pass did.
@@ -99,6 +102,12 @@ impl Refresher {
         store: &Store,
         now: SystemTime,
     ) -> Result<Report, StoreError> {
+        if self.last_map.as_ref().is_some_and(|m| **m != **map) {
+            for tracker in self.trackers.values_mut() {
+                tracker.stopped = false;
+            }
+        }
+        self.last_map = Some(Arc::clone(map));
         let t = Timing::of(map);
         let mut report = Report::default();
         let mut due = Vec::new();
@@ -291,5 +300,126 @@ fn remove(store: &Store, name: &str, why: &str) -> usize {
             tracing::warn!(job = %name, "cannot remove: {e}");
             0
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobId;
+    use std::path::Path;
+
+    /// A map whose STS endpoint refuses connections at once (nothing listens on port 9).
+    fn map(allowed: &str, base: &Path) -> Arc<RoleMap> {
+        let text = format!(
+            "[sts]\nregion = \"us-east-1\"\nendpoint = \"http://127.0.0.1:9\"\ntimeout = \"1s\"\nmax_attempts = 1\n\
+             [node]\nbase_dir = \"{}\"\n\
+             [roles.demo]\narn = \"arn:aws:iam::123456789012:role/demo\"\nallow_users = [\"{allowed}\"]\n",
+            base.display()
+        );
+        Arc::new(RoleMap::parse(&text, Path::new("t.toml")).unwrap())
+    }
+
+    fn due_state(user: &nix::unistd::User, now: SystemTime) -> JobState {
+        JobState {
+            job_id: "42".into(),
+            scheduler: "slurm".into(),
+            user: user.name.clone(),
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            role: "demo".into(),
+            role_arn: "arn:aws:iam::123456789012:role/demo".into(),
+            session_name: "slurm-42-0".into(),
+            expiration: rfc3339(now + Duration::from_secs(60)),
+            end_time: None,
+            issued: rfc3339(now - Duration::from_secs(3000)),
+            region: "us-east-1".into(),
+            partition: None,
+            account: None,
+            cluster: None,
+            array_job_id: None,
+            array_task_id: None,
+            requested: Some("demo".into()),
+            restart_count: 0,
+            refreshes: 0,
+            last_error: None,
+            last_error_time: None,
+        }
+    }
+
+    #[test]
+    fn a_revoked_job_is_left_alone_until_the_map_changes() {
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("base"));
+        let now = SystemTime::now();
+        let dir = store
+            .open_job(&JobId::slurm("42").unwrap(), true)
+            .unwrap()
+            .unwrap();
+        dir.write_record(STATE, &due_state(&me, now)).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut r = Refresher::new();
+        let revoked = map("somebody-else", store.base());
+        let report = rt.block_on(r.pass(&revoked, &store, now)).unwrap();
+        assert_eq!((report.live, report.failed), (1, 1), "{report:?}");
+        let state: JobState = dir.read_record(STATE).unwrap().unwrap();
+        assert!(
+            state
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("no longer authorized"),
+            "{state:?}"
+        );
+        // Same map: the job is not tried again (no log flood, no STS call).
+        let again = map("somebody-else", store.base());
+        let report = rt.block_on(r.pass(&again, &store, now)).unwrap();
+        assert_eq!((report.live, report.failed), (1, 0), "{report:?}");
+        // The role granted again: the refresh is attempted (and fails only because nothing
+        // answers on the endpoint), and is retried with backoff, not stopped.
+        let granted = map(&me.name, store.base());
+        let report = rt.block_on(r.pass(&granted, &store, now)).unwrap();
+        assert_eq!((report.live, report.failed), (1, 1), "{report:?}");
+        let state: JobState = dir.read_record(STATE).unwrap().unwrap();
+        assert!(
+            state.last_error.as_deref().unwrap().contains("STS"),
+            "{state:?}"
+        );
+        assert!(report.next.is_some_and(|n| n > now), "{report:?}");
+    }
+
+    #[test]
+    fn a_job_ended_long_ago_is_removed() {
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("base"));
+        let now = SystemTime::now();
+        let id = JobId::slurm("42").unwrap();
+        let dir = store.open_job(&id, true).unwrap().unwrap();
+        let mut state = due_state(&me, now);
+        // Ended 2 h ago (+ 5 min margin), grace 1 h.
+        state.end_time = Some(
+            (now - Duration::from_secs(7200))
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        );
+        dir.write_record(STATE, &state).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = map(&me.name, store.base());
+        let report = rt.block_on(Refresher::new().pass(&m, &store, now)).unwrap();
+        assert_eq!((report.live, report.removed, report.failed), (0, 1, 0));
+        assert!(!store.job_path(&id).exists());
     }
 }
