@@ -559,28 +559,17 @@ mod tests {
         j.end_time = Some(at(H));
         j.restart_count = 2;
         let state = JobState {
-            job_id: "42".into(),
-            scheduler: "slurm".into(),
-            user: j.user.clone(),
-            uid: j.uid.as_raw(),
-            gid: j.gid.as_raw(),
-            role: "demo".into(),
-            role_arn: "arn:aws:iam::123456789012:role/demo".into(),
             session_name: "slurm-42-3".into(),
             expiration: crate::creds::rfc3339(at(H)),
             end_time: Some(1_800_000_000 + H),
             issued: crate::creds::rfc3339(at(0)),
-            region: "us-east-1".into(),
             partition: j.partition.clone(),
             account: j.account.clone(),
             cluster: j.cluster.clone(),
             array_job_id: j.array_job_id.clone(),
             array_task_id: j.array_task_id,
-            requested: Some("demo".into()),
             restart_count: 2,
-            refreshes: 0,
-            last_error: None,
-            last_error_time: None,
+            ..crate::store::sample_state(&j.user, j.uid.as_raw(), j.gid.as_raw())
         };
         let back = job_of(&state).unwrap();
         assert_eq!(format!("{back:?}"), format!("{j:?}"));

@@ -320,38 +320,31 @@ mod tests {
         Arc::new(RoleMap::parse(&text, Path::new("t.toml")).unwrap())
     }
 
+    /// Job 42 of the user running the tests, half-way through a 1-h session and due.
     fn due_state(user: &nix::unistd::User, now: SystemTime) -> JobState {
         JobState {
-            job_id: "42".into(),
-            scheduler: "slurm".into(),
-            user: user.name.clone(),
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-            role: "demo".into(),
-            role_arn: "arn:aws:iam::123456789012:role/demo".into(),
-            session_name: "slurm-42-0".into(),
             expiration: rfc3339(now + Duration::from_secs(60)),
-            end_time: None,
             issued: rfc3339(now - Duration::from_secs(3000)),
-            region: "us-east-1".into(),
-            partition: None,
-            account: None,
-            cluster: None,
-            array_job_id: None,
-            array_task_id: None,
-            requested: Some("demo".into()),
-            restart_count: 0,
-            refreshes: 0,
-            last_error: None,
-            last_error_time: None,
+            ..crate::store::sample_state(&user.name, user.uid.as_raw(), user.gid.as_raw())
         }
+    }
+
+    fn me() -> nix::unistd::User {
+        nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn a_revoked_job_is_left_alone_until_the_map_changes() {
-        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .unwrap()
-            .unwrap();
+        let me = me();
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::new(tmp.path().join("base"));
         let now = SystemTime::now();
@@ -360,10 +353,7 @@ mod tests {
             .unwrap()
             .unwrap();
         dir.write_record(STATE, &due_state(&me, now)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let mut r = Refresher::new();
         let revoked = map("somebody-else", store.base());
         let report = rt.block_on(r.pass(&revoked, &store, now)).unwrap();
@@ -396,9 +386,7 @@ mod tests {
 
     #[test]
     fn a_job_ended_long_ago_is_removed() {
-        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .unwrap()
-            .unwrap();
+        let me = me();
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::new(tmp.path().join("base"));
         let now = SystemTime::now();
@@ -413,10 +401,7 @@ mod tests {
                 .as_secs(),
         );
         dir.write_record(STATE, &state).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let m = map(&me.name, store.base());
         let report = rt.block_on(Refresher::new().pass(&m, &store, now)).unwrap();
         assert_eq!((report.live, report.removed, report.failed), (0, 1, 0));

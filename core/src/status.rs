@@ -82,26 +82,11 @@ pub fn render(entries: &[Entry], now: SystemTime) -> String {
                     _ => "-".into(),
                 },
             ],
-            Entry::Failed { failure, .. } => [
-                failure.job_id.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                format!("no credentials: {}", failure.reason),
-            ],
-            Entry::Other { dir, note } => [
-                dir.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                note.clone(),
-            ],
+            Entry::Failed { failure, .. } => blank(
+                &failure.job_id,
+                &format!("no credentials: {}", failure.reason),
+            ),
+            Entry::Other { dir, note } => blank(dir, note),
         });
     }
     // Records are ours, but a reason may quote what a user typed.
@@ -132,6 +117,14 @@ pub fn render(entries: &[Entry], now: SystemTime) -> String {
     out
 }
 
+/// A row with only the job and a note.
+fn blank(job: &str, note: &str) -> [String; 8] {
+    let mut row: [String; 8] = std::array::from_fn(|_| "-".to_string());
+    row[0] = job.to_string();
+    row[7] = note.to_string();
+    row
+}
+
 /// `2026-11-21T10:00:00Z (in 35m)` / `(12s ago)`.
 fn relative(rfc3339: &str, now: SystemTime) -> String {
     let Ok(t) = humantime::parse_rfc3339(rfc3339) else {
@@ -150,28 +143,10 @@ mod tests {
 
     fn state() -> JobState {
         JobState {
-            job_id: "42".into(),
-            scheduler: "slurm".into(),
-            user: "alice".into(),
-            uid: 1001,
-            gid: 1001,
-            role: "demo".into(),
-            role_arn: "arn:aws:iam::123456789012:role/demo".into(),
-            session_name: "slurm-42-0".into(),
-            expiration: "2027-01-15T08:00:00Z".into(),
-            end_time: None,
-            issued: "2027-01-15T07:00:00Z".into(),
-            region: "us-east-1".into(),
-            partition: None,
-            account: None,
-            cluster: None,
-            array_job_id: None,
-            array_task_id: None,
-            requested: Some("demo".into()),
-            restart_count: 0,
             refreshes: 3,
             last_error: Some("STS could not be reached".into()),
             last_error_time: Some("2027-01-15T07:40:00Z".into()),
+            ..crate::store::sample_state("alice", 1001, 1001)
         }
     }
 
