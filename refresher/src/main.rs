@@ -116,9 +116,15 @@ async fn run(args: Args) -> ExitCode {
             }
         };
         let scan = map.refresh.scan_interval;
+        // A job that fell due while this pass waited for STS is taken at once (not a whole
+        // scan later); the floor keeps a job that cannot make progress from spinning.
         let wait = next
-            .and_then(|n| n.duration_since(SystemTime::now()).ok())
-            .map_or(scan, |d| d.min(scan));
+            .map_or(scan, |n| {
+                n.duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .min(scan)
+            })
+            .max(Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = hup.recv() => tracing::info!("SIGHUP: re-reading the role map"),

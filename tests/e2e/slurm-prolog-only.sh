@@ -60,6 +60,25 @@ D=$(run_job -p debug)
 slurm_job_wait "$D" 60 >/dev/null
 check_contains "a debug job (no default) gets no AWS variables" "CONFIG=unset" "$(cat "$OUT/$D.out" 2>/dev/null)"
 
+# Slurm 22.05 gives a Prolog= no end time: by default the session lasts the role's cap
+# (1 h); with [slurm] end_time_from_scontrol it ends with the job (30 min + 5 min margin).
+left_job() {
+  runuser -l alice -c "sbatch --parsable -p gpu --time=30 -o $OUT/%j.out" <<'JOB'
+#!/bin/bash
+exp=$(grep -o '"Expiration": *"[^"]*' "${AWS_CONFIG_FILE%/config}/credentials.json" | cut -d'"' -f4)
+echo "LEFT=$(( $(date -d "$exp" +%s) - $(date +%s) ))"
+JOB
+}
+T=$(left_job)
+slurm_job_wait "$T" 60 >/dev/null
+left=$(grep -o 'LEFT=[0-9]*' "$OUT/$T.out" 2>/dev/null | cut -d= -f2)
+check "without scontrol, a 30-min job's session lasts the 1-h cap (${left:-?} s left)" test "${left:-0}" -ge 3500 -a "${left:-0}" -le 3600
+AWS_ROLE_SITE_SCONTROL=1 bash "$H/site.sh" write "$STS"
+T=$(left_job)
+slurm_job_wait "$T" 60 >/dev/null
+left=$(grep -o 'LEFT=[0-9]*' "$OUT/$T.out" 2>/dev/null | cut -d= -f2)
+check "with end_time_from_scontrol, it ends with the job: 30 min + 5 min margin (${left:-?} s left)" test "${left:-0}" -ge 2040 -a "${left:-0}" -le 2100
+
 bash "$H/site.sh" write "http://127.0.0.1:1"
 F=$(run_job -p gpu)
 st=$(slurm_job_wait "$F" 60)

@@ -6,7 +6,8 @@
 #
 # With AWS_ROLE_SITE_FAST_REFRESH=1, role demo gets 60-s sessions (the map's min_session,
 # allowed only for a loopback emulator) refreshed 30 s before expiry, so that a job sees
-# several refreshes in two minutes.
+# several refreshes in two minutes. With AWS_ROLE_SITE_SCONTROL=1, a Prolog= without the
+# plugin asks scontrol for the job's end time ([slurm] end_time_from_scontrol).
 #
 # Roles: demo (alice), analytics (group analysts: bob), shared (no allow list: the
 # default role of partition gpu).
@@ -20,7 +21,10 @@ BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}
 
 cmd_write() {
   local endpoint=${1:-$(bash "$HERE/sts.sh" url)}
-  local sts_extra='' refresh='' demo_extra=''
+  local sts_extra='' refresh='' demo_extra='' slurm=''
+  if [ "${AWS_ROLE_SITE_SCONTROL:-}" = 1 ]; then
+    slurm=$'[slurm]\nend_time_from_scontrol = true\n'
+  fi
   if [ "${AWS_ROLE_SITE_FAST_REFRESH:-}" = 1 ]; then
     sts_extra='min_session = "20s"'
     refresh=$'[refresh]\nlead = "30s"\njitter = "2s"\nscan_interval = "2s"\n'
@@ -48,6 +52,7 @@ $sts_extra
 credential_helper = "$BIN_DIR/aws-role-credentials"
 
 $refresh
+$slurm
 [roles.demo]
 arn = "arn:aws:iam::123456789012:role/demo"
 allow_users = ["alice"]
