@@ -4,6 +4,8 @@
     bench.py latency   CONFIG.json   section 1: one prolog vs the floor vs bash + AWS CLI
     bench.py burst     CONFIG.json   section 2: N prologs at once through the fault proxy
     bench.py footprint CONFIG.json   section 3: peak RSS (plugin size is done by run.sh)
+    bench.py lifetime  CONFIG.json   section 5a: STS calls per job over its life (--plan)
+    bench.py refresher CONFIG.json   section 5b: the refresher daemon with N live jobs
 
 Every program is started the way slurmd starts a Prolog: posix_spawn from this process
 with an explicit environment (the same as `env -i VAR=... prog`: nothing inherited), cwd
@@ -15,12 +17,16 @@ Prints the section's report on stdout; progress and diagnostics go to stderr. Ex
 an error (a prolog that should have succeeded did not, a server that did not answer, ...),
 never because the numbers are bad.
 """
+import datetime
 import json
 import math
 import os
 import random
+import re
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
@@ -484,14 +490,360 @@ def footprint(ctx):
           f"hand-written / prolog = {med['handwritten'] / med['prolog']:.1f}x")
 
 
+# ------------------------------------------------------------------------ section 5a
+
+PLAN_RE = re.compile(
+    r"\((\d+) s\), session cap (.+?), lead (.+?) \+ jitter up to (.+?), margin (.+?): "
+    r"(\d+) AssumeRole calls \(1 \+ (\d+) refreshes\)")
+UNITS = {"s": 1, "m": 60, "h": 3600, "day": 86400, "days": 86400, "d": 86400}
+
+
+def human_secs(text):
+    """Seconds of a humantime duration as --plan prints it ("1h", "20m", "11h 40m", "1day")."""
+    parts = re.findall(r"(\d+)\s*([a-z]+)", text)
+    if not parts or any(u not in UNITS for _, u in parts):
+        raise BenchError(f"cannot read the duration {text!r}")
+    return sum(int(n) * UNITS[u] for n, u in parts)
+
+
+def plan(ctx, limit, role):
+    """aws-role-refresher --plan: (job length s, calls, cap s, lead s, jitter s, margin s)."""
+    argv = [ctx["bin"] + "/aws-role-refresher", "--plan", limit]
+    if role:
+        argv += ["--role", role]
+    argv += ["--config", ctx["plan_map"]]
+    p = subprocess.run(argv, capture_output=True, text=True, env={}, cwd="/", timeout=60)
+    m = PLAN_RE.search(p.stdout)
+    if p.returncode != 0 or not m:
+        raise BenchError(f"{' '.join(argv)} exited {p.returncode}: {p.stdout.strip()} {p.stderr.strip()}")
+    length, calls, refreshes = int(m[1]), int(m[6]), int(m[7])
+    if calls != 1 + refreshes:
+        raise BenchError(f"--plan says {calls} calls but 1 + {refreshes} refreshes")
+    return length, calls, human_secs(m[2]), human_secs(m[3]), human_secs(m[4]), human_secs(m[5])
+
+
+def closed_form(length, cap, lead, margin, jitter=0):
+    """1 + ceil((walltime + margin - cap) / (cap - lead - jitter)) if walltime + margin > cap, else 1."""
+    over = length + margin - cap
+    return 1 if over <= 0 else 1 + math.ceil(over / (cap - lead - jitter))
+
+
+def lifetime(ctx):
+    limits = [("1:00:00", "1 h"), ("1-00:00:00", "1 d"), ("7-00:00:00", "7 d"), ("UNLIMITED", "365 d")]
+    roles = [(None, "default cap"), ("long", "role 'long'")]
+    samples = int(ctx["plan_samples"])
+    log(f"section 5a: aws-role-refresher --plan, {len(limits) * len(roles)} cases x {samples} samples")
+    got = {}
+    for i in range(samples):
+        if i:
+            time.sleep(1.1)  # the jitter is a hash of the job and the second the session starts
+        for limit, _ in limits:
+            for role, _ in roles:
+                length, calls, cap, lead, jitter, margin = plan(ctx, limit, role)
+                got.setdefault((limit, role), []).append(calls)
+                got[(limit, role, "t")] = (length, cap, lead, jitter, margin)
+    t = {role: got[(limits[0][0], role, "t")][1:] for role, _ in roles}
+    _, lead, jitter, margin = t[None]
+    caps = {role: t[role][0] for role, _ in roles}
+    dur = lambda s: f"{s // 3600}h" if s % 3600 == 0 else f"{s // 60}m"  # noqa: E731
+    print(f"5a. STS calls per job over its life: aws-role-refresher --plan TIME_LIMIT [--role long], "
+          f"{samples} samples each, 1 s apart")
+    print(f"   map: default timing (lead {dur(lead)} + jitter up to {dur(jitter)}, margin {dur(margin)}); "
+          f"session cap {dur(caps[None])} (the default, role chaining) and {dur(caps['long'])} "
+          f"(a role with max_session = \"12h\")")
+    print("   formula = no jitter: 1 + ceil((walltime + margin - cap) / (cap - lead)) when walltime + margin > cap, else 1")
+    print("   ~jitter = the same with cap - lead - jitter/2 (a refresh every 37.5 min on average instead of 40)")
+    head = "".join(f"   {'--plan':>11} {'formula':>8} {'~jitter':>8}" for _ in roles)
+    print(f"   {'':<22}" + "".join(f"   {f'cap {dur(caps[r])} ({n})':>29}" for r, n in roles))
+    print(f"   {'time limit':<22}{head}")
+    for limit, name in limits:
+        row = f"   {f'{limit} ({name})':<22}"
+        for role, _ in roles:
+            calls = got[(limit, role)]
+            length, cap = got[(limit, role, "t")][:2]
+            shown = f"{min(calls)}" if min(calls) == max(calls) else f"{min(calls)}-{max(calls)}"
+            row += (f"   {shown:>11} {closed_form(length, cap, lead, margin):>8}"
+                    f" {closed_form(length, cap, lead, margin, jitter / 2):>8}")
+        print(row)
+    year = got[("UNLIMITED", None, "t")][0]
+    per_day = {r: max(got[("UNLIMITED", r)]) / (year / 86400) for r, _ in roles}
+    print(f"   --plan is slightly higher than the formula: every refresh comes lead + 0..{dur(jitter)} of jitter")
+    print(f"   ({dur(lead)}-{dur(lead + jitter)}) before expiry, up to {dur(jitter)} earlier than without jitter,"
+          f" so refreshes are {dur(caps[None] - lead - jitter)}-{dur(caps[None] - lead)} apart at a"
+          f" {dur(caps[None])} cap instead of {dur(caps[None] - lead)}.")
+    print("   The jitter is a hash of the job and the second its session starts, so --plan moves by a call or")
+    print("   a few from one second to the next (ranges). UNLIMITED = followed for a year, as the refresher")
+    print(f"   treats it: ~{per_day[None]:.1f} calls a day at the {dur(caps[None])} cap, "
+          f"~{per_day['long']:.1f} at {dur(caps['long'])}.")
+
+
+# ------------------------------------------------------------------------ section 5b
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_ms(pid):
+    """utime + stime of a live process (all its threads, dead ones included), in ms."""
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+    return (int(fields[11]) + int(fields[12])) * 1000 / CLK_TCK
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"no {key} in /proc/{pid}/status")
+
+
+def rfc3339_ts(text):
+    """Seconds since the epoch of an RFC 3339 UTC time like 2026-11-21T22:10:00Z (or .123456Z)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def count_lines(path, start, needle):
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read()
+    return data.count(needle)
+
+
+REFRESHED_RE = re.compile(r"^(\S+)\s.*job\{id=(\S+?)\}.*credentials refreshed: (\d+) s, expire (\S+)")
+
+
+def refresher(ctx):
+    n = int(ctx["refresh_jobs"])
+    window = float(ctx["refresh_window"])
+    batch = max(1, int(ctx["refresh_batch"]))
+    if n < 1 or window < 1:
+        raise BenchError("section 5b needs AWS_ROLE_BENCH_REFRESH_JOBS >= 1 and AWS_ROLE_BENCH_REFRESH_WINDOW >= 1")
+    base, idle_base, rmap = ctx["refresh_base"], ctx["refresh_idle_base"], ctx["refresh_map"]
+    session, lead, jitter = (int(ctx[k]) for k in ("refresh_session", "refresh_lead", "refresh_jitter"))
+    # plan(): refresh lead + jitter before expiry, but never earlier than half-way through the
+    # session: with lead >= session / 2, a refresh every session / 2 whatever the jitter.
+    if lead < session / 2:
+        raise BenchError("section 5b assumes [refresh] lead >= half the session (jitter then has no effect)")
+    every = session / 2
+    job0 = int(ctx["job_base"]) + 300000
+    jobs = [job0 + i for i in range(n)]
+    rbin = ctx["bin"] + "/aws-role-refresher"
+    moto = int(ctx["moto_pid"])
+    os.makedirs(idle_base, exist_ok=True)
+
+    # 1. N live jobs, made by the real prolog as slurmd runs it, `batch` at a time.
+    log(f"section 5b: {n} prologs in batches of {batch}")
+    t0 = time.monotonic()
+    for i in range(0, n, batch):
+        part = jobs[i:i + batch]
+        res, _ = release_together([(ctx.prolog_argv(rmap), ctx.job_env(j), ctx.err_file(j)) for j in part])
+        bad = [j for j, (_, rc, _) in zip(part, res) if rc != 0 or job_outcome(base, j) != "ok"]
+        if bad:
+            j = bad[0]
+            raise BenchError(f"{len(bad)} prologs of the refresher's jobs failed (no faults are injected here), "
+                             f"e.g. job {j}: {failure_reason(base, j)}; stderr: {tail(ctx.err_file(j))}")
+    made = time.monotonic() - t0
+    issued, exp0 = {}, {}
+    for j in jobs:
+        with open(os.path.join(base, str(j), "state.json")) as f:
+            issued[j] = rfc3339_ts(json.load(f)["issued"])
+        with open(os.path.join(base, str(j), "credentials.json")) as f:
+            c = json.load(f)
+        exp0[str(j)] = rfc3339_ts(c["Expiration"])
+        if not session / 2 < exp0[str(j)] - issued[j] <= session + 15:  # issued: the prolog's start
+            raise BenchError(f"job {j}: the prolog's session is not ~{session} s: issued {issued[j]}, {c}")
+
+    # 2. The cost of one pass with nothing due (process start, map, reading every state.json).
+    def once(bdir, tag):
+        out = ctx.err_file(f"once.{tag}")
+        pid, _ = spawn([rbin, "--once", "--config", rmap, "--base-dir", bdir], {}, out=out, err=out)
+        _, status, ru = os.wait4(pid, 0)
+        rc = os.waitstatus_to_exitcode(status)
+        if rc != 0:
+            raise BenchError(f"aws-role-refresher --once ({tag}) exited {rc}: {tail(out)}")
+        return (ru.ru_utime + ru.ru_stime) * 1000, tail(out).strip().splitlines()[-1]
+    once_runs = {"jobs": [], "idle": []}
+    for i in range(3):
+        for tag, bdir in (("jobs", base), ("idle", idle_base)):
+            cpu, line = once(bdir, tag)
+            once_runs[tag].append(cpu)
+            once_runs[tag + ".line"] = line
+
+    # 3. The daemon for `window` seconds, next to the same daemon on an empty base_dir.
+    log(f"section 5b: aws-role-refresher with {n} jobs and with 0 jobs, side by side for {window:g} s")
+    logs = {"jobs": ctx.err_file("refresher.jobs"), "idle": ctx.err_file("refresher.idle")}
+    moto_log = ctx["moto_log"]
+    moto_off = os.path.getsize(moto_log)
+    moto_cpu0 = proc_cpu_ms(moto)
+    pids = {}
+    pids["jobs"], _ = spawn([rbin, "--config", rmap], {}, out=logs["jobs"], err=logs["jobs"])
+    pids["idle"], _ = spawn([rbin, "--config", rmap, "--base-dir", idle_base], {}, out=logs["idle"], err=logs["idle"])
+    with open(os.path.join(ctx.work, "refresher.pids"), "w") as f:  # for run.sh's clean-up
+        f.write(f"{pids['jobs']}\n{pids['idle']}\n")
+    t_start = time.time()
+    stats = {}
+    try:
+        while (rest := t_start + window - time.time()) > 0:
+            time.sleep(min(1.0, rest))
+            for tag, pid in pids.items():
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    del pids[tag]
+                    raise BenchError(f"the refresher ({tag}) exited during the window: {tail(logs[tag])}")
+        t_end = time.time()
+        for tag, pid in pids.items():
+            stats[tag] = {"cpu": proc_cpu_ms(pid), "hwm": proc_status_kib(pid, "VmHWM"),
+                          "rss": proc_status_kib(pid, "VmRSS")}
+        moto_cpu = proc_cpu_ms(moto) - moto_cpu0
+        moto_calls = count_lines(moto_log, moto_off, b'"POST / HTTP/1.1" 200')
+        moto_all = count_lines(moto_log, moto_off, b'"POST / ')
+    finally:
+        for tag, pid in list(pids.items()):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for tag, pid in list(pids.items()):
+            for _ in range(100):
+                got, status, ru = os.wait4(pid, os.WNOHANG)
+                if got:
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+                _, status, ru = os.wait4(pid, 0)
+            if tag in stats:
+                stats[tag]["rc"] = os.waitstatus_to_exitcode(status)
+                stats[tag]["ru_cpu"] = (ru.ru_utime + ru.ru_stime) * 1000
+    for tag in stats:
+        if stats[tag]["rc"] != 0:
+            raise BenchError(f"the refresher ({tag}) exited {stats[tag]['rc']} on SIGTERM: {tail(logs[tag])}")
+
+    # 4. What it did: its log, the jobs' state records and credentials.
+    with open(logs["jobs"], errors="replace") as f:
+        lines = f.read().splitlines()
+    refreshed = [m for m in map(REFRESHED_RE.match, lines) if m]
+    failed = sum("refresh failed" in ln for ln in lines)
+    stopped = sum("refresh stopped" in ln for ln in lines)
+    warn = sum(" WARN " in ln or " ERROR " in ln for ln in lines)
+    with open(logs["idle"], errors="replace") as f:
+        idle_warn = sum(" WARN " in ln or " ERROR " in ln for ln in f)
+    # Headroom: how long the credentials being replaced still had when the new ones were
+    # written (the log line's time); nominal = what plan() leaves (half a session here);
+    # below 0 = the job had expired credentials for a while.
+    nominal = session - every
+    prev_exp = dict(exp0)
+    headroom = []
+    for m in refreshed:
+        at, job, exp = rfc3339_ts(m[1]), m[2], rfc3339_ts(m[4])
+        if job in prev_exp:
+            headroom.append(prev_exp[job] - at)
+            prev_exp[job] = exp
+    late = [nominal - h for h in headroom if h < nominal - 1]
+    now = time.time()
+    left, per_job = [], []
+    for j in jobs:
+        d = os.path.join(base, str(j))
+        with open(os.path.join(d, "credentials.json")) as f:
+            left.append(rfc3339_ts(json.load(f)["Expiration"]) - now)
+        with open(os.path.join(d, "state.json")) as f:
+            per_job.append(int(json.load(f).get("refreshes", 0)))
+    expired = sum(1 for x in left if x <= 0)
+    # Due in the window if every refresh came on time: a job's first at its prolog's
+    # expiry - half its session (plan() caps lead + jitter there), then every `every` s.
+    due = 0
+    for j in jobs:
+        first = exp0[str(j)] - min(lead, (exp0[str(j)] - issued[j]) / 2)
+        if first <= t_end:
+            due += 1 + math.floor((t_end - first) / every)
+
+    # 5. The jobs' end: their epilogs, `batch` at a time.
+    t0 = time.monotonic()
+    for i in range(0, n, batch):
+        part = jobs[i:i + batch]
+        res, _ = release_together(
+            [(ctx.epilog_argv(rmap), {"SLURM_JOB_ID": str(j)}, ctx.err_file(f"epi.{j}")) for j in part])
+        if any(rc != 0 for _, rc, _ in res):
+            raise BenchError("an epilog of the refresher's jobs exited non-zero")
+    ended = time.monotonic() - t0
+    left_dirs = os.listdir(base)
+    if left_dirs:
+        raise BenchError(f"{len(left_dirs)} job dirs left after the epilogs (e.g. {left_dirs[0]})")
+
+    J, I = stats["jobs"], stats["idle"]
+    done = len(refreshed)
+    per_refresh = (J["cpu"] - I["cpu"]) / done if done else float("nan")
+    per_refresh_ru = (J["ru_cpu"] - I["ru_cpu"]) / done if done else float("nan")
+    once_j, once_i = statistics.median(once_runs["jobs"]), statistics.median(once_runs["idle"])
+    pct_core = lambda v: 100 * v / 1000 / (t_end - t_start)  # noqa: E731
+    ratio = lambda a, b: f"{a / b:.1f}x" if b else "n/a (idle below one tick)"  # noqa: E731
+    mib = lambda kib: f"{kib / 1024:.1f} MiB"  # noqa: E731
+    print(f"5b. Refresher with {n} live jobs on one node, {t_end - t_start:.0f} s window, side by side with the "
+          "same refresher on an empty base_dir")
+    print(f"   map: [sts] min_session = \"20s\", role max_session = \"{session}s\", [refresh] lead = \"{lead}s\", "
+          f"jitter = \"{jitter}s\", scan_interval = \"{ctx['refresh_scan']}s\",")
+    print(f"   concurrency {ctx['refresh_concurrency']} (default); endpoint: moto directly; each job refreshed "
+          f"every {every:g} s (lead + jitter is capped at half a {session}-s session, so jitter has no effect)")
+    print(f"   {n} job dirs made by aws-role-prolog ({min(batch, n)} at a time, as slurmd runs it): {made:.1f} s;"
+          f" {n} epilogs at the end: {ended:.1f} s, no dir left")
+    print(f"   {'':<44} {f'{n} jobs':>12} {'0 jobs':>12}   ratio")
+    print(f"   {'CPU user+sys (/proc/PID/stat, end of window)':<44} {J['cpu']:>9.0f} ms {I['cpu']:>9.0f} ms"
+          f"   {ratio(J['cpu'], I['cpu'])}")
+    print(f"   {'  as % of one core over the window':<44} {pct_core(J['cpu']):>10.2f} % {pct_core(I['cpu']):>10.3f} %")
+    print(f"   {'  CPU from wait4() after SIGTERM (us res.)':<44} {J['ru_cpu']:>9.1f} ms {I['ru_cpu']:>9.1f} ms"
+          f"   {ratio(J['ru_cpu'], I['ru_cpu'])}")
+    print(f"   {'peak RSS (VmHWM)':<44} {mib(J['hwm']):>12} {mib(I['hwm']):>12}   {ratio(J['hwm'], I['hwm'])}")
+    print(f"   {'RSS at the end (VmRSS)':<44} {mib(J['rss']):>12} {mib(I['rss']):>12}")
+    print(f"   {'one pass, nothing due (--once, median of 3)':<44} {once_j:>9.1f} ms {once_i:>9.1f} ms"
+          f"   = {(once_j - once_i) / n * 1000:.0f} us CPU per job per scan")
+    print(f"     (--once said: \"{once_runs['jobs.line']}\" and \"{once_runs['idle.line']}\")")
+    print(f"   refreshes done       {done} (log \"credentials refreshed\") of {due} due in the window if all came on"
+          f" time ({100 * done / max(due, 1):.1f}%; ~{n} x {window:g} s / {every:g} s = {n * window / every:.0f})")
+    print(f"   per job              {min(per_job)}-{max(per_job)} refreshes (state.json), sum {sum(per_job)}")
+    print(f"   STS calls at moto    {moto_all} during the window, {moto_calls} answered 200")
+    print(f"   failed refreshes     {failed} (log \"refresh failed\"), {stopped} stopped, {warn} WARN/ERROR lines"
+          f" ({idle_warn} for the idle refresher)")
+    print(f"   CPU per refresh      {per_refresh:.2f} ms = (CPU with {n} jobs - idle CPU) / refreshes, scans included"
+          f" ({per_refresh_ru:.2f} ms from wait4)")
+    if headroom:
+        hs = sorted(headroom)
+        print(f"   headroom at refresh  the old credentials had min {hs[0]:.1f} s, p50 {pct(hs, 0.5):.1f} s, "
+              f"max {hs[-1]:.1f} s left when the new ones were written (nominal {nominal:g} s)")
+        print(f"   late refreshes       {len(late)} of {done} came over 1 s after they were due"
+              + (f" (by {min(late):.1f}-{max(late):.1f} s)" if late else ""))
+    print(f"   expired at the end   {expired}/{n} jobs' credentials.json past Expiration"
+          f" (least time left {min(left):.0f} s, most {max(left):.0f} s)")
+    moto_pct = pct_core(moto_cpu)
+    print(f"   moto_server          {moto_cpu:.0f} ms CPU in the window = {moto_pct:.0f}% of one core"
+          f" ({moto_cpu / max(moto_all, 1):.1f} ms per call); load average at the end {os.getloadavg()[0]:.2f}")
+    scan = float(ctx["refresh_scan"])
+    if late and max(late) > scan - 1.5:
+        print(f"   NOTE: late by up to {max(late):.1f} s, about one scan_interval ({scan:g} s): jobs that fell due while")
+        print("   a pass was refreshing others waited for the next scan, not for their due time (bench/README.md).")
+    elif late:
+        print(f"   NOTE: {len(late)} refreshes came late while moto used {moto_pct:.0f}% of a core.")
+    if moto_pct > 70:
+        print(f"   NOTE: moto (Python) used {moto_pct:.0f}% of a core on this 2-core machine: the emulator, not the")
+        print("   refresher, limits how fast refreshes can go here.")
+    if expired or failed:
+        print(f"   NOTE: {expired} jobs had expired credentials at the end and {failed} refreshes failed: see above.")
+    # ms of CPU per second -> % of a core: idle + refreshes + one scan of n jobs every 30 s.
+    prod = (I["cpu"] / (t_end - t_start) + n / 2250 * per_refresh + (once_j - once_i) / 30) / 10
+    print(f"   At production timing (1 h cap: a refresh per job every ~37.5 min, a scan every 30 s), {n} jobs")
+    print(f"   would cost at most ~{prod:.3f}% of a core (idle + per-refresh CPU above + one --once scan per 30 s).")
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("latency", "burst", "footprint"):
+    cmds = {"latency": latency, "burst": burst, "footprint": footprint, "lifetime": lifetime,
+            "refresher": refresher}
+    if len(sys.argv) != 3 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2
     ctx = Ctx(sys.argv[2])
     os.chdir("/")
     try:
-        {"latency": latency, "burst": burst, "footprint": footprint}[sys.argv[1]](ctx)
+        cmds[sys.argv[1]](ctx)
     except BenchError as e:
         log(f"ERROR: {e}")
         return 1

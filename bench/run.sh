@@ -12,7 +12,13 @@
 #   3. footprint the prolog and epilog stay small in memory (< 16 MiB), and the SPANK
 #                plugin that slurmstepd loads stays small on disk (< 1.5 MiB).
 #   4. cluster   HOOK, not yet implemented: job start overhead on a real Slurm cluster.
-#   5. refresher HOOK, not yet implemented: 500 live jobs, STS calls per job over its life.
+#   5a. lifetime STS calls per job as a function of its time limit (1 h, 1 d, 7 d, UNLIMITED),
+#                at the default 1 h cap and at a 12 h cap, from `aws-role-refresher --plan` (the
+#                daemon's own schedule), next to the closed form without jitter;
+#   5b. refresher the node daemon with 500 live jobs on 60-s sessions (a refresh per job every
+#                30 s, 75 times the production rate) next to the same daemon with no job, for
+#                a fixed window: CPU, peak RSS, refreshes done vs due, lateness, failures,
+#                expired credentials, moto's load.
 #
 # It prints a table of medians, percentiles and ratios, with the targets next to them and
 # "met"/"MISSED" (also written to bench/results/latest.txt, not committed). It exits non-zero
@@ -21,12 +27,17 @@
 # Usage (root, Debian 12, after tests/harness/deps.sh):
 #   bash bench/run.sh                      # every section
 #   bash bench/run.sh latency footprint    # some sections
+#   AWS_ROLE_BENCH_REFRESH_WINDOW=60 bash bench/run.sh lifetime refresher
 # Settings (environment):
 #   AWS_ROLE_BENCH_RUNS=30            runs per program in section 1 (after one warm-up round)
 #   AWS_ROLE_BENCH_BURST=200          prologs started at once in section 2
 #   AWS_ROLE_BENCH_BURST_MODE=throttle/0.3   fault proxy mode for section 2
 #   AWS_ROLE_BENCH_BURST_TIMEOUT=8s   AWS_ROLE_BENCH_BURST_ATTEMPTS=5   ([sts] of the burst's map)
 #   AWS_ROLE_BENCH_FOOTPRINT_RUNS=5   runs per program in section 3
+#   AWS_ROLE_BENCH_PLAN_SAMPLES=3     --plan runs per case in section 5a (1 s apart: the jitter)
+#   AWS_ROLE_BENCH_REFRESH_JOBS=500   live jobs in section 5b
+#   AWS_ROLE_BENCH_REFRESH_WINDOW=120 seconds the two refreshers run in section 5b
+#   AWS_ROLE_BENCH_REFRESH_BATCH=50   prologs (and epilogs) run at once to make (end) those jobs
 #   AWS_ROLE_BENCH_STS_PORT=5159      AWS_ROLE_BENCH_PROXY_PORT=5160   (own moto + proxy)
 #   AWS_ROLE_BENCH_PROXY=tests/harness/sts-fault-proxy.py   (the fault proxy to run)
 #   AWS_ROLE_BENCH_USER=alice         the job's user (created with useradd if missing)
@@ -41,7 +52,8 @@
 #
 # The moto server and the fault proxy are the bench's own (never the test suite's on
 # 5059/5060); both are stopped on exit. Slurm is not used (sections 1-3 run the binaries
-# exactly as slurmd runs a Prolog, like tests/integration/prolog.sh).
+# exactly as slurmd runs a Prolog, like tests/integration/prolog.sh; section 5b runs the
+# refresher as its systemd unit does: root, empty environment).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,18 +73,26 @@ BURST_MODE=${AWS_ROLE_BENCH_BURST_MODE:-throttle/0.3}
 BURST_TIMEOUT=${AWS_ROLE_BENCH_BURST_TIMEOUT:-8s}
 BURST_ATTEMPTS=${AWS_ROLE_BENCH_BURST_ATTEMPTS:-5}
 FOOTPRINT_RUNS=${AWS_ROLE_BENCH_FOOTPRINT_RUNS:-5}
+PLAN_SAMPLES=${AWS_ROLE_BENCH_PLAN_SAMPLES:-3}
+REFRESH_JOBS=${AWS_ROLE_BENCH_REFRESH_JOBS:-500}
+REFRESH_WINDOW=${AWS_ROLE_BENCH_REFRESH_WINDOW:-120}
+REFRESH_BATCH=${AWS_ROLE_BENCH_REFRESH_BATCH:-50}
+# Section 5b's map: 60-s sessions, lead 30 s + jitter 10 s, a scan every 5 s.
+REFRESH_SESSION=60 REFRESH_LEAD=30 REFRESH_JITTER=10 REFRESH_SCAN=5
 BENCH_USER=${AWS_ROLE_BENCH_USER:-alice}
 ROOT=${AWS_ROLE_BENCH_BASE:-/run/aws-role-bench}
 TMPFS=${AWS_ROLE_BENCH_TMPFS:-1}
 BASE=$ROOT/jobs            # base_dir of the prolog's jobs
 ALT_BASE=$ROOT/handwritten # where the hand-written prolog writes
 DISK_BASE=$ROOT-disk       # base_dir on /run's own file system, when ROOT is a tmpfs we mounted
+REFRESH_BASE=$ROOT/refresh-jobs # base_dir of section 5b's live jobs
+IDLE_BASE=$ROOT/refresh-idle    # base_dir of section 5b's idle refresher (stays empty)
 RESULTS=${AWS_ROLE_BENCH_RESULTS:-$HERE/results/latest.txt}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 BIN=$CARGO_TARGET_DIR/release
 PY=$VENV/bin/python3
 PLUGIN_MAX_BYTES=$((1536 * 1024)) # 1.5 MiB, the same limit as tests/harness/install.sh
-ALL_SECTIONS=(latency burst footprint cluster refresher)
+ALL_SECTIONS=(latency burst footprint cluster lifetime refresher)
 
 WORK=
 MOUNTED=
@@ -99,9 +119,23 @@ stop_child() {
   log "stopped $name (pid $pid)"
 }
 
+# stop_refreshers: section 5b's refreshers, if bench.py did not get to stop them itself
+# (it records their PIDs; only those, and only while they still run aws-role-refresher).
+stop_refreshers() {
+  local pid
+  [ -n "$WORK" ] && [ -f "$WORK/refresher.pids" ] || return 0
+  while read -r pid; do
+    if pid_matches "$pid" aws-role-refresher; then
+      kill -TERM "$pid" 2>/dev/null || true
+      log "stopped aws-role-refresher (pid $pid)"
+    fi
+  done <"$WORK/refresher.pids"
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  stop_refreshers
   stop_child "$PROXY_PID" "fault proxy"
   stop_child "$MOTO_PID" moto_server
   # Only the bench's own directories: its tmpfs, the base_dirs named for it, its mktemp dir.
@@ -160,7 +194,8 @@ build() {
   local t0
   t0=$(now_ms)
   log "building the release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-  (cd "$REPO" && cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials) >&2
+  (cd "$REPO" && cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials \
+    -p aws-role-refresher) >&2
   cc -O2 -Wall -o "$WORK/floor" "$HERE/floor.c"
   log "built in $(elapsed_s "$t0")"
 }
@@ -186,7 +221,58 @@ max_session = "2h"
 TOML
 }
 
+# write_plan_map FILE: section 5a's map: the default timing ([refresh], margin, 1 h cap) and
+# one role with STS's longest cap. --plan never calls STS.
+write_plan_map() {
+  cat >"$1" <<TOML
+[sts]
+region = "us-east-1"
+endpoint = "$STS_URL"
+credentials_file = "$WORK/node-credentials"
+
+[node]
+base_dir = "$REFRESH_BASE"
+credential_helper = "$BIN/aws-role-credentials"
+
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+allow_users = ["$BENCH_USER"]
+
+[roles.long]
+arn = "arn:aws:iam::123456789012:role/long"
+allow_users = ["$BENCH_USER"]
+max_session = "12h"
+TOML
+}
+
+# write_refresh_map FILE: section 5b's map, short sessions as in tests/integration/refresh.sh
+# (a min_session below 15 min is accepted only for a loopback endpoint); concurrency default.
+write_refresh_map() {
+  cat >"$1" <<TOML
+[sts]
+region = "us-east-1"
+endpoint = "$STS_URL"
+credentials_file = "$WORK/node-credentials"
+min_session = "20s"
+
+[node]
+base_dir = "$REFRESH_BASE"
+credential_helper = "$BIN/aws-role-credentials"
+
+[refresh]
+lead = "${REFRESH_LEAD}s"
+jitter = "${REFRESH_JITTER}s"
+scan_interval = "${REFRESH_SCAN}s"
+
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+allow_users = ["$BENCH_USER"]
+max_session = "${REFRESH_SESSION}s"
+TOML
+}
+
 setup() {
+  local summary concurrency
   require_root
   # Everything under ROOT is deleted at exit: refuse anything but a dedicated directory.
   [[ $ROOT == /?*/?* && ${ROOT##*/} == *bench* ]] \
@@ -210,7 +296,14 @@ setup() {
   write_map "$WORK/map.toml" "$STS_URL" 8s 5 "$BASE"
   if [ -n "$DISK_FS" ]; then write_map "$WORK/map-disk.toml" "$STS_URL" 8s 5 "$DISK_BASE"; fi
   write_map "$WORK/burst.toml" "$PROXY_URL/$BURST_MODE" "$BURST_TIMEOUT" "$BURST_ATTEMPTS" "$BASE"
+  write_plan_map "$WORK/plan.toml"
+  write_refresh_map "$WORK/refresh.toml"
   "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" >/dev/null || die "the bench's map is invalid"
+  "$BIN/aws-role-prolog" --check-config "$WORK/plan.toml" >/dev/null || die "the bench's --plan map is invalid"
+  summary=$("$BIN/aws-role-prolog" --check-config "$WORK/refresh.toml") || die "the bench's refresher map is invalid"
+  concurrency=$(sed -n 's/.*at most \([0-9][0-9]*\) AssumeRole calls at once.*/\1/p' <<<"$summary")
+  [ -n "$concurrency" ] || die "cannot read [refresh] concurrency from --check-config"
+  install -d -m 0755 "$IDLE_BASE"
   cat >"$WORK/handwritten.conf" <<EOF
 AWS=$VENV/bin/aws
 ENDPOINT=$STS_URL
@@ -220,6 +313,7 @@ ROLE=demo
 ROLE_ARN=arn:aws:iam::123456789012:role/demo
 ALLOWED_USER=$BENCH_USER
 EOF
+  start_servers
   cat >"$WORK/config.json" <<EOF
 {
   "work": "$WORK", "bin": "$BIN", "venv": "$VENV", "floor": "$WORK/floor",
@@ -232,10 +326,15 @@ EOF
   "runs": $RUNS, "burst": $BURST, "burst_mode": "$BURST_MODE",
   "burst_timeout": "$BURST_TIMEOUT", "burst_attempts": $BURST_ATTEMPTS,
   "one_cert": "$(find /etc/ssl/certs -maxdepth 1 -name '*.pem' -type f 2>/dev/null | sort | head -n1)",
-  "footprint_runs": $FOOTPRINT_RUNS, "time_bin": "/usr/bin/time", "job_base": 700000
+  "footprint_runs": $FOOTPRINT_RUNS, "time_bin": "/usr/bin/time", "job_base": 700000,
+  "moto_pid": $MOTO_PID, "moto_log": "$WORK/moto.log",
+  "plan_map": "$WORK/plan.toml", "plan_samples": $PLAN_SAMPLES,
+  "refresh_map": "$WORK/refresh.toml", "refresh_base": "$REFRESH_BASE", "refresh_idle_base": "$IDLE_BASE",
+  "refresh_jobs": $REFRESH_JOBS, "refresh_window": $REFRESH_WINDOW, "refresh_batch": $REFRESH_BATCH,
+  "refresh_session": $REFRESH_SESSION, "refresh_lead": $REFRESH_LEAD, "refresh_jitter": $REFRESH_JITTER,
+  "refresh_scan": $REFRESH_SCAN, "refresh_concurrency": $concurrency
 }
 EOF
-  start_servers
 }
 
 # prepare_dirs: the bench's directory, on a tmpfs of its own if /run is not one.
@@ -309,13 +408,13 @@ section_cluster() {
   echo "4. Job start overhead on a real cluster: not measured yet (hook: section_cluster in bench/run.sh)"
 }
 
-# >>> HOOK (section 5, to be written): the refresher with 500 live jobs.
-# Intended: 500 jobs provisioned through the fault proxy (pass mode), then the refresher
-# run over their lifetime; report STS calls per job over its lifetime (from the proxy's
-# GET /stats), CPU time and peak RSS of the refresher.
-section_refresher() {
-  echo "5. Refresher with 500 live jobs, STS calls per job over its lifetime: not measured yet (hook: section_refresher in bench/run.sh)"
-}
+# Section 5a: STS calls per job over its life, from the daemon's own schedule (--plan).
+section_lifetime() { "$PY" "$HERE/bench.py" lifetime "$WORK/config.json"; }
+
+# Section 5b: the refresher daemon with N live jobs and with none, side by side. The jobs talk
+# to moto directly (no proxy: moto's own request log counts the STS calls); their epilogs
+# remove them at the end.
+section_refresher() { "$PY" "$HERE/bench.py" refresher "$WORK/config.json"; }
 
 # ------------------------------------------------------------------ main
 
