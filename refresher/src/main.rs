@@ -124,7 +124,7 @@ async fn run(args: Args) -> ExitCode {
                     .unwrap_or_default()
                     .min(scan)
             })
-            .max(Duration::from_secs(1));
+            .max(Duration::from_millis(200));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = hup.recv() => tracing::info!("SIGHUP: re-reading the role map"),
