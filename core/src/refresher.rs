@@ -111,12 +111,12 @@ impl Refresher {
         let t = Timing::of(map);
         let mut report = Report::default();
         let mut due = Vec::new();
-        let names = store.job_dirs()?;
-        self.trackers.retain(|name, _| names.contains(name));
-        for name in names {
-            let Some(dir) = store.open_entry(&name)? else {
-                continue;
-            };
+        let jobs = store.jobs()?;
+        let present: std::collections::HashSet<&str> =
+            jobs.iter().map(|(name, _)| name.as_str()).collect();
+        self.trackers
+            .retain(|name, _| present.contains(name.as_str()));
+        for (name, dir) in jobs {
             let state = match dir.read_record::<JobState>(STATE) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
@@ -131,10 +131,10 @@ impl Refresher {
                     continue;
                 }
             };
-            report.live += 1;
             let times = match Times::of(&state) {
                 Ok(t) => t,
                 Err(e) => {
+                    report.live += 1;
                     tracing::warn!(job = %name, "unusable state record: {e}");
                     continue;
                 }
@@ -147,10 +147,10 @@ impl Refresher {
                         humantime::format_duration(map.refresh.orphan_grace)
                     );
                     report.removed += remove(store, &name, &why);
-                    report.live -= 1;
                     continue;
                 }
             }
+            report.live += 1;
             let tracker = self
                 .trackers
                 .entry(name.clone())

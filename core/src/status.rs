@@ -19,14 +19,8 @@ pub enum Entry {
 
 /// Every job directory under the store, in name order.
 pub fn list(store: &Store) -> Result<Vec<Entry>, StoreError> {
-    let mut names = store.job_dirs()?;
-    names.sort();
     let mut out = Vec::new();
-    for dir_name in names {
-        let Some(jd) = store.open_entry(&dir_name)? else {
-            continue;
-        };
-        let dir = dir_name;
+    for (dir, jd) in store.jobs()? {
         let entry = match jd.read_record::<JobState>(STATE) {
             Ok(Some(state)) => Entry::Live {
                 dir,

@@ -126,16 +126,23 @@ impl Store {
         self.open_in(&base, &id.dir_name(), create)
     }
 
-    /// Opens the job directory called `name` (an entry of [`Store::job_dirs`]), for tools
-    /// that walk every job on the node. `Ok(None)`: gone, or not a name we would create.
-    pub fn open_entry(&self, name: &str) -> Result<Option<JobDir>, StoreError> {
-        if !is_dir_name(name) {
-            return Ok(None);
-        }
+    /// Every job directory, opened, in name order (for tools that walk every job on the
+    /// node). The base is opened once; entries that are not names we create, and entries
+    /// removed meanwhile, are skipped.
+    pub fn jobs(&self) -> Result<Vec<(String, JobDir)>, StoreError> {
         let Some(base) = self.open_base(false)? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        self.open_in(&base, name, false)
+        let mut names = list(&base, &self.base)?;
+        names.retain(|n| is_dir_name(n));
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(dir) = self.open_in(&base, &name, false)? {
+                out.push((name, dir));
+            }
+        }
+        Ok(out)
     }
 
     fn open_in(
@@ -168,7 +175,7 @@ impl Store {
         self.remove_entry(&id.dir_name())
     }
 
-    /// [`Store::remove_job`] by directory name (an entry of [`Store::job_dirs`]). Waits for
+    /// [`Store::remove_job`] by directory name (an entry of [`Store::jobs`]). Waits for
     /// the directory's lock, so a refresh in progress finishes (or sees the job gone) first.
     pub fn remove_entry(&self, name: &str) -> Result<usize, StoreError> {
         if !is_dir_name(name) {
@@ -209,14 +216,6 @@ impl Store {
         match unlinkat(&base, name, UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(removed),
             Err(e) => Err(sys(&path, "rmdir")(e)),
-        }
-    }
-
-    /// Names of the job directories present (for status and cleanup of orphans).
-    pub fn job_dirs(&self) -> Result<Vec<String>, StoreError> {
-        match self.open_base(false)? {
-            None => Ok(Vec::new()),
-            Some(fd) => list(&fd, &self.base),
         }
     }
 }
@@ -500,12 +499,14 @@ mod tests {
         let (_t, s) = store();
         let id = JobId::pbs("12[3].srv").unwrap();
         s.open_job(&id, true).unwrap().unwrap();
-        assert!(s.open_entry("12_3_.srv").unwrap().is_some());
-        for bad in ["", ".", "..", "../aws-role", "a/b", "x\n"] {
-            assert!(s.open_entry(bad).unwrap().is_none(), "{bad:?}");
+        // Something root put there by hand, with a name no job id maps to.
+        std::fs::create_dir(s.base().join("not a job")).unwrap();
+        let names: Vec<String> = s.jobs().unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["12_3_.srv"]);
+        for bad in ["", ".", "..", "../aws-role", "a/b", "x\n", "not a job"] {
             assert_eq!(s.remove_entry(bad).unwrap(), 0, "{bad:?}");
         }
-        assert!(s.open_entry("999").unwrap().is_none());
+        assert!(s.base().join("not a job").exists());
     }
 
     #[test]
@@ -520,7 +521,7 @@ mod tests {
         assert_eq!(s.remove_job(&id).unwrap(), 4);
         assert!(!s.job_path(&id).exists());
         assert_eq!(s.remove_job(&id).unwrap(), 0);
-        assert!(s.job_dirs().unwrap().is_empty());
+        assert!(s.jobs().unwrap().is_empty());
     }
 }
 
