@@ -45,7 +45,7 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
     AssumeRequest {
         role_arn: role.arn.clone(),
         session_name: template.render(job),
-        duration: walltime::session_duration_from(
+        duration: walltime::session_duration(
             job.end_time,
             now,
             map.defaults.margin,
@@ -303,7 +303,7 @@ tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
             let r = request(&map, &j, &map.roles[role], now);
             assert_eq!(r.duration.as_secs(), want, "{len:?} {role}");
             assert_eq!(r.session_name, "slurm-42-7");
-            r.validate().unwrap();
+            r.validate(walltime::MIN_SESSION).unwrap();
         }
         let r = request(&map, &j, &map.roles["long"], now);
         assert_eq!(r.source_identity.as_deref(), Some("alice"));

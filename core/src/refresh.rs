@@ -125,7 +125,7 @@ pub fn lifetime(
     let mut out = Vec::new();
     let mut now = start;
     loop {
-        let d = walltime::session_duration_from(end, now, t.margin, t.floor, cap);
+        let d = walltime::session_duration(end, now, t.margin, t.floor, cap);
         let s = Session {
             issued: now,
             expiration: now + d,

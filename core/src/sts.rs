@@ -26,7 +26,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use crate::creds::{Credentials, CredsError, Secret};
 use crate::map::StsSettings;
 use crate::session;
-use crate::walltime::{MAX_SESSION, MIN_SESSION};
+use crate::walltime::MAX_SESSION;
 
 /// Longest inline session policy STS accepts.
 pub const MAX_POLICY_CHARS: usize = 2048;
@@ -65,14 +65,9 @@ pub enum StsError {
 }
 
 impl AssumeRequest {
-    /// Checks the request against STS's documented limits.
-    pub fn validate(&self) -> Result<(), StsError> {
-        self.validate_from(MIN_SESSION)
-    }
-
-    /// [`AssumeRequest::validate`] with another shortest session (`[sts] min_session`,
-    /// below 15 min only for a local emulator).
-    pub fn validate_from(&self, min_session: Duration) -> Result<(), StsError> {
+    /// Checks the request against STS's documented limits; `min_session` is STS's
+    /// [`crate::walltime::MIN_SESSION`] except against a local emulator (`[sts] min_session`).
+    pub fn validate(&self, min_session: Duration) -> Result<(), StsError> {
         let bad = |m: String| Err(StsError::Invalid(m));
         if !session::is_valid_name(&self.session_name) {
             return bad(format!(
@@ -181,7 +176,7 @@ pub async fn assume_role(
     settings: &StsSettings,
     req: &AssumeRequest,
 ) -> Result<Credentials, StsError> {
-    req.validate_from(settings.min_session)?;
+    req.validate(settings.min_session)?;
     let client = client(settings).await;
     let mut call = client
         .assume_role()
@@ -292,6 +287,7 @@ fn chain(e: Option<&aws_sdk_sts::error::ConnectorError>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::walltime::MIN_SESSION;
 
     fn req() -> AssumeRequest {
         AssumeRequest {
@@ -306,27 +302,31 @@ mod tests {
 
     #[test]
     fn aws_limits_are_enforced_before_the_call() {
-        assert!(req().validate().is_ok());
+        assert!(req().validate(MIN_SESSION).is_ok());
         let mut r = req();
         r.session_name = "x".into();
-        assert!(r.validate().is_err());
+        assert!(r.validate(MIN_SESSION).is_err());
         let mut r = req();
         r.duration = Duration::from_secs(899);
-        assert!(r.validate().is_err());
+        assert!(r.validate(MIN_SESSION).is_err());
         let mut r = req();
         r.duration = Duration::from_secs(43_201);
-        assert!(r.validate().is_err());
+        assert!(r.validate(MIN_SESSION).is_err());
         let mut r = req();
         r.source_identity = Some("aws:alice".into());
-        assert!(r.validate().is_err());
+        assert!(r.validate(MIN_SESSION).is_err());
         let mut r = req();
         r.policy = Some("x".repeat(2049));
-        assert!(r.validate().unwrap_err().to_string().contains("2049"));
+        assert!(r
+            .validate(MIN_SESSION)
+            .unwrap_err()
+            .to_string()
+            .contains("2049"));
         let mut r = req();
         r.tags = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert!(r.validate().is_err());
+        assert!(r.validate(MIN_SESSION).is_err());
         let mut r = req();
         r.tags = vec![("bad\nkey".into(), "v".into())];
-        assert!(r.validate().is_err());
+        assert!(r.validate(MIN_SESSION).is_err());
     }
 }

@@ -247,25 +247,17 @@ pub fn parse_human(s: &str) -> Result<Duration, WalltimeError> {
     })
 }
 
-/// Seconds AssumeRole should ask for: clamp(end - now + margin, MIN_SESSION, cap), where cap itself is
-/// first clamped into MIN_SESSION..=MAX_SESSION. `end == None` means no known end (unlimited): returns the cap.
-/// An end already in the past yields MIN_SESSION. Never panics (no overflow on huge values).
+/// Seconds AssumeRole should ask for: clamp(end - now + margin, floor, cap), where cap itself is
+/// first clamped into floor..=MAX_SESSION. `end == None` means no known end (unlimited): returns the cap.
+/// An end already in the past yields the floor. Never panics (no overflow on huge values).
+///
+/// `floor` is STS's [`MIN_SESSION`] except against a local STS emulator (`[sts]
+/// min_session`, which lets tests watch many refreshes in minutes); it is kept within
+/// 1 s..=MIN_SESSION.
 ///
 /// The result is always a whole number of seconds (a partial second rounds up,
 /// then the clamp applies), so `as_secs()` loses nothing.
 pub fn session_duration(
-    end: Option<SystemTime>,
-    now: SystemTime,
-    margin: Duration,
-    cap: Duration,
-) -> Duration {
-    session_duration_from(end, now, margin, MIN_SESSION, cap)
-}
-
-/// [`session_duration`] with another floor than STS's 15 minutes (`floor` itself at least
-/// 1 s): only a local STS emulator accepts shorter sessions (`[sts] min_session`), which is
-/// how tests watch many refreshes in minutes.
-pub fn session_duration_from(
     end: Option<SystemTime>,
     now: SystemTime,
     margin: Duration,
@@ -629,14 +621,14 @@ mod tests {
         ];
         for &(name, end, cap, want) in cases {
             assert_eq!(
-                session_duration(end, now, margin, cap),
+                session_duration(end, now, margin, MIN_SESSION, cap),
                 secs(want),
                 "{name}"
             );
         }
         // End now with a larger margin: margin alone counts.
         assert_eq!(
-            session_duration(Some(now), now, secs(2 * H), secs(12 * H)),
+            session_duration(Some(now), now, secs(2 * H), MIN_SESSION, secs(12 * H)),
             secs(2 * H)
         );
     }
@@ -646,13 +638,19 @@ mod tests {
         let now = t0();
         let end = now + Duration::from_millis(3_600_001);
         assert_eq!(
-            session_duration(Some(end), now, Duration::ZERO, secs(12 * H)),
+            session_duration(Some(end), now, Duration::ZERO, MIN_SESSION, secs(12 * H)),
             secs(3_601)
         );
         // A cap with a fraction still yields whole seconds within bounds.
         let cap = Duration::from_millis(3_600_500);
         assert_eq!(
-            session_duration(Some(now + secs(5 * H)), now, Duration::ZERO, cap),
+            session_duration(
+                Some(now + secs(5 * H)),
+                now,
+                Duration::ZERO,
+                MIN_SESSION,
+                cap
+            ),
             secs(3_600)
         );
     }
@@ -666,15 +664,15 @@ mod tests {
             "platform SystemTime cannot hold the test value"
         );
         assert_eq!(
-            session_duration(far, now, Duration::MAX, Duration::MAX),
+            session_duration(far, now, Duration::MAX, MIN_SESSION, Duration::MAX),
             MAX_SESSION
         );
         assert_eq!(
-            session_duration(Some(now), now, Duration::MAX, Duration::ZERO),
+            session_duration(Some(now), now, Duration::MAX, MIN_SESSION, Duration::ZERO),
             MIN_SESSION
         );
         assert_eq!(
-            session_duration(None, now, Duration::MAX, Duration::MAX),
+            session_duration(None, now, Duration::MAX, MIN_SESSION, Duration::MAX),
             MAX_SESSION
         );
     }
@@ -745,9 +743,9 @@ mod tests {
             cap in any_duration(),
         ) {
             let (early, late) = if a <= b { (a, b) } else { (b, a) };
-            let r_early = session_duration(Some(early), now, margin, cap);
-            let r_late = session_duration(Some(late), now, margin, cap);
-            let r_none = session_duration(None, now, margin, cap);
+            let r_early = session_duration(Some(early), now, margin, MIN_SESSION, cap);
+            let r_late = session_duration(Some(late), now, margin, MIN_SESSION, cap);
+            let r_none = session_duration(None, now, margin, MIN_SESSION, cap);
             for r in [r_early, r_late, r_none] {
                 prop_assert!((MIN_SESSION..=MAX_SESSION).contains(&r), "{:?}", r);
                 prop_assert_eq!(r.subsec_nanos(), 0);
