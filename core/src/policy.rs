@@ -63,6 +63,21 @@ pub fn default_role<'m>(map: &'m RoleMap, job: &Job) -> Option<(&'m str, String)
     }
 }
 
+/// Whether a Slurm job could get a role on this node: it names one with `--aws-role` (even
+/// one it may not have: the prolog must then record why), or its partition has a default
+/// it did not opt out of. When this is `false` the prolog would only clean up.
+pub fn may_get_role(
+    map: &RoleMap,
+    partition: Option<&str>,
+    requested: Option<&RoleRequest>,
+) -> bool {
+    match requested {
+        Some(RoleRequest::Named(_)) => true,
+        Some(RoleRequest::None) => false,
+        None => partition.is_some_and(|p| map.partitions.contains_key(p)),
+    }
+}
+
 /// Whether the allow lists of `role` admit `who`.
 pub fn allows(role: &Role, who: &Requester<'_>) -> bool {
     role.allow_users.iter().any(|u| u == who.user)
@@ -255,6 +270,45 @@ default_role = "shared"
         Option<&'a str>,
         &'a str,
     );
+
+    /// The plugin skips the prolog when `may_get_role` is false; that is only safe if
+    /// `resolve` then says NoRole for every user, whatever their groups and account.
+    #[test]
+    fn may_get_role_is_false_only_when_every_requester_gets_no_role() {
+        let who: [(&str, &[&str], Option<&str>); 4] = [
+            ("alice", &[], None),
+            ("bob", &["ml"], None),
+            ("carol", &[], Some("proj-x")),
+            ("mallory", &[], None),
+        ];
+        let mut skipped = 0;
+        for partition in ["gpu", "debug", ""] {
+            for req in [
+                None,
+                Some("none"),
+                Some("ml"),
+                Some("shared"),
+                Some("nosuch"),
+                Some("arn:aws:iam::1:role/x"),
+            ] {
+                let request = req.and_then(RoleRequest::from_value);
+                let part = Some(partition).filter(|p| !p.is_empty());
+                if may_get_role(&map(), part, request.as_ref()) {
+                    continue;
+                }
+                skipped += 1;
+                for (user, groups, account) in who {
+                    let d = decide(user, groups, account, partition, req);
+                    assert!(
+                        matches!(d, Decision::NoRole { .. }),
+                        "skipped {partition:?}/{req:?} but {user} gets {d:?}"
+                    );
+                }
+            }
+        }
+        // gpu+none, debug+{no request, none}, no partition+{no request, none}.
+        assert_eq!(skipped, 5);
+    }
 
     #[test]
     fn authorization_matrix() {

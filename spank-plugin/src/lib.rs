@@ -6,11 +6,11 @@
 //! |---|---|---|
 //! | `init` | everywhere | registers `--aws-role=NAME` (local, remote, allocator) |
 //! | `init_post_opt` | sbatch/salloc/srun, the user | checks NAME against the site map (friendly early refusal), passes it on as `SPANK_AWS_ROLE` |
-//! | `job_prolog` | `slurmstepd spank prolog`, root, once per job and node | runs `aws-role-prolog` (clean environment, time limit, output to the slurmd log) |
+//! | `job_prolog` | `slurmstepd spank prolog`, root, once per job and node | runs `aws-role-prolog` (clean environment, time limit, output to the slurmd log) when the job can get a role or has files here |
 //! | `init_post_opt` | step's slurmstepd, root | reads the job's state/failure record from the node's store |
 //! | `user_init` | step's slurmstepd | points the AWS SDKs at the job's files, unsets what would shadow them |
 //! | `task_init` | each task, the user | fails the job with `aws-role: <reason>` when the node could not provide its role |
-//! | `job_epilog` | `slurmstepd spank epilog`, root | runs `aws-role-epilog` (removes the job's files) |
+//! | `job_epilog` | `slurmstepd spank epilog`, root | runs `aws-role-epilog` (removes the job's files) when it has any |
 //!
 //! Failing in job_prolog, job_epilog or user_init drains the node (slurm-facts §4), so
 //! those callbacks never return an error: problems are logged, and a job whose role
@@ -358,6 +358,20 @@ fn set_job_env(s: &SpankHandle, dir: &Path, role: &str, session: &str) {
 /// job_prolog (root, once per job per node): run the prolog binary.
 fn prolog(s: &SpankHandle, cfg: &Config, id: u32) {
     let Some(job) = slurm_job_id(id) else { return };
+    let mut env = child::clean_env(std::env::vars_os());
+    if !env.iter().any(|(k, _)| k == child::ROLE_VAR) {
+        // Not passed by sbatch (e.g. a client without the plugin's init_post_opt): the
+        // option itself still reaches job_prolog through spank_option_getopt.
+        if let Some(v) = s.get_option_value(OPTION).ok().flatten() {
+            env.push((child::ROLE_VAR.into(), v.into_owned().into()));
+        }
+    }
+    if nothing_to_do(cfg, &job, &env) {
+        log::debug(&format!(
+            "job {job}: no AWS role asked for or by default; no prolog"
+        ));
+        return;
+    }
     let mut args: Vec<OsString> = vec!["--config".into(), cfg.map.clone().into()];
     match shim::job_times(id) {
         Ok(t) => {
@@ -377,14 +391,6 @@ fn prolog(s: &SpankHandle, cfg: &Config, id: u32) {
             "job {id}: cannot get the job's end time and array ids ({e}); going on without them"
         )),
     }
-    let mut env = child::clean_env(std::env::vars_os());
-    if !env.iter().any(|(k, _)| k == child::ROLE_VAR) {
-        // Not passed by sbatch (e.g. a client without the plugin's init_post_opt): the
-        // option itself still reaches job_prolog through spank_option_getopt.
-        if let Some(v) = s.get_option_value(OPTION).ok().flatten() {
-            env.push((child::ROLE_VAR.into(), v.into_owned().into()));
-        }
-    }
     if let Err(why) = run_binary("prolog", &job, &cfg.prolog, &args, &env, cfg) {
         record_failure(cfg, &job, &env, &why);
     }
@@ -393,6 +399,11 @@ fn prolog(s: &SpankHandle, cfg: &Config, id: u32) {
 /// job_epilog (root): run the epilog binary; if it cannot do its work, clean up here.
 fn epilog(cfg: &Config, id: u32) {
     let Some(job) = slurm_job_id(id) else { return };
+    if let Ok(map) = RoleMap::load(&cfg.map) {
+        if !job_dir_exists(&map, &job) {
+            return;
+        }
+    }
     let args: Vec<OsString> = vec!["--config".into(), cfg.map.clone().into()];
     let env = child::clean_env(std::env::vars_os());
     if run_binary("epilog", &job, &cfg.epilog, &args, &env, cfg).is_err() {
@@ -404,6 +415,33 @@ fn epilog(cfg: &Config, id: u32) {
             Err(e) => log::error(&format!("job {job}: cleanup failed: {e}")),
         }
     }
+}
+
+/// Most jobs never ask for a role. For them the prolog binary would only load the map,
+/// decide "no role" and find nothing to clean, after the plugin had asked slurmctld for
+/// the job's times: a process and an RPC on every job start (bench/ section 4). Skip
+/// both when the map loads, the job cannot get a role ([`policy::may_get_role`]) and it
+/// has no directory on this node (a stale one, e.g. from a requeue, is for the binary to
+/// clean). With a map that does not load, the binary runs and reports it.
+fn nothing_to_do(cfg: &Config, job: &JobId, env: &[(OsString, OsString)]) -> bool {
+    let Ok(map) = RoleMap::load(&cfg.map) else {
+        return false;
+    };
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.to_str())
+    };
+    let requested = var(child::ROLE_VAR).and_then(RoleRequest::from_value);
+    let partition = var("SLURM_JOB_PARTITION").filter(|p| !p.is_empty());
+    !policy::may_get_role(&map, partition, requested.as_ref()) && !job_dir_exists(&map, job)
+}
+
+/// Whether anything (a directory, a file, a link) is where `job`'s directory would be.
+/// Any error other than "not found" counts as "something": the binaries then look.
+fn job_dir_exists(map: &RoleMap, job: &JobId) -> bool {
+    let path = base_dir(Some(map)).join(job.dir_name());
+    !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// A binary that root runs for every job must be root's alone.

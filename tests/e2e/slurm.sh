@@ -137,6 +137,26 @@ slurm_job_wait "$N" 60 >/dev/null
 check_contains "--aws-role=none opts out of the default" "CONFIG=unset" "$(job_out "$N")"
 check "--aws-role=none leaves nothing on the node" test ! -e "/run/aws-role/$N"
 
+# --- no role: no prolog process, yet stale files are still removed -------------------------------
+# The plugin skips aws-role-prolog/-epilog for a job that cannot get a role and has nothing on
+# the node (bench/ section 4: a process and a slurmctld RPC saved on every such job start).
+prolog_runs() { grep -c "aws-role: job $1: aws-role-prolog" /var/log/slurm/slurmd.log; }
+P=$(submit alice <<<'echo "CONFIG=${AWS_CONFIG_FILE:-unset}"')
+slurm_job_wait "$P" 60 >/dev/null
+check_contains "a debug job without --aws-role gets no AWS config" "CONFIG=unset" "$(job_out "$P")"
+check_eq "... and slurmd ran no aws-role-prolog for it" 0 "$(prolog_runs "$P")"
+check_eq "--aws-role=none (gpu) ran no aws-role-prolog either" 0 "$(prolog_runs "$N")"
+check "a gpu job (partition default) did run it" test "$(prolog_runs "$G")" -gt 0
+# A directory already under a role-less job's id (left by a crash, a lost epilog) must not
+# survive into that job: the prolog still runs for it and removes it.
+H=$(submit alice --hold <<<'echo "CONFIG=${AWS_CONFIG_FILE:-unset}"')
+install -d -m 0711 "/run/aws-role/$H"
+printf 'stale\n' >"/run/aws-role/$H/credentials"
+sl scontrol release "$H"
+slurm_job_wait "$H" 60 >/dev/null
+check_contains "a job without a role ignores a stale directory under its id" "CONFIG=unset" "$(job_out "$H")"
+check "the stale directory is removed" test ! -e "/run/aws-role/$H"
+
 # --- refused at submit ----------------------------------------------------------------------------
 before=$(sl squeue -h -u alice | wc -l)
 R=$(submit alice --aws-role=analytics <<<'echo should not run')
