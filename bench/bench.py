@@ -4,6 +4,7 @@
     bench.py latency   CONFIG.json   section 1: one prolog vs the floor vs bash + AWS CLI
     bench.py burst     CONFIG.json   section 2: N prologs at once through the fault proxy
     bench.py footprint CONFIG.json   section 3: peak RSS (plugin size is done by run.sh)
+    bench.py cluster   CONFIG.json   section 4: srun/sbatch on the test cluster, with and without the plugin
     bench.py lifetime  CONFIG.json   section 5a: STS calls per job over its life (--plan)
     bench.py refresher CONFIG.json   section 5b: the refresher daemon with N live jobs
 
@@ -834,9 +835,176 @@ def refresher(ctx):
     print(f"   would cost at most ~{prod:.3f}% of a core (idle + per-refresh CPU above + one --once scan per 30 s).")
 
 
+# ------------------------------------------------------------------------ section 4
+
+PLUGSTACK_FRAGMENT = "/etc/slurm/plugstack.conf.d/aws-role.conf"
+# Not matched by plugstack.conf's `include plugstack.conf.d/*.conf`: the plugin is gone.
+PLUGSTACK_OFF = PLUGSTACK_FRAGMENT + ".bench-off"
+# The empty C plugin's fragment (bench/spank-min.c), present only in configuration "cmin".
+PLUGSTACK_MIN = "/etc/slurm/plugstack.conf.d/aws-role-bench-min.conf"
+
+
+def as_user(ctx, argv, timeout=300):
+    """Runs argv as the job user, as a researcher would (runuser, no login shell)."""
+    return subprocess.run(["runuser", "-u", ctx["user"], "--"] + argv, capture_output=True,
+                          text=True, timeout=timeout, cwd="/tmp")
+
+
+def wait_no_jobs(ctx, timeout=120):
+    """Waits until the user has no job left, epilogs included (squeue lists COMPLETING)."""
+    deadline = time.time() + timeout
+    while True:
+        q = subprocess.run(["squeue", "-h", "-o", "%i", "-u", ctx["user"]], capture_output=True,
+                           text=True, timeout=30)
+        if q.returncode == 0 and not q.stdout.strip():
+            return
+        if time.time() > deadline:
+            raise BenchError(f"{ctx['user']} still has jobs after {timeout} s: {q.stdout[:200]}")
+        time.sleep(0.05)
+
+
+def set_plugin(ctx, conf):
+    """Puts plugstack configuration `conf` in place ("none": no plugin; "cmin": the empty C
+    plugin; "ours": aws_role.so) and restarts slurmd: slurmd decides at start whether jobs
+    get a `slurmstepd spank prolog|epilog` (slurm-facts §6, §7.11). First every job must
+    be over: a job whose epilog ran after the switch would keep its files until the
+    refresher removed them as an orphan."""
+    wait_no_jobs(ctx)
+    ours = os.path.exists(PLUGSTACK_FRAGMENT)
+    if conf == "ours" and not ours:
+        os.rename(PLUGSTACK_OFF, PLUGSTACK_FRAGMENT)
+    elif conf != "ours" and ours:
+        os.rename(PLUGSTACK_FRAGMENT, PLUGSTACK_OFF)
+    if conf == "cmin":
+        with open(PLUGSTACK_MIN, "w") as f:
+            f.write(f"required {ctx['spank_min']}\n")
+    elif os.path.exists(PLUGSTACK_MIN):
+        os.unlink(PLUGSTACK_MIN)
+    r = subprocess.run(["bash", ctx["cluster_sh"], "restart-slurmd"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"restart-slurmd failed: {r.stderr[-400:]}")
+
+
+def srun_times(ctx, n, extra):
+    """n sequential `srun -Q [extra] true` as the job user, each timed from spawn to exit
+    (allocation, prolog on the node, the step, its end). The loop runs as the user in one
+    python process, so no runuser/PAM cost sits inside a sample."""
+    code = ("import subprocess,sys,time\n"
+            "n=int(sys.argv[1]); argv=['srun','-Q']+sys.argv[2:]+['true']\n"
+            "for _ in range(n):\n"
+            "    t=time.perf_counter(); r=subprocess.run(argv)\n"
+            "    print(time.perf_counter()-t, r.returncode, flush=True)\n")
+    r = as_user(ctx, ["/usr/bin/python3", "-c", code, str(n)] + extra, timeout=60 + 30 * n)
+    out = [line.split() for line in r.stdout.splitlines()]
+    bad = [rc for _, rc in out if rc != "0"]
+    if r.returncode != 0 or len(out) != n or bad:
+        raise BenchError(f"srun {' '.join(extra)} true: {len(bad)} failed of {len(out)}: {r.stderr[-400:]}")
+    return [float(t) for t, _ in out]
+
+
+def sbatch_burst(ctx, n, extra):
+    """Submits n `sbatch --wrap true` jobs back to back and waits until every one has left
+    the queue (its epilog done). Returns the wall time from the first submission."""
+    t0 = time.perf_counter()
+    code = ("import subprocess,sys\n"
+            "n=int(sys.argv[1])\n"
+            "for _ in range(n):\n"
+            "    r=subprocess.run(['sbatch','--parsable','-o','/dev/null']+sys.argv[2:]+['--wrap','true'],"
+            "capture_output=True,text=True)\n"
+            "    print(r.stdout.strip() if r.returncode==0 else 'ERR '+r.stderr.strip(), flush=True)\n")
+    r = as_user(ctx, ["/usr/bin/python3", "-c", code, str(n)] + extra)
+    ids = [line.split(";")[0] for line in r.stdout.splitlines()]
+    if r.returncode != 0 or len(ids) != n or any(not i.isdigit() for i in ids):
+        raise BenchError(f"sbatch {' '.join(extra)}: {r.stdout[-300:]} {r.stderr[-300:]}")
+    deadline = time.time() + 120 + 2 * n
+    while True:
+        q = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True,
+                           text=True, timeout=30)
+        if q.returncode == 0 and not q.stdout.strip():
+            return time.perf_counter() - t0, ids
+        if time.time() > deadline:
+            raise BenchError(f"sbatch burst: jobs still queued after {deadline - t0:.0f} s: {q.stdout[:200]}")
+        time.sleep(0.05)
+
+
+def node_state():
+    r = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    return r.stdout.split()[0] if r.stdout.split() else "?"
+
+
+def cluster(ctx):
+    rounds, n, burst_n = ctx["cluster_rounds"], ctx["cluster_sruns"], ctx["cluster_burst"]
+    base = ctx["cluster_base"]
+    kinds = ("none", "cmin", "plugin", "role")
+    srun = {k: [] for k in kinds}
+    batch = {k: [] for k in kinds}
+    role = ["--aws-role=demo"]
+    try:
+        # The role path must really work before its time means anything.
+        set_plugin(ctx, "ours")
+        r = as_user(ctx, ["srun", "-Q"] + role + ["printenv", "AWS_ROLE_SESSION_NAME"])
+        if r.returncode != 0 or not r.stdout.startswith("slurm-"):
+            raise BenchError(f"srun --aws-role=demo gets no role: {r.stdout!r} {r.stderr[-400:]!r}")
+        for rnd in range(rounds):
+            order = ["none", "cmin", "ours"]
+            random.shuffle(order)
+            for conf in order:
+                set_plugin(ctx, conf)
+                srun_times(ctx, 2, [])  # warm-up: the fresh slurmd's first jobs
+                log(f"cluster: round {rnd + 1}/{rounds}, plugstack: {conf}")
+                if conf != "ours":
+                    srun[conf] += srun_times(ctx, n, [])
+                    batch[conf].append(sbatch_burst(ctx, burst_n, [])[0])
+                    continue
+                # Alternate jobs without and with a role, in small blocks.
+                for _ in range(0, n, 5):
+                    srun["plugin"] += srun_times(ctx, 5, [])
+                    srun["role"] += srun_times(ctx, 5, role)
+                both = [("plugin", []), ("role", role)]
+                random.shuffle(both)
+                for k, extra in both:
+                    batch[k].append(sbatch_burst(ctx, burst_n, extra)[0])
+    finally:
+        set_plugin(ctx, "ours")
+    leftover = sorted(os.listdir(base)) if os.path.isdir(base) else []
+    state = node_state()
+    if leftover:
+        raise BenchError(f"job directories left in {base}: {leftover[:10]}")
+    if state not in ("idle", "idle~"):
+        raise BenchError(f"node is {state} after the cluster section")
+
+    med = {k: statistics.median(v) for k, v in srun.items()}
+    bmed = {k: statistics.median(v) for k, v in batch.items()}
+    labels = {"none": "no plugin",
+              "cmin": "empty C plugin with job_prolog/epilog",
+              "plugin": "aws_role.so, job without a role",
+              "role": "aws_role.so, --aws-role=demo"}
+    targets = {"plugin": 1.15, "role": 1.30}
+    print(f"4. Job start overhead on the test cluster (Slurm {ctx['slurm_version']}, 1 node): "
+          f"{rounds} rounds; in each, the 3 plugstack configurations in random order, slurmd restarted at each switch")
+    print(f"   a. srun -Q true, sequential, {len(srun['none'])} per configuration; wall time per srun")
+    print(f"   {'configuration':<40} {'median':>11} {'p90':>11} {'min':>11} {'/none':>7} {'/empty':>7}   target")
+    for k in kinds:
+        v = srun[k]
+        ratio = med[k] / med["none"]
+        t = f"<= {targets[k]}x {verdict(ratio <= targets[k])}" if k in targets else ""
+        print(f"   {labels[k]:<40} {ms(med[k])} {ms(pct(v, 0.9))} {ms(min(v))} {ratio:6.2f}x "
+              f"{med[k] / med['cmin']:6.2f}x   {t}")
+    print(f"   b. {burst_n} x sbatch --wrap true submitted back to back, until all left the queue "
+          f"(epilogs done); median of {rounds} bursts")
+    print(f"   {'configuration':<40} {'wall':>11} {'jobs/s':>11} {'/none':>7} {'/empty':>7}   target")
+    for k in kinds:
+        ratio = bmed[k] / bmed["none"]
+        t = f"<= {targets[k]}x {verdict(ratio <= targets[k])}" if k in targets else ""
+        print(f"   {labels[k]:<40} {ms(bmed[k])} {burst_n / bmed[k]:11.1f} {ratio:6.2f}x "
+              f"{bmed[k] / bmed['cmin']:6.2f}x   {t}")
+    print(f"   /empty = against the empty C plugin (bench/spank-min.c): what Slurm charges any plugin that")
+    print(f"   exports job_prolog/job_epilog, i.e. aws-role's own share. Afterwards: node {state}, {base} empty.")
+
+
 def main():
-    cmds = {"latency": latency, "burst": burst, "footprint": footprint, "lifetime": lifetime,
-            "refresher": refresher}
+    cmds = {"latency": latency, "burst": burst, "footprint": footprint, "cluster": cluster,
+            "lifetime": lifetime, "refresher": refresher}
     if len(sys.argv) != 3 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

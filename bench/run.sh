@@ -11,7 +11,9 @@
 #                the deadline; how many succeed, how long it takes, how many STS calls;
 #   3. footprint the prolog and epilog stay small in memory (< 16 MiB), and the SPANK
 #                plugin that slurmstepd loads stays small on disk (< 1.5 MiB).
-#   4. cluster   HOOK, not yet implemented: job start overhead on a real Slurm cluster.
+#   4. cluster   job start overhead on the real test cluster (tests/harness/cluster.sh, started
+#                if down): `srun true` and bursts of `sbatch --wrap true` with no plugin, with
+#                the plugin loaded and no role (target <= 1.15x) and with --aws-role (<= 1.30x);
 #   5a. lifetime STS calls per job as a function of its time limit (1 h, 1 d, 7 d, UNLIMITED),
 #                at the default 1 h cap and at a 12 h cap, from `aws-role-refresher --plan` (the
 #                daemon's own schedule), next to the closed form without jitter;
@@ -34,6 +36,9 @@
 #   AWS_ROLE_BENCH_BURST_MODE=throttle/0.3   fault proxy mode for section 2
 #   AWS_ROLE_BENCH_BURST_TIMEOUT=8s   AWS_ROLE_BENCH_BURST_ATTEMPTS=5   ([sts] of the burst's map)
 #   AWS_ROLE_BENCH_FOOTPRINT_RUNS=5   runs per program in section 3
+#   AWS_ROLE_BENCH_CLUSTER_ROUNDS=3   section 4: rounds; each runs both plugstack configurations
+#   AWS_ROLE_BENCH_CLUSTER_SRUNS=20   srun per configuration per round
+#   AWS_ROLE_BENCH_CLUSTER_BURST=20   sbatch jobs per burst (one burst per configuration per round)
 #   AWS_ROLE_BENCH_PLAN_SAMPLES=3     --plan runs per case in section 5a (1 s apart: the jitter)
 #   AWS_ROLE_BENCH_REFRESH_JOBS=500   live jobs in section 5b
 #   AWS_ROLE_BENCH_REFRESH_WINDOW=120 seconds the two refreshers run in section 5b
@@ -51,9 +56,10 @@
 #   CARGO_TARGET_DIR (default ./target)
 #
 # The moto server and the fault proxy are the bench's own (never the test suite's on
-# 5059/5060); both are stopped on exit. Slurm is not used (sections 1-3 run the binaries
+# 5059/5060); both are stopped on exit. Only section 4 uses Slurm (the test cluster, whose
+# site map points at the bench's moto during the section); sections 1-3 run the binaries
 # exactly as slurmd runs a Prolog, like tests/integration/prolog.sh; section 5b runs the
-# refresher as its systemd unit does: root, empty environment).
+# refresher as its systemd unit does: root, empty environment.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -92,6 +98,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 BIN=$CARGO_TARGET_DIR/release
 PY=$VENV/bin/python3
 PLUGIN_MAX_BYTES=$((1536 * 1024)) # 1.5 MiB, the same limit as tests/harness/install.sh
+# Section 4: the test cluster's site map and plugstack fragment (tests/harness/).
+SITE_MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
+PLUGSTACK_FRAGMENT=/etc/slurm/plugstack.conf.d/aws-role.conf
+PLUGSTACK_MIN=/etc/slurm/plugstack.conf.d/aws-role-bench-min.conf
+CLUSTER_ROUNDS=${AWS_ROLE_BENCH_CLUSTER_ROUNDS:-3}
+CLUSTER_SRUNS=${AWS_ROLE_BENCH_CLUSTER_SRUNS:-20}
+CLUSTER_BURST=${AWS_ROLE_BENCH_CLUSTER_BURST:-20}
 ALL_SECTIONS=(latency burst footprint cluster lifetime refresher)
 
 WORK=
@@ -101,6 +114,7 @@ DISK_FS=
 MOTO_PID=
 PROXY_PID=
 REPORT=
+SITE_MAP_SAVED=
 
 # ------------------------------------------------------------------ set-up and clean-up
 
@@ -136,6 +150,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_refreshers
+  restore_site
   stop_child "$PROXY_PID" "fault proxy"
   stop_child "$MOTO_PID" moto_server
   # Only the bench's own directories: its tmpfs, the base_dirs named for it, its mktemp dir.
@@ -332,7 +347,11 @@ EOF
   "refresh_map": "$WORK/refresh.toml", "refresh_base": "$REFRESH_BASE", "refresh_idle_base": "$IDLE_BASE",
   "refresh_jobs": $REFRESH_JOBS, "refresh_window": $REFRESH_WINDOW, "refresh_batch": $REFRESH_BATCH,
   "refresh_session": $REFRESH_SESSION, "refresh_lead": $REFRESH_LEAD, "refresh_jitter": $REFRESH_JITTER,
-  "refresh_scan": $REFRESH_SCAN, "refresh_concurrency": $concurrency
+  "refresh_scan": $REFRESH_SCAN, "refresh_concurrency": $concurrency,
+  "cluster_sh": "$REPO/tests/harness/cluster.sh", "cluster_rounds": $CLUSTER_ROUNDS,
+  "cluster_sruns": $CLUSTER_SRUNS, "cluster_burst": $CLUSTER_BURST, "cluster_base": "/run/aws-role",
+  "spank_min": "$ROOT/bench_min.so",
+  "slurm_version": "$(dpkg-query -W -f='${Version}' slurmd 2>/dev/null || echo '?')"
 }
 EOF
 }
@@ -399,13 +418,36 @@ plugin_size() {
     "prolog $(stat -c %s "$BIN/aws-role-prolog") B, epilog $(stat -c %s "$BIN/aws-role-epilog") B, credentials $(stat -c %s "$BIN/aws-role-credentials") B"
 }
 
-# >>> HOOK (section 4, to be written): job start overhead on a real cluster.
-# Intended: `sbatch --wait` (or srun) of a trivial job with and without --aws-role on the
-# test cluster (tests/harness/cluster.sh up + install.sh), side by side, median of the
-# time from submission to the job's first line of output. Needs the cluster, which this
-# script never starts; print a table in the same format as the other sections.
+# Section 4: job start overhead on the test cluster. Starts it if it is down (and leaves it
+# running), installs the freshly built plugin and binaries (tests/harness/install.sh), and
+# points the site map at the bench's own moto for the section; the map and the plugstack
+# fragment are put back afterwards, also on Ctrl-C (cleanup).
 section_cluster() {
-  echo "4. Job start overhead on a real cluster: not measured yet (hook: section_cluster in bench/run.sh)"
+  local rc=0
+  if ! sl scontrol ping 2>/dev/null | grep -q 'is UP'; then
+    log "starting the test cluster (tests/harness/cluster.sh up)"
+    bash "$REPO/tests/harness/cluster.sh" up >&2
+  fi
+  bash "$REPO/tests/harness/install.sh" >&2
+  cc -O2 -Wall -shared -fPIC -o "$ROOT/bench_min.so" "$HERE/spank-min.c"
+  if [ -f "$SITE_MAP" ]; then cp -p "$SITE_MAP" "$WORK/site-map.saved"; fi
+  SITE_MAP_SAVED=1
+  AWS_ROLE_MAP=$SITE_MAP bash "$REPO/tests/harness/site.sh" write "$STS_URL" >&2
+  "$PY" "$HERE/bench.py" cluster "$WORK/config.json" || rc=$?
+  restore_site
+  return "$rc"
+}
+
+# restore_site: the site map as section 4 found it, and the plugin loaded again.
+restore_site() {
+  [ -n "$SITE_MAP_SAVED" ] || return 0
+  if [ -f "$WORK/site-map.saved" ]; then mv -f "$WORK/site-map.saved" "$SITE_MAP"; fi
+  if [ -f "$PLUGSTACK_FRAGMENT.bench-off" ] || [ -f "$PLUGSTACK_MIN" ]; then
+    rm -f "$PLUGSTACK_MIN"
+    if [ -f "$PLUGSTACK_FRAGMENT.bench-off" ]; then mv -f "$PLUGSTACK_FRAGMENT.bench-off" "$PLUGSTACK_FRAGMENT"; fi
+    bash "$REPO/tests/harness/cluster.sh" restart-slurmd >&2 || true
+  fi
+  SITE_MAP_SAVED=
 }
 
 # Section 5a: STS calls per job over its life, from the daemon's own schedule (--plan).
