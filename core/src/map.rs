@@ -1508,9 +1508,9 @@ mod tests {
         assert_eq!(map.pbs.queues["batch"].default_role, "shared-readonly");
     }
 
-    /// The commented-out settings of the example are valid too, once uncommented.
-    #[test]
-    fn the_examples_optional_settings_are_valid_when_uncommented() {
+    /// The example with its commented-out optional settings uncommented, and how many
+    /// lines that changed.
+    fn uncommented_example() -> (String, usize) {
         const OPTIONAL: [&str; 7] = [
             "endpoint =",
             "credentials_file =",
@@ -1539,6 +1539,65 @@ mod tests {
             text.push('\n');
         }
         assert!(!in_policy, "unterminated session_policy in the example");
+        (text, uncommented)
+    }
+
+    /// The README's map reference (the table rows starting with "| `[") names exactly the
+    /// settings of role-map.example.toml: a setting added to one and not the other fails.
+    #[test]
+    fn the_readme_map_reference_lists_exactly_the_examples_settings() {
+        let (text, _) = uncommented_example();
+        let value: toml::Table = text.parse().expect("the uncommented example is TOML");
+        let mut example = std::collections::BTreeSet::new();
+        for (section, body) in &value {
+            let body = body.as_table().expect("top-level entries are tables");
+            let named = |t: &toml::Table, prefix: &str, out: &mut std::collections::BTreeSet<_>| {
+                for entry in t.values() {
+                    for key in entry.as_table().expect("a named table").keys() {
+                        out.insert((format!("[{prefix}.NAME]"), key.clone()));
+                    }
+                }
+            };
+            match section.as_str() {
+                "roles" | "partitions" => named(body, section, &mut example),
+                _ => {
+                    for (key, v) in body {
+                        if section == "pbs" && key == "queues" {
+                            named(
+                                v.as_table().expect("[pbs.queues]"),
+                                "pbs.queues",
+                                &mut example,
+                            );
+                        } else {
+                            example.insert((format!("[{section}]"), key.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        let readme = include_str!("../../README.md");
+        let tick = |cell: &str| cell.trim().trim_matches('`').to_string();
+        let documented: std::collections::BTreeSet<_> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `["))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').collect();
+                (tick(cells[1]), tick(cells[2]))
+            })
+            .collect();
+        let missing: Vec<_> = example.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&example).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "README map reference: missing {missing:?}, not in the example {extra:?}"
+        );
+        assert!(example.len() > 30, "{example:?}");
+    }
+
+    /// The commented-out settings of the example are valid too, once uncommented.
+    #[test]
+    fn the_examples_optional_settings_are_valid_when_uncommented() {
+        let (text, uncommented) = uncommented_example();
         assert!(uncommented >= 11, "{uncommented}");
         let map = accepted(&text);
         assert_eq!(
