@@ -20,6 +20,8 @@
 //! - [`refresh`]: when a long job's credentials are replaced, and the replacing (feature `sts`).
 //! - [`refresher`]: the node daemon that refreshes every live job and removes orphans (feature `sts`).
 //! - [`status`]: what a node holds, for `aws-role-prolog --status`.
+//! - [`node`]: whether a compute node is set up safely (IMDS, Slurm flags, ownership), for
+//!   `aws-role-prolog --check-node`.
 
 pub mod creds;
 pub mod job;
@@ -27,6 +29,7 @@ pub mod jobenv;
 #[cfg(feature = "sts")]
 pub mod logging;
 pub mod map;
+pub mod node;
 pub mod pbs;
 pub mod policy;
 #[cfg(feature = "sts")]

@@ -2,6 +2,7 @@
 //! `job_prolog`): `SLURM_JOB_*` variables set by slurmd, and `SPANK_AWS_ROLE`, which the
 //! plugin sets at submit time and which is therefore user-controlled.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Uid, User};
@@ -160,53 +161,178 @@ pub fn scontrol_end_time(output: &str, id: &JobId) -> Result<Option<SystemTime>,
     }
 }
 
-#[cfg(feature = "sts")]
 /// Asks `scontrol show job` for the job's end time (`[slurm] end_time_from_scontrol`), for
 /// a Slurm `Prolog=` that is given none (22.05). Runs with an empty environment except
 /// `TZ=UTC0` (and `SLURM_CONF` when set), and is killed after `timeout`.
 pub fn ask_scontrol(
-    scontrol: &std::path::Path,
+    scontrol: &Path,
     id: &JobId,
     timeout: Duration,
 ) -> Result<Option<SystemTime>, String> {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    use wait_timeout::ChildExt;
+    let out = run_scontrol(scontrol, &["show", "job", id.as_str()], timeout)
+        .map_err(|e| e.to_string())?;
+    scontrol_end_time(&out, id)
+}
 
+/// Most of scontrol's output we keep: one job prints a few kilobytes, an array master one
+/// record per running task.
+const MAX_SCONTROL_OUTPUT: usize = 4 << 20;
+/// Of its stderr, only the start matters (the first line goes into messages).
+const MAX_SCONTROL_STDERR: usize = 16 << 10;
+
+/// Why `scontrol` gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ScontrolError {
+    #[error("cannot run {}: {source}", path.display())]
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} did not answer within {timeout:?}", path.display())]
+    Timeout { path: PathBuf, timeout: Duration },
+    #[error("{} exited with {status}{}", path.display(), first_line(stderr))]
+    Failed {
+        path: PathBuf,
+        status: std::process::ExitStatus,
+        /// What it printed on stderr (its reason, e.g. "Unable to contact slurm controller").
+        stderr: String,
+    },
+    #[error("reading the output of {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `": <first non-empty line>"` of `text`, or nothing.
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| format!(": {}", crate::text::one_line(l, 300)))
+        .unwrap_or_default()
+}
+
+/// Runs `scontrol ARGS` and returns its stdout. The environment is emptied except `TZ=UTC0`
+/// (so times are printed in UTC) and `SLURM_CONF` when set; the whole run, output
+/// included, must fit in `timeout`, after which scontrol is killed (a dead slurmctld makes
+/// it retry for about 10 s). Its output is read while it runs: a pipe holds only 64 KiB,
+/// and a scontrol blocked writing more would never exit.
+pub fn run_scontrol(
+    scontrol: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, ScontrolError> {
+    use std::process::{Command, Stdio};
+
+    let deadline = std::time::Instant::now() + timeout;
+    let path = scontrol.to_path_buf();
     let mut cmd = Command::new(scontrol);
-    cmd.args(["show", "job", id.as_str()])
+    cmd.args(args)
         .env_clear()
         .env("TZ", "UTC0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     if let Some(conf) = std::env::var_os("SLURM_CONF") {
         cmd.env("SLURM_CONF", conf);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", scontrol.display()))?;
-    let status = match child.wait_timeout(timeout) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
+    let mut child = cmd.spawn().map_err(|source| ScontrolError::Spawn {
+        path: path.clone(),
+        source,
+    })?;
+    match collect(&mut child, deadline) {
+        Ok((status, _, err)) if !status.success() => Err(ScontrolError::Failed {
+            path,
+            status,
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        }),
+        Ok((_, out, _)) => Ok(String::from_utf8_lossy(&out).into_owned()),
+        Err(stop) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "{} did not answer within {timeout:?}",
-                scontrol.display()
-            ));
+            Err(match stop {
+                None => ScontrolError::Timeout { path, timeout },
+                Some(source) => ScontrolError::Io { path, source },
+            })
         }
-        Err(e) => return Err(format!("waiting for {}: {e}", scontrol.display())),
-    };
-    let mut out = String::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        // The output of one job is a few kilobytes; an array master's is bounded by its tasks.
-        let _ = pipe.by_ref().take(4 << 20).read_to_string(&mut out);
     }
-    if !status.success() {
-        return Err(format!("{} exited with {status}", scontrol.display()));
+}
+
+/// Reads a child's stdout and stderr until both close, then waits for it, all before
+/// `deadline`. `Err(None)`: out of time; `Err(Some(e))`: an I/O error. The caller kills.
+fn collect(
+    child: &mut std::process::Child,
+    deadline: std::time::Instant,
+) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), Option<std::io::Error>> {
+    use std::os::fd::AsFd;
+    use std::time::Instant;
+
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+    let no_pipe = || Some(std::io::Error::other("the child has no pipe"));
+    let mut stdout = child.stdout.take().ok_or_else(no_pipe)?;
+    let mut stderr = child.stderr.take().ok_or_else(no_pipe)?;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (mut out_open, mut err_open) = (true, true);
+    while out_open || err_open {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(None);
+        }
+        let events = |open: bool| {
+            if open {
+                PollFlags::POLLIN
+            } else {
+                PollFlags::empty()
+            }
+        };
+        let mut fds = [
+            PollFd::new(stdout.as_fd(), events(out_open)),
+            PollFd::new(stderr.as_fd(), events(err_open)),
+        ];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(Some(e.into())),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let (out_ready, err_ready) = (ready(&fds[0]), ready(&fds[1]));
+        if out_open && out_ready {
+            out_open = pump(&mut stdout, &mut out, MAX_SCONTROL_OUTPUT).map_err(Some)?;
+        }
+        if err_open && err_ready {
+            err_open = pump(&mut stderr, &mut err, MAX_SCONTROL_STDERR).map_err(Some)?;
+        }
     }
-    scontrol_end_time(&out, id)
+    // Both pipes are closed: the child is exiting.
+    loop {
+        if let Some(status) = child.try_wait().map_err(Some)? {
+            return Ok((status, out, err));
+        }
+        if Instant::now() >= deadline {
+            return Err(None);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One read from a pipe that poll found ready; `Ok(false)` at its end. Past `max` bytes
+/// the rest is read and dropped, so that the writer can finish.
+fn pump(pipe: &mut impl std::io::Read, buf: &mut Vec<u8>, max: usize) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 16 << 10];
+    match pipe.read(&mut chunk) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            let keep = n.min(max.saturating_sub(buf.len()));
+            buf.extend_from_slice(&chunk[..keep]);
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -259,6 +385,70 @@ mod tests {
         assert!(scontrol_end_time("JobId=633 EndTime=yesterday\n", &id)
             .unwrap_err()
             .contains("yesterday"));
+    }
+
+    fn sh(script: &str, timeout: Duration) -> Result<String, ScontrolError> {
+        run_scontrol(Path::new("/bin/sh"), &["-c", script], timeout)
+    }
+
+    #[test]
+    fn scontrol_output_beyond_a_pipe_buffer_is_read_while_it_runs() {
+        // 300 kB does not fit in a 64 KiB pipe: read only after exit, this would time out.
+        let out = sh(
+            "head -c 300000 /dev/zero | tr '\\0' x",
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(out.len(), 300_000);
+        assert!(out.bytes().all(|b| b == b'x'));
+    }
+
+    #[test]
+    fn scontrol_runs_with_only_tz_in_its_environment() {
+        let out = run_scontrol(Path::new("/usr/bin/env"), &[], Duration::from_secs(20)).unwrap();
+        let vars: Vec<&str> = out
+            .lines()
+            .filter(|l| !l.starts_with("SLURM_CONF="))
+            .collect();
+        assert_eq!(vars, ["TZ=UTC0"]);
+    }
+
+    #[test]
+    fn a_hung_scontrol_is_killed_at_the_deadline() {
+        let start = std::time::Instant::now();
+        let e = sh("echo partial; exec sleep 30", Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(e, ScontrolError::Timeout { .. }), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_scontrol_says_why() {
+        let e = sh(
+            "echo; echo 'slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure)' >&2; exit 1",
+            Duration::from_secs(20),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/bin/sh exited with exit status: 1: slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure)"
+        );
+        let e = run_scontrol(
+            Path::new("/nonexistent/scontrol"),
+            &[],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ScontrolError::Spawn { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot run /nonexistent/scontrol: "),
+            "{e}"
+        );
     }
 
     #[test]

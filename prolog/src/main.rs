@@ -48,6 +48,13 @@ struct Args {
     /// refresh, last error; never a secret) and exit.
     #[arg(long)]
     status: bool,
+    /// Check this compute node and exit: the role map, the job directories' base, the
+    /// binaries Slurm and the plugin run, whether an unprivileged user can reach the EC2
+    /// instance metadata service (the node's own role), and Slurm's PrologFlags and plugin
+    /// stack. One line per check (OK, INFO, WARN or FAIL); exits 0 when all are OK, 1 with
+    /// a WARN, 2 with a FAIL. Run it as root.
+    #[arg(long, conflicts_with_all = ["check_config", "status"])]
+    check_node: bool,
     /// With --status: one JSON object per line instead of a table.
     #[arg(long, requires = "status")]
     json: bool,
@@ -109,6 +116,9 @@ fn main() -> ExitCode {
     aws_role::logging::init(false);
     if let Some(path) = &args.check_config {
         return check_config(path.as_ref().unwrap_or(&args.config));
+    }
+    if args.check_node {
+        return check_node(&args);
     }
     if args.status {
         return status(&args);
@@ -287,6 +297,19 @@ fn status(args: &Args) -> ExitCode {
         print!("{}", aws_role::status::render(&entries, SystemTime::now()));
     }
     ExitCode::SUCCESS
+}
+
+fn check_node(args: &Args) -> ExitCode {
+    let opts = aws_role::node::Options {
+        config: args.config.clone(),
+        base_dir: args.base_dir.clone(),
+        exe: std::env::current_exe().ok(),
+        slurm_conf: env("SLURM_CONF")
+            .map_or_else(|| PathBuf::from("/etc/slurm/slurm.conf"), PathBuf::from),
+    };
+    let findings = aws_role::node::check(&opts);
+    print!("{}", aws_role::node::render(&findings));
+    ExitCode::from(aws_role::node::exit_code(&findings))
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {

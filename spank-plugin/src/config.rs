@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_CONFIG: &str = aws_role::map::DEFAULT_PATH;
-pub const DEFAULT_PROLOG: &str = "/usr/libexec/aws-role/aws-role-prolog";
-pub const DEFAULT_EPILOG: &str = "/usr/libexec/aws-role/aws-role-epilog";
+pub const DEFAULT_PROLOG: &str = aws_role::node::PLUGIN_PROLOG;
+pub const DEFAULT_EPILOG: &str = aws_role::node::PLUGIN_EPILOG;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest accepted `timeout=`: a job_prolog that hangs longer only delays the job.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);

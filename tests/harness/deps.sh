@@ -6,7 +6,8 @@
 set -euo pipefail
 
 VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
-APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc)
+# nftables, iptables, curl: tests/integration/imds.sh (the IMDS lock-down, both backends).
+APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc nftables iptables curl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

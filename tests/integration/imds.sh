@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# aws-role-imds-lockdown and `aws-role-prolog --check-node`, in a network namespace of the
+# suite's own with a stand-in IMDS (an HTTP server on 169.254.169.254:80, and on
+# [fd00:ec2::254]:80 when IPv6 works): before the lock-down `nobody` connects and
+# --check-node warns; after it `nobody` is refused at once, root still connects and
+# --check-node is all OK; after remove `nobody` connects again. For the nftables backend
+# and the iptables fallback. Needs no cluster: Slurm is a fake slurm.conf, plugstack and
+# scontrol, and the host's own firewall rules are never touched.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+
+LOCKDOWN=${AWS_ROLE_IMDS_LOCKDOWN:-$REPO/packaging/imds/aws-role-imds-lockdown}
+NS=aws-role-imds-test-$$
+WORK=$(mktemp -d /tmp/aws-role-imds.XXXXXX)
+chmod 0755 "$WORK"
+SERVERS=()
+cleanup() {
+  local p
+  for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null; done
+  ip netns del "$NS" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for b in aws-role-prolog aws-role-epilog aws-role-credentials; do
+  [ -x "$BIN/$b" ] || { echo "$T_NAME: $BIN/$b missing (set AWS_ROLE_BIN_DIR)" >&2; exit 1; }
+done
+for c in nft iptables curl setpriv; do
+  command -v "$c" >/dev/null || { echo "$T_NAME: needs $c (tests/harness/deps.sh)" >&2; exit 1; }
+done
+host_rules() { nft list ruleset 2>&1 | sha256sum; }
+host_before=$(host_rules)
+
+in_ns() { ip netns exec "$NS" "$@"; }
+ip netns add "$NS" || exit 1
+in_ns ip link set lo up
+in_ns ip addr add 169.254.169.254/32 dev lo
+V6=0
+if in_ns ip -6 addr add fd00:ec2::254/128 dev lo nodad 2>/dev/null; then V6=1; fi
+
+mkdir -p "$WORK/www/latest/meta-data"
+echo i-0123456789abcdef0 >"$WORK/www/latest/meta-data/instance-id"
+serve() {
+  # Not through in_ns: a function run with & is a subshell, and $! would be its pid.
+  ip netns exec "$NS" /usr/bin/python3 -m http.server --bind "$1" --directory "$WORK/www" 80 >"$WORK/http-$2.log" 2>&1 &
+  SERVERS+=($!)
+}
+serve 169.254.169.254 v4
+[ "$V6" = 1 ] && serve fd00:ec2::254 v6
+
+NOBODY_UID=$(id -u nobody)
+# get URL [AS_UID]: prints "<curl exit status> <milliseconds>". A hang shows as >= 5000 ms.
+get() {
+  local url=$1 t0 rc as=()
+  [ $# -ge 2 ] && as=(setpriv --reuid="$2" --regid="$(id -g "$2")" --clear-groups)
+  t0=$(date +%s%3N)
+  in_ns "${as[@]}" curl -sS -o /dev/null --connect-timeout 5 -m 5 "$url" 2>/dev/null
+  rc=$?
+  echo "$rc $(($(date +%s%3N) - t0))"
+}
+URL4=http://169.254.169.254/latest/meta-data/instance-id
+URL6='http://[fd00:ec2::254]/latest/meta-data/instance-id'
+for _ in $(seq 50); do
+  [ "$(get $URL4 | cut -d' ' -f1)" = 0 ] && { [ "$V6" = 0 ] || [ "$(get "$URL6" | cut -d' ' -f1)" = 0 ]; } && break
+  sleep 0.1
+done
+
+# A valid map, base dir and binaries, and a Slurm that runs the plugin with PrologFlags=Alloc:
+# everything --check-node looks at is OK except what the lock-down changes.
+mkdir -m 0711 "$WORK/base"
+mkdir -p "$WORK/slurm/plugstack.conf.d"
+cat >"$WORK/map.toml" <<TOML
+[sts]
+region = "us-east-1"
+
+[node]
+base_dir = "$WORK/base"
+credential_helper = "$BIN/aws-role-credentials"
+
+[slurm]
+scontrol = "$WORK/slurm/scontrol"
+
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+
+[partitions.debug]
+default_role = "demo"
+TOML
+echo "ClusterName=imds-test" >"$WORK/slurm/slurm.conf"
+echo "include $WORK/slurm/plugstack.conf.d/*.conf" >"$WORK/slurm/plugstack.conf"
+echo "required /usr/lib/slurm/aws_role.so config=$WORK/map.toml prolog=$BIN/aws-role-prolog epilog=$BIN/aws-role-epilog" \
+  >"$WORK/slurm/plugstack.conf.d/aws-role.conf"
+# fake_scontrol FLAGS | --fail: what `scontrol show config` prints.
+fake_scontrol() {
+  if [ "$1" = --fail ]; then
+    printf '#!/bin/sh\necho "slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure)" >&2\nexit 1\n'
+  else
+    printf '#!/bin/sh\nprintf "Configuration data as of 2026-11-22T00:01:32\\nPrologEpilogTimeout     = 65534\\nPrologFlags             = %s\\n"\n' "$1"
+  fi >"$WORK/slurm/scontrol.new"
+  chmod 0755 "$WORK/slurm/scontrol.new"
+  mv -f "$WORK/slurm/scontrol.new" "$WORK/slurm/scontrol"
+}
+fake_scontrol Alloc,Contain
+
+# check_node: output in $OUT, exit status in $RC.
+check_node() {
+  OUT=$(cd / && in_ns env SLURM_CONF="$WORK/slurm/slurm.conf" "$BIN/aws-role-prolog" --check-node --config "$WORK/map.toml" 2>&1)
+  RC=$?
+}
+line() { grep -- "$1" <<<"$OUT"; }
+count() { grep -c -- "$1" <<<"$OUT"; }
+lockdown() { in_ns "$LOCKDOWN" "$@" >"$WORK/lockdown.out" 2>&1; }
+
+# --- before the lock-down ------------------------------------------------------------------
+read -r rc ms < <(get $URL4 "$NOBODY_UID")
+check_eq "before: nobody reaches IMDS (IPv4)" 0 "$rc"
+if [ "$V6" = 1 ]; then
+  read -r rc ms < <(get "$URL6" "$NOBODY_UID")
+  check_eq "before: nobody reaches IMDS (IPv6)" 0 "$rc"
+fi
+lockdown status
+check_eq "before: status exits 3" 3 $?
+check_node
+check_eq "before: --check-node exits 1 (a warning)" 1 "$RC"
+check_contains "before: --check-node warns that nobody reaches IMDS" \
+  "WARN  IMDS from an unprivileged user: user nobody (uid $NOBODY_UID) connected to 169.254.169.254:80" "$OUT"
+check_contains "before: the warning points at the lock-down" "see aws-role-imds-lockdown" "$(line 'IMDS from an unprivileged')"
+check_eq "before: that is the only warning, and nothing fails" "1 0" "$(count '^WARN') $(count '^FAIL')"
+check_contains "before: root's reach is information" "INFO  IMDS from root: 169.254.169.254:80 connected" "$OUT"
+printf '#   %s\n' "${OUT//$'\n'/$'\n'#   }"
+
+# locked_down BACKEND: the checks that hold whichever backend installed the rule.
+locked_down() {
+  local b=$1 rc ms
+  read -r rc ms < <(get $URL4 "$NOBODY_UID")
+  check_eq "$b: nobody cannot connect (IPv4; curl: couldn't connect)" 7 "$rc"
+  check "$b: nobody is refused at once, not left to time out ($ms ms < 2000)" test "$ms" -lt 2000
+  read -r rc ms < <(get $URL4)
+  check_eq "$b: root still reaches IMDS (IPv4)" 0 "$rc"
+  if [ "$V6" = 1 ]; then
+    read -r rc ms < <(get "$URL6" "$NOBODY_UID")
+    check_eq "$b: nobody cannot connect (IPv6)" 7 "$rc"
+    check "$b: nobody is refused at once (IPv6, $ms ms < 2000)" test "$ms" -lt 2000
+    read -r rc ms < <(get "$URL6")
+    check_eq "$b: root still reaches IMDS (IPv6)" 0 "$rc"
+  fi
+  lockdown status
+  check_eq "$b: status exits 0" 0 $?
+  check_node
+  check_eq "$b: --check-node exits 0" 0 "$RC"
+  check_contains "$b: --check-node finds IMDS refused to nobody" \
+    "OK    IMDS from an unprivileged user: user nobody (uid $NOBODY_UID) cannot connect: 169.254.169.254:80 refused" "$OUT"
+}
+
+# unlocked BACKEND: after remove.
+unlocked() {
+  local b=$1 rc ms
+  lockdown remove
+  check_eq "$b: remove exits 0" 0 $?
+  read -r rc ms < <(get $URL4 "$NOBODY_UID")
+  check_eq "$b: after remove nobody reaches IMDS again" 0 "$rc"
+  lockdown status
+  check_eq "$b: after remove status exits 3" 3 $?
+  check_contains "$b: status says so" "not applied" "$(cat "$WORK/lockdown.out")"
+}
+
+# --- nftables ---------------------------------------------------------------------------------
+lockdown apply
+check_eq "nft: apply exits 0" 0 $?
+locked_down nft
+printf '#   %s\n' "${OUT//$'\n'/$'\n'#   }"
+lockdown apply
+check_eq "nft: apply again exits 0" 0 $?
+check_eq "nft: two applies leave one table" 1 "$(in_ns nft list tables | grep -c 'inet aws_role_imds')"
+check_eq "nft: ... with its four rejects (tcp and other, IPv4 and IPv6)" 4 "$(in_ns nft list table inet aws_role_imds | grep -c reject)"
+check_eq "nft: nothing else was added to the namespace" "table inet aws_role_imds" "$(in_ns nft list tables)"
+
+# An allow-listed user reaches IMDS; nobody still does not.
+lockdown apply --allow-user daemon
+read -r rc _ < <(get $URL4 "$(id -u daemon)")
+check_eq "nft: --allow-user daemon lets daemon reach IMDS" 0 "$rc"
+read -r rc _ < <(get $URL4 "$NOBODY_UID")
+check_eq "nft: ... and nobody still cannot" 7 "$rc"
+lockdown apply
+
+# The Slurm side, end to end through the fake scontrol, now that IMDS is OK.
+fake_scontrol '(null)'
+check_node
+check_eq "PrologFlags=(null): --check-node exits 1" 1 "$RC"
+check_contains "PrologFlags=(null): says what goes wrong without Alloc" \
+  "WARN  Slurm PrologFlags: PrologFlags=(null): without Alloc (or Contain) the prolog runs on a node only when the job's first step starts there" "$OUT"
+fake_scontrol --fail
+check_node
+check_contains "an unreachable slurmctld is a warning with scontrol's reason" \
+  "WARN  Slurm PrologFlags: cannot read PrologFlags: $WORK/slurm/scontrol exited with exit status: 1: slurm_load_ctl_conf error: Unable to contact slurm controller" "$OUT"
+fake_scontrol Alloc,Contain
+
+unlocked nft
+check_eq "nft: remove leaves no table behind" "" "$(in_ns nft list tables)"
+
+# --- iptables fallback -----------------------------------------------------------------------
+export AWS_ROLE_IMDS_BACKEND=iptables
+lockdown apply
+check_eq "iptables: apply exits 0" 0 $?
+locked_down iptables
+lockdown apply
+check_eq "iptables: two applies leave one OUTPUT jump" 1 "$(in_ns iptables -S OUTPUT | grep -c -- '-j AWS_ROLE_IMDS')"
+check_eq "iptables: ... and one chain of three rules" 3 "$(in_ns iptables -S AWS_ROLE_IMDS | grep -c -- '^-A')"
+if [ "$V6" = 1 ]; then
+  check_eq "iptables: one ip6tables OUTPUT jump" 1 "$(in_ns ip6tables -S OUTPUT | grep -c -- '-j AWS_ROLE_IMDS')"
+fi
+check "iptables: no nftables table of ours" test -z "$(in_ns nft list tables | grep aws_role_imds)"
+unlocked iptables
+check "iptables: remove deletes the chain" test -z "$(in_ns iptables -S | grep AWS_ROLE_IMDS)"
+
+# Switching backends leaves only the new one.
+lockdown apply
+unset AWS_ROLE_IMDS_BACKEND
+lockdown apply
+check_eq "switching to nft removes the iptables chain" "" "$(in_ns iptables -S | grep AWS_ROLE_IMDS)"
+check_eq "... and installs the table" 1 "$(in_ns nft list tables | grep -c aws_role_imds)"
+lockdown remove
+
+check_eq "the host's own rule set is untouched" "$host_before" "$(host_rules)"
+finish
