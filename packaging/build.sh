@@ -48,9 +48,10 @@ minor=$(((hex >> 8) & 0xff))
 SLURM_MM=$(printf '%d.%02d' "$major" "$minor")  # 22.05
 VARIANT=$(printf 'slurm%d-%02d' "$major" "$minor")  # slurm22-05
 REVISION="1+slurm$SLURM_MM"
-grep -q "^\[package.metadata.deb.variants.$VARIANT\]" packaging/Cargo.toml &&
-  grep -q "^\[package.metadata.generate-rpm.variants.$VARIANT\]" packaging/Cargo.toml ||
-  die "packaging/Cargo.toml has no variant $VARIANT for Slurm $SLURM_MM ($version_h): add one (see the comment above the variants there)"
+for tool in deb generate-rpm; do
+  grep -q "^\[package.metadata.$tool.variants.$VARIANT\]" packaging/Cargo.toml ||
+    die "packaging/Cargo.toml has no $tool variant $VARIANT for Slurm $SLURM_MM ($version_h): add one (see the comment above the variants there)"
+done
 log "Slurm $SLURM_MM from $version_h: variant $VARIANT, revision $REVISION"
 
 # Reproducible: file dates, the packages' build dates and the man pages' date. Only given

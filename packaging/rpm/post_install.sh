@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # aws-role %post. $1: 1 on a first install, 2 or more on an upgrade.
 # Never fails, and never starts anything unless systemd is PID 1 (containers, image builds
 # and CI have no systemd): /run/aws-role is then created (root, 0711) by the first prolog.

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # aws-role %postun. $1: 0 when the package was removed, 1 or more after an upgrade, when
 # the refresher is restarted on the new binary (it keeps no state: restarting is safe).
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
