@@ -4,9 +4,10 @@
 #     bash tests/run.sh
 #
 # Installs what it needs (tests/harness/deps.sh), checks formatting and lints, runs the
-# unit/property tests, brings up a real single-node Slurm and the STS emulator, installs
-# the freshly built plugin and binaries, runs the integration and end-to-end suites, and
-# finally proves that no test drained the node. Ends with "N passed, N failed".
+# unit/property tests, builds and checks the .deb and .rpm (without installing them),
+# brings up a real single-node Slurm and the STS emulator, installs the freshly built
+# plugin and binaries, runs the integration and end-to-end suites, and finally proves that
+# no test drained the node. Ends with "N passed, N failed".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -32,15 +33,20 @@ step "OpenPBS hook (stand-in pbs module)"
 hook_pass=$(grep -c ' ok$' /tmp/aws-role-hook-test.log || true)
 rust_pass=$((rust_pass + hook_pass))
 
+TALLY=$(mktemp)
+export AWS_ROLE_TEST_TALLY=$TALLY
+failed_suites=()
+
+# Before the cluster: it builds the same release binaries install.sh then reuses.
+step "packages (tests/packaging/check.sh)"
+bash tests/packaging/check.sh || failed_suites+=(tests/packaging/check.sh)
+
 step "cluster, STS emulator, install"
 bash $H/cluster.sh up
 bash $H/sts.sh up
 bash $H/sts.sh proxy-up
 bash $H/install.sh
 
-TALLY=$(mktemp)
-export AWS_ROLE_TEST_TALLY=$TALLY
-failed_suites=()
 for t in tests/integration/*.sh tests/e2e/*.sh; do
   [ -e "$t" ] || continue
   step "$t"

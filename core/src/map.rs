@@ -1623,6 +1623,85 @@ mod tests {
         assert_eq!(keys, ["job", "partition", "project", "user"]);
     }
 
+    /// The map the packages install as /etc/aws-role/role-map.toml.
+    const PACKAGED_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/role-map.toml");
+    /// The line after which the packaged map is the example with every setting commented out.
+    const PACKAGED_MARKER: &str =
+        "# ---- below: role-map.example.toml with every setting commented out ----\n";
+
+    /// The example with every active line commented out, except the one setting a map
+    /// cannot load without (`[sts] region`).
+    fn commented_out(example: &str) -> String {
+        let mut out = String::new();
+        for line in example.lines() {
+            if line.is_empty()
+                || line.starts_with('#')
+                || line == "[sts]"
+                || line.starts_with("region = ")
+            {
+                out.push_str(line);
+            } else {
+                out.push_str("# ");
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_packaged_map_loads_and_gives_no_role_to_anybody() {
+        let text = std::fs::read_to_string(PACKAGED_PATH).unwrap();
+        let map = accepted(&text);
+        assert!(map.roles.is_empty(), "{:?}", map.roles.keys());
+        assert!(map.partitions.is_empty());
+        assert_eq!(map.pbs.default_role, None);
+        assert!(map.pbs.queues.is_empty());
+        // Everything else is at its documented default.
+        assert_eq!(map.node.base_dir, Path::new(DEFAULT_BASE_DIR));
+        assert_eq!(map.sts.endpoint, None);
+        assert_eq!(map.sts.credentials_file, None);
+        assert!(map.summary().contains("roles (0):"), "{}", map.summary());
+    }
+
+    /// The packaged map is the documented example, commented out, so the two never drift.
+    /// After changing the example, regenerate it with
+    /// `AWS_ROLE_REGENERATE_PACKAGED_MAP=1 cargo test -p aws-role-core packaged`.
+    #[test]
+    fn the_packaged_map_is_the_example_commented_out() {
+        let text = std::fs::read_to_string(PACKAGED_PATH).unwrap();
+        let (header, body) = text
+            .split_once(PACKAGED_MARKER)
+            .unwrap_or_else(|| panic!("{PACKAGED_PATH} lacks the line {PACKAGED_MARKER:?}"));
+        for line in header.lines() {
+            assert!(
+                line.is_empty() || line.starts_with('#'),
+                "{PACKAGED_PATH}: only comments may come before the example: {line:?}"
+            );
+        }
+        let expected = commented_out(EXAMPLE);
+        if body != expected {
+            if std::env::var_os("AWS_ROLE_REGENERATE_PACKAGED_MAP").is_some() {
+                std::fs::write(
+                    PACKAGED_PATH,
+                    format!("{header}{PACKAGED_MARKER}{expected}"),
+                )
+                .unwrap();
+                return;
+            }
+            panic!(
+                "{PACKAGED_PATH} is not role-map.example.toml commented out; regenerate it with \
+                 AWS_ROLE_REGENERATE_PACKAGED_MAP=1 cargo test -p aws-role-core packaged"
+            );
+        }
+        // Only the region is active: commenting out is what keeps every role away.
+        let active: Vec<&str> = body
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert_eq!(active, ["[sts]", "region = \"us-east-1\""]);
+    }
+
     #[test]
     fn omitted_settings_get_their_documented_defaults() {
         let map = accepted(STS);

@@ -27,7 +27,7 @@ use clap::Parser;
 /// account exit_code ...). PBS is assumed when there are positional arguments and
 /// SLURM_JOB_ID is not set, or with --scheduler pbs.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = AFTER_HELP)]
 struct Args {
     /// Role map to use (for [node] base_dir).
     #[arg(long, value_name = "PATH", default_value = DEFAULT_PATH)]
@@ -48,6 +48,31 @@ struct Args {
     )]
     pbs_args: Vec<String>,
 }
+
+/// The rest of `--help` (and of the man page generated from it).
+const AFTER_HELP: &str = "\
+Files:
+  /etc/aws-role/role-map.toml
+          The role map (--config), read for its [node] base_dir only. When it cannot be read, the default place is cleaned up.
+  /run/aws-role/JOBID/
+          The job's directory, removed with everything in it. Removing it waits for a refresh of the job in progress, so nothing is left behind.
+
+Environment:
+  SLURM_JOB_ID
+          The job, as slurmd passes it to an Epilog (and the plugin to this program).
+
+Exit status:
+  0       Always, also when there was nothing to remove or the removal failed (logged): a non-zero Slurm Epilog drains the node, and a failing PBS epilogue can requeue the job or take the node offline. Removing a job twice is harmless.
+  2       The command line is not valid.
+
+Examples:
+  Epilog=/usr/libexec/aws-role/aws-role-epilog
+          In slurm.conf, at sites without the SPANK plugin (whose job epilog runs it).
+  install -o root -g root -m 0500 /usr/libexec/aws-role/aws-role-epilog /var/spool/pbs/mom_priv/epilogue
+          Make it the OpenPBS epilogue (Torque: /var/spool/torque/mom_priv/epilogue).
+
+See also:
+  aws-role-prolog(8), aws-role-refresher(8), /usr/share/doc/aws-role/README.md";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum SchedulerArg {

@@ -36,7 +36,7 @@ use clap::Parser;
 /// [hosts]; OpenPBS: jobid user group) in an empty environment. PBS is assumed when there
 /// are positional arguments and SLURM_JOB_ID is not set, or with --scheduler pbs.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = AFTER_HELP)]
 struct Args {
     /// Role map to use.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_PATH)]
@@ -95,6 +95,40 @@ struct Args {
     )]
     pbs_args: Vec<String>,
 }
+
+/// The rest of `--help` (and of the man page generated from it).
+const AFTER_HELP: &str = "\
+Files:
+  /etc/aws-role/role-map.toml
+          The role map (--config): the roles, who may request them, partition and queue defaults.
+  /run/aws-role/JOBID/
+          The job's directory (the map's [node] base_dir): credentials.json, credentials and config, owned by the job's user, mode 0600; state.json, root's; or failure.json, why the job's role could not be given.
+
+Environment:
+  SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID, SLURM_JOB_USER, SLURM_JOB_PARTITION, SLURM_JOB_ACCOUNT, SLURM_CLUSTER_NAME, SLURM_JOB_RESTART_COUNT, SLURM_JOB_END_TIME
+          The job, as slurmd passes it to a Prolog (and the plugin to this program).
+  SPANK_AWS_ROLE
+          The role the job asked for (sbatch --aws-role=NAME), passed on by the plugin; user-controlled, so checked again against the role map.
+  SLURM_SCRIPT_CONTEXT
+          prolog_task: run as the TaskProlog (as --task-prolog).
+
+Exit status:
+  0       As a Slurm Prolog, a PBS prologue or the plugin's job prolog: always, even when the job's role could not be given (a non-zero status would drain the node or requeue the job); the reason is then in the job's failure.json, and under Slurm the job fails at its first task. --check-config: the map is valid. --status: the jobs were listed.
+  1       --check-config: the map is not valid (every mistake is printed as file:line:column). --task-prolog: the job's role could not be given (the task fails, printing why). --status: the job directories cannot be read.
+  2       The command line is not valid.
+
+Examples:
+  aws-role-prolog --check-config
+          Check /etc/aws-role/role-map.toml after editing it, and list who may request which role.
+  aws-role-prolog --status --json
+          List the jobs that have AWS credentials on this node (never a secret), one JSON object per line.
+  Prolog=/usr/libexec/aws-role/aws-role-prolog
+          In slurm.conf, at sites without the SPANK plugin, with Epilog=/usr/libexec/aws-role/aws-role-epilog and TaskProlog=/usr/libexec/aws-role/aws-role-prolog.
+  install -o root -g root -m 0500 /usr/libexec/aws-role/aws-role-prolog /var/spool/pbs/mom_priv/prologue
+          Make it the OpenPBS prologue (Torque: /var/spool/torque/mom_priv/prologue).
+
+See also:
+  aws-role-epilog(8), aws-role-refresher(8), aws-role-credentials(1), /usr/share/doc/aws-role/README.md";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum SchedulerArg {

@@ -24,8 +24,14 @@ use tokio::signal::unix::{signal, SignalKind};
 /// expire, until the credentials reach the job's end plus margin; SDKs inside the job pick
 /// them up through credential_process. Directories of jobs that ended more than
 /// `[refresh] orphan_grace` ago (the epilog never ran) are removed.
+///
+/// Runs as root, one per node where jobs run, as the systemd service
+/// aws-role-refresher.service. Its only state is in the job directories: it can be
+/// stopped, killed or restarted at any time. SIGHUP re-reads the role map at once (it is
+/// re-read every pass anyway); SIGTERM and SIGINT stop it between passes. It logs to
+/// stderr (the journal).
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = AFTER_HELP)]
 struct Args {
     /// Role map to use; re-read every pass, the last valid one is kept if it breaks.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_PATH)]
@@ -45,6 +51,32 @@ struct Args {
     #[arg(long, value_name = "NAME", requires = "plan")]
     role: Option<String>,
 }
+
+/// The rest of `--help` (and of the man page generated from it).
+const AFTER_HELP: &str = "\
+Files:
+  /etc/aws-role/role-map.toml
+          The role map (--config): [refresh] lead, jitter, scan_interval, orphan_grace and concurrency; [sts] for the AssumeRole calls. A broken edit is reported and the last valid map kept.
+  /run/aws-role/JOBID/
+          The job directories (the map's [node] base_dir): state.json says when each job's credentials expire; credentials.json, credentials and config are replaced when they are renewed.
+  /usr/lib/systemd/system/aws-role-refresher.service
+          Its systemd unit.
+
+Exit status:
+  0       Stopped by SIGTERM or SIGINT; --once: every refresh that was due succeeded; --plan: the plan was printed.
+  1       --once: a refresh failed, or the job directories or the role map cannot be read; --plan: the role map or the time limit is not valid, or there is no such role.
+  2       The command line is not valid.
+
+Examples:
+  systemctl status aws-role-refresher
+          Is it running on this node? (journalctl -u aws-role-refresher for its log.)
+  aws-role-refresher --once
+          One pass by hand: refresh what is due, remove what ended jobs left, print what was done.
+  aws-role-refresher --plan 7-00:00:00 --role ml-training
+          How many AssumeRole calls a 7-day job with role ml-training makes over its life.
+
+See also:
+  aws-role-prolog(8), aws-role-epilog(8), aws-role-credentials(1), /usr/share/doc/aws-role/README.md";
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs everything a fresh Debian 12 machine needs to build aws-role and run its
-# test suite: Slurm + munge from Debian, the Slurm headers, and a Python venv with
-# the STS emulator (moto) and the AWS clients (awscli, boto3) that jobs use.
-# Idempotent: a second run only checks.
+# test suite: Slurm + munge from Debian, the Slurm headers, a Python venv with the STS
+# emulator (moto) and the AWS clients (awscli, boto3) that jobs use, and what building and
+# checking the packages needs (packaging/build.sh, tests/packaging/check.sh): lintian,
+# rpm (rpmbuild, rpm2cpio), help2man, and cargo-deb and cargo-generate-rpm at pinned
+# versions. Idempotent: a second run only checks.
 set -euo pipefail
 
 VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # nftables, iptables, curl: tests/integration/imds.sh (the IMDS lock-down, both backends).
-APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc nftables iptables curl)
+# lintian, rpm, rpm2cpio, cpio, help2man, dpkg-dev, binutils: packaging/build.sh and
+# tests/packaging/check.sh.
+APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
+  nftables iptables curl lintian rpm rpm2cpio cpio help2man dpkg-dev binutils)
+# `cargo install --locked` only when missing or at another version. A fresh install of
+# both takes several minutes (see packaging/README.md).
+CARGO_TOOLS=("cargo-deb 3.8.0" "cargo-generate-rpm 0.21.1")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,4 +43,13 @@ if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/aws" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.*' 'awscli' 'boto3'
   chmod -R a+rX "$(dirname "$VENV")"
 fi
-echo "deps ok: $(dpkg-query -W -f='${Version}' slurm-wlm) slurm-wlm, venv $VENV"
+for tool in "${CARGO_TOOLS[@]}"; do
+  read -r name version <<<"$tool"
+  if [ "$("$name" --version 2>/dev/null)" != "$name $version" ]; then
+    echo "installing $name $version (cargo install --locked)"
+    # Not into the project's CARGO_TARGET_DIR: cargo's own temporary directory.
+    env -u CARGO_TARGET_DIR cargo install --quiet --locked --force --version "$version" "$name" \
+      >/tmp/aws-role-cargo-install.log 2>&1 || { cat /tmp/aws-role-cargo-install.log; exit 1; }
+  fi
+done
+echo "deps ok: $(dpkg-query -W -f='${Version}' slurm-wlm) slurm-wlm, venv $VENV, ${CARGO_TOOLS[*]}"

@@ -1,0 +1,16 @@
+# shellcheck shell=sh
+# aws-role %postun. $1: 0 when the package was removed, 1 or more after an upgrade, when
+# the refresher is restarted on the new binary (it keeps no state: restarting is safe).
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl daemon-reload >/dev/null 2>&1 || :
+    if [ "$1" -ge 1 ]; then
+        systemctl try-restart aws-role-refresher.service >/dev/null 2>&1 || :
+    fi
+fi
+# cargo-generate-rpm cannot make the package own its directories, so rpm leaves them
+# behind: remove the ones that are only ours, if empty (a kept .rpmsave keeps /etc/aws-role).
+if [ "$1" -eq 0 ]; then
+    rmdir /usr/libexec/aws-role /usr/share/aws-role/pbs /usr/share/aws-role \
+        /usr/share/doc/aws-role /etc/aws-role >/dev/null 2>&1 || :
+fi
+exit 0
