@@ -58,6 +58,8 @@ FILES=(
   "-rw-r--r-- C etc/profile.d/aws-role.sh"
   "-rw-r--r-- usr/lib/tmpfiles.d/aws-role.conf"
   "-rw-r--r-- usr/lib/systemd/system/aws-role-refresher.service"
+  "-rwxr-xr-x usr/libexec/aws-role/aws-role-imds-lockdown"
+  "-rw-r--r-- usr/lib/systemd/system/aws-role-imds-lockdown.service"
   "-rw-r--r-- usr/share/aws-role/pbs/aws_role_launch_hook.py"
   "-rw-r--r-- d usr/share/man/man8/aws-role-prolog.8.gz"
   "-rw-r--r-- d usr/share/man/man8/aws-role-epilog.8.gz"
@@ -164,6 +166,10 @@ for tool in systemctl deb-systemd-helper deb-systemd-invoke systemd-tmpfiles rmd
   printf '#!/bin/sh\necho "%s $*" >>"%s/calls"\nexit 0\n' "$tool" "$WORK" >"$stub/$tool"
   chmod 0755 "$stub/$tool"
 done
+# As on a machine where the package was never installed: deb-systemd-helper knows no unit
+# (`debian-installed` fails) and `was-enabled` defaults to true, as the real one does.
+printf '#!/bin/sh\necho "deb-systemd-helper $*" >>"%s/calls"\n[ "$1" = debian-installed ] && exit 1\nexit 0\n' \
+  "$WORK" >"$stub/deb-systemd-helper"
 # run_script WHAT SCRIPT ARGS...: runs it as dpkg or rpm would (sh, root), with the stubs.
 run_script() {
   local what=$1 script=$2 rc
@@ -188,6 +194,8 @@ done
 run_script ".deb postinst configure (first install)" "$WORK/control/postinst" configure
 check_contains ".deb postinst enables the refresher on install" \
   "deb-systemd-helper enable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_not_contains ".deb postinst never enables the opt-in IMDS lock-down" \
+  "enable aws-role-imds-lockdown" "$(cat "$WORK/calls")"
 run_script ".deb postinst configure (upgrade)" "$WORK/control/postinst" configure 0.0.9-1
 run_script ".deb prerm remove" "$WORK/control/prerm" remove
 run_script ".deb postrm remove" "$WORK/control/postrm" remove
@@ -280,10 +288,14 @@ done
 run_script ".rpm %post (first install)" "$WORK/rpm.POSTIN" 1
 check_contains ".rpm %post enables the refresher on install" \
   "systemctl --no-reload enable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_not_contains ".rpm %post never enables the opt-in IMDS lock-down" \
+  "enable aws-role-imds-lockdown" "$(cat "$WORK/calls")"
 run_script ".rpm %post (upgrade)" "$WORK/rpm.POSTIN" 2
 run_script ".rpm %preun (erase)" "$WORK/rpm.PREUN" 0
 check_contains ".rpm %preun disables the refresher on erase" \
   "systemctl --no-reload disable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_contains ".rpm %preun disables the IMDS lock-down too on erase (its script goes)" \
+  "systemctl --no-reload disable aws-role-imds-lockdown.service" "$(cat "$WORK/calls")"
 run_script ".rpm %preun (upgrade)" "$WORK/rpm.PREUN" 1
 run_script ".rpm %postun (upgrade)" "$WORK/rpm.POSTUN" 1
 run_script ".rpm %postun (erase)" "$WORK/rpm.POSTUN" 0
