@@ -9,7 +9,7 @@ T_FAIL=0
 T_NAME=${0##*/}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
-BIN=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}
+BIN=${AWS_ROLE_BIN_DIR:-/usr/libexec/aws-role}
 
 ok() { T_PASS=$((T_PASS + 1)); printf 'ok - %s\n' "$*"; }
 not_ok() { T_FAIL=$((T_FAIL + 1)); printf 'not ok - %s\n' "$*"; }

@@ -5,9 +5,10 @@
 #
 # Installs what it needs (tests/harness/deps.sh), checks formatting and lints, runs the
 # unit/property tests, builds and checks the .deb and .rpm (without installing them),
-# brings up a real single-node Slurm and the STS emulator, installs the freshly built
-# plugin and binaries, runs the integration and end-to-end suites, and finally proves that
-# no test drained the node. Ends with "N passed, N failed".
+# brings up a real single-node Slurm and the STS emulator, installs the .deb (dpkg -i),
+# runs the integration and end-to-end suites against the installed files, proves that no
+# test drained the node, and finally purges the package and checks that nothing of it is
+# left. Ends with "N passed, N failed".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -55,6 +56,10 @@ done
 
 step "no test drained the node"
 if bash $H/cluster.sh assert-healthy; then echo "1 0" >>"$TALLY"; else echo "0 1" >>"$TALLY"; failed_suites+=(assert-healthy); fi
+
+# Last: afterwards aws-role is no longer installed.
+step "dpkg --purge aws-role (tests/packaging/purge.sh)"
+bash tests/packaging/purge.sh || failed_suites+=(tests/packaging/purge.sh)
 
 read -r sh_pass sh_fail < <(awk '{p += $1; f += $2} END {print p + 0, f + 0}' "$TALLY")
 rm -f "$TALLY"

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Builds aws-role (release) and installs it on this test node, as root:
+# Installs aws-role on this test node the way an administrator does: from its own .deb.
 #
-#   binaries  -> $AWS_ROLE_BIN_DIR (default /usr/local/libexec/aws-role/)
-#                aws-role-prolog, aws-role-epilog, aws-role-credentials, aws-role-refresher
-#   plugin    -> $AWS_ROLE_PLUGIN_DIR/aws_role.so (default /usr/local/lib/slurm/)
-#   plugstack -> /etc/slurm/plugstack.conf.d/aws-role.conf
+#   1. bash packaging/build.sh   builds the plugin and binaries and the .deb (and .rpm)
+#   2. dpkg -i <the .deb>        binaries in /usr/libexec/aws-role/, aws_role.so in Debian's
+#                                PluginDir, the conffiles, the refresher's unit
+#   3. the plugstack fragment    the packaged one says `optional aws_role.so`; the test
+#                                cluster needs `required` (the e2e suites check that a refused
+#                                --aws-role is never queued), the edit the README tells
+#                                administrators to make once their map has roles
+#   4. restarts slurmd, which decides whether to run the SPANK job_prolog/job_epilog from
+#      the plugin stack it loaded at start.
 #
-# then restarts slurmd, which decides whether to run the SPANK job_prolog/job_epilog from
-# the plugin stack it loaded at start. The role map ($AWS_ROLE_MAP, default
-# /etc/aws-role/role-map.toml) is written by the test suites, not here.
-#
-# Files a running daemon may have mapped (the .so in slurmd/slurmstepd, a binary being
-# executed) are never overwritten in place: each is copied to a temporary name in the
-# same directory and renamed over the old one.
+# The role map (/etc/aws-role/role-map.toml, a conffile) is then rewritten by the suites
+# (tests/harness/site.sh). A reinstall keeps both edited conffiles (--force-confold).
+# dpkg replaces every file by renaming a new copy over it, so a running slurmd or
+# slurmstepd that has the plugin mapped is never disturbed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,56 +22,26 @@ REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}
-PLUGIN_DIR=${AWS_ROLE_PLUGIN_DIR:-/usr/local/lib/slurm}
-MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
 PLUGSTACK_CONF=/etc/slurm/plugstack.conf.d/aws-role.conf
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
-BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials aws-role-refresher)
-# The plugin must stay small and free of tokio/TLS/AWS SDK (it runs inside slurmstepd).
-MAX_SO_BYTES=$((1536 * 1024))
+MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
 
 require_root
 t0=$(now_ms)
 cd "$REPO"
 
-# The plugin gets its own cargo invocation: built together with the binaries, cargo would
-# unify core's `sts` feature (tokio, AWS SDK) into it.
-log "building the SPANK plugin"
-cargo build --release -p aws-role-spank
-log "building the binaries"
-cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials -p aws-role-refresher
+log "building the packages (packaging/build.sh)"
+outputs=$(bash packaging/build.sh)
+deb=$(grep '\.deb$' <<<"$outputs" | head -n1)
+[ -f "$deb" ] || die "packaging/build.sh reported no .deb: $outputs"
 
-so=$TARGET/libaws_role_spank.so
-[ -f "$so" ] || die "$so not built"
-size=$(stat -c %s "$so")
-((size <= MAX_SO_BYTES)) || die "$so is $size bytes (limit $MAX_SO_BYTES): did the sts feature leak into the plugin?"
-if grep -qa 'tokio' "$so"; then
-  die "$so contains tokio: the plugin must be built without core's sts feature"
-fi
+log "dpkg -i $deb"
+DEBIAN_FRONTEND=noninteractive dpkg --force-confold -i "$deb" >&2
 
-# put SRC DEST MODE: copy to a temporary name next to DEST, then rename over it.
-put() {
-  local src=$1 dest=$2 mode=$3 tmp
-  tmp="$(dirname "$dest")/.$(basename "$dest").new.$$"
-  install -m "$mode" -o root -g root "$src" "$tmp"
-  mv -f "$tmp" "$dest"
-}
-
-install -d -m 0755 -o root -g root "$BIN_DIR" "$PLUGIN_DIR" "$(dirname "$PLUGSTACK_CONF")"
-for b in "${BINARIES[@]}"; do
-  [ -f "$TARGET/$b" ] || die "$TARGET/$b not built"
-  put "$TARGET/$b" "$BIN_DIR/$b" 0755
-done
-put "$so" "$PLUGIN_DIR/aws_role.so" 0755
-
-conf_tmp=$(mktemp)
-printf 'required %s config=%s prolog=%s epilog=%s\n' \
-  "$PLUGIN_DIR/aws_role.so" "$MAP" "$BIN_DIR/aws-role-prolog" "$BIN_DIR/aws-role-epilog" >"$conf_tmp"
-put "$conf_tmp" "$PLUGSTACK_CONF" 0644
-rm -f "$conf_tmp"
+printf 'required aws_role.so config=%s\n' "$MAP" >"$PLUGSTACK_CONF.new"
+chmod 0644 "$PLUGSTACK_CONF.new"
+mv -f "$PLUGSTACK_CONF.new" "$PLUGSTACK_CONF"
 
 bash "$HERE/cluster.sh" restart-slurmd >&2
 
-echo "installed in $(elapsed_s "$t0"): $PLUGIN_DIR/aws_role.so ($size bytes), ${BINARIES[*]} in $BIN_DIR; $PLUGSTACK_CONF:"
+echo "installed in $(elapsed_s "$t0"): $(dpkg-query -W -f='${Package} ${Version}' aws-role); $PLUGSTACK_CONF:"
 cat "$PLUGSTACK_CONF"

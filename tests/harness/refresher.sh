@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-BIN=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}/aws-role-refresher
+BIN=${AWS_ROLE_BIN_DIR:-/usr/libexec/aws-role}/aws-role-refresher
 PIDF=$RUN_DIR/refresher.pid
 LOGF=$LOG_DIR/refresher.log
 PAT=aws-role-refresher

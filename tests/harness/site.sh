@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
-BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/local/libexec/aws-role}
+BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/libexec/aws-role}
 
 cmd_write() {
   local endpoint=${1:-$(bash "$HERE/sts.sh" url)}

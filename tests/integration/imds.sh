@@ -9,7 +9,9 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-LOCKDOWN=${AWS_ROLE_IMDS_LOCKDOWN:-$REPO/packaging/imds/aws-role-imds-lockdown}
+# The installed copy (the package's), else the repository's.
+LOCKDOWN=${AWS_ROLE_IMDS_LOCKDOWN:-$BIN/aws-role-imds-lockdown}
+[ -x "$LOCKDOWN" ] || LOCKDOWN=$REPO/packaging/imds/aws-role-imds-lockdown
 NS=aws-role-imds-test-$$
 WORK=$(mktemp -d /tmp/aws-role-imds.XXXXXX)
 chmod 0755 "$WORK"
