@@ -48,6 +48,9 @@ bash $H/sts.sh up
 bash $H/sts.sh proxy-up
 bash $H/install.sh
 
+step "the README's demo (bash tests/demo.sh)"
+if bash tests/demo.sh; then echo "1 0" >>"$TALLY"; else echo "0 1" >>"$TALLY"; failed_suites+=(tests/demo.sh); fi
+
 for t in tests/integration/*.sh tests/e2e/*.sh; do
   [ -e "$t" ] || continue
   step "$t"
