@@ -480,8 +480,11 @@ cmd_up() {
     stop_slurmds
     stop_pidfile "$PIDS/slurmctld.pid" "$CTLD_PAT" slurmctld
   elif [ "$running" = 0 ]; then
-    # A fresh cluster: no job or node state from an earlier run.
-    rm -rf "$STATE"
+    # A fresh cluster: no job or node state from an earlier run, and fresh logs (job ids
+    # start again at FirstJobId; the previous run's logs are kept in previous/).
+    rm -rf "$STATE" "$MN_LOG/previous"
+    install -d -m 0755 "$MN_LOG/previous"
+    find "$MN_LOG" -maxdepth 1 -type f -exec mv -f {} "$MN_LOG/previous/" \;
   fi
 
   net_up "$n"
