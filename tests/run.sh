@@ -5,8 +5,9 @@
 #
 # Installs what it needs (tests/harness/deps.sh), checks formatting and lints, runs the
 # unit/property tests, brings up a real single-node Slurm and the STS emulator, installs
-# the freshly built plugin and binaries, runs the integration and end-to-end suites, and
-# finally proves that no test drained the node. Ends with "N passed, N failed".
+# the freshly built plugin and binaries, runs the integration and end-to-end suites, proves
+# that no test drained the node, and runs the multi-node suite on a 2-node cluster of its
+# own (tests/harness/multinode.sh). Ends with "N passed, N failed".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -41,14 +42,22 @@ bash $H/install.sh
 TALLY=$(mktemp)
 export AWS_ROLE_TEST_TALLY=$TALLY
 failed_suites=()
+# The multi-node suite runs last, on a cluster of its own (below).
+MULTINODE=tests/e2e/multinode.sh
 for t in tests/integration/*.sh tests/e2e/*.sh; do
   [ -e "$t" ] || continue
+  [ "$t" = "$MULTINODE" ] && continue
   step "$t"
   bash "$t" || failed_suites+=("$t")
 done
 
 step "no test drained the node"
 if bash $H/cluster.sh assert-healthy; then echo "1 0" >>"$TALLY"; else echo "0 1" >>"$TALLY"; failed_suites+=(assert-healthy); fi
+
+# Its own munged, slurmctld port, STS emulator and network namespaces: it neither needs
+# nor disturbs the single-node cluster, and takes itself down at the end.
+step "$MULTINODE (2 nodes, each in its own namespaces)"
+bash "$MULTINODE" || failed_suites+=("$MULTINODE")
 
 read -r sh_pass sh_fail < <(awk '{p += $1; f += $2} END {print p + 0, f + 0}' "$TALLY")
 rm -f "$TALLY"
