@@ -198,6 +198,42 @@ for t in 0 1 2; do
 done
 check_nodes_empty "after array $A"
 
+# --- scancel of a running multi-node job ------------------------------------------------------
+C=$(submit -N2 --aws-role=demo <<JOB
+touch $OUT/\$SLURM_JOB_ID.ready
+sleep 300
+JOB
+)
+if wait_file "$OUT/$C.ready"; then
+  check "scancel: job $C has credentials on both nodes" bash -c "nsenter -t ${PID[n1]} -m -- test -d $MN_NODE_BASE/$C && nsenter -t ${PID[n2]} -m -- test -d $MN_NODE_BASE/$C"
+else
+  not_ok "job $C did not start (state $(state_of "$C"))"
+fi
+sl scancel "$C"
+check_eq "scancel: the job is CANCELLED" CANCELLED "$(slurm_job_wait "$C" 60)"
+check_nodes_empty "after scancel of job $C"
+
+# --- a heterogeneous job: each component is a job of its own to the node ----------------------
+# Every node's prolog sees its component's job id (the leader's id + offset), so the session
+# name is that of the component: the same role everywhere, but one session per component.
+HJ=$(submit --aws-role=demo -N1 : -N1 <<JOB
+echo "GROUP1=\$SLURM_JOB_ID_HET_GROUP_1"
+srun --het-group=0,1 bash $OUT/probe.sh
+JOB
+)
+HJ=${HJ%%+*}
+# (slurm_job_wait reads one JobState; a het job has one per component)
+het_done() { [ -z "$(sl squeue -h -j "$HJ" -o %i 2>/dev/null)" ]; }
+wait_for 60 het_done || not_ok "het job $HJ still queued or running after 60 s"
+st=$(sl scontrol show job -o "$HJ" 2>/dev/null | grep -o 'JobState=[^ ]*' | cut -d= -f2 | sort -u | tr '\n' ' ')
+st=${st% }
+check_eq "het job $HJ (-N1 : -N1) completed" COMPLETED "$st"
+o=$(job_out "$HJ")
+G1=$(sed -n 's/^GROUP1=//p' <<<"$o")
+check_contains "het job, component 0's task: assumed-role/demo/slurm-$HJ-0" "sess=slurm-$HJ-0 cli=arn:aws:sts::123456789012:assumed-role/demo/slurm-$HJ-0 " "$(grep '^TASK .* rank=0 ' <<<"$o")"
+check_contains "het job, component 1's task: the role too, as slurm-<component 1's id ${G1:-?}>-0" "sess=slurm-$G1-0 cli=arn:aws:sts::123456789012:assumed-role/demo/slurm-$G1-0 " "$(grep '^TASK .* rank=1 ' <<<"$o")"
+check_nodes_empty "after het job $HJ"
+
 # --- one node cannot reach STS ------------------------------------------------------------------
 # A route inside ONE node's network namespace: that node alone gets "unreachable" for the
 # STS emulator's address; slurmctld (another address) stays reachable.

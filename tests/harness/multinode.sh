@@ -235,6 +235,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
+# Heterogeneous jobs are started only by the backfill scheduler: every second, not 30.
+SchedulerParameters=bf_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
@@ -487,6 +489,10 @@ cmd_up() {
     find "$MN_LOG" -maxdepth 1 -type f -exec mv -f {} "$MN_LOG/previous/" \;
   fi
 
+  # Each node mounts its own tmpfs on $NODE_BASE, so the directory must exist on the host
+  # (only as a mount point: nothing of this cluster is ever written there). On a machine
+  # where no aws-role prolog has run yet, create it as the prolog would.
+  [ -d "$NODE_BASE" ] || install -d -m 0711 -o root -g root "$NODE_BASE"
   net_up "$n"
   t_net=$(now_ms)
   start_munged
