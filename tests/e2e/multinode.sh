@@ -118,7 +118,7 @@ if wait_file "$OUT/$J.ready"; then
   c2=$(on_node n2 cat "$MN_NODE_BASE/$J/credentials.json")
   k1=$(field "$c1" AccessKeyId) k2=$(field "$c2" AccessKeyId)
   s1=$(field "$c1" SecretAccessKey) s2=$(field "$c2" SecretAccessKey)
-  secrets=("$s1" "$s2")
+  secrets=("$s1" "$s2" "$k1" "$k2")
   check "both nodes hold credentials" test -n "$k1" -a -n "$k2" -a -n "$s1" -a -n "$s2"
   check "each node assumed the role itself: different access keys" test "$k1" != "$k2"
   check "... and different secret keys" test "$s1" != "$s2"
@@ -263,10 +263,12 @@ JOB
 done
 
 # --- no secret in any log or output --------------------------------------------------------------
-if [ ${#secrets[@]} = 2 ] && [ -n "${secrets[0]}" ] && [ -n "${secrets[1]}" ]; then
-  for s in "${secrets[@]}"; do
-    check "secret key ${s:0:4}... is in no slurmd/slurmctld/munged log" bash -c "! grep -rqF -- '$s' '$MN_LOG'"
-    check "secret key ${s:0:4}... is in no job output" bash -c "! grep -rqF -- '$s' '$OUT'"
+# The job's secret keys (and, for good measure, its access key ids and the nodes' own
+# secret) appear in no log of the cluster and in no job output.
+if [ ${#secrets[@]} = 4 ] && [ -n "${secrets[0]}" ] && [ -n "${secrets[1]}" ]; then
+  for s in "${secrets[@]}" "$(sed -n 's/^aws_secret_access_key = //p' "$MN_ROOT/etc/node-credentials")"; do
+    check "key ${s:0:4}... is in no slurmd/slurmctld/munged/STS log" bash -c "! grep -rqF -- '$s' '$MN_LOG'"
+    check "key ${s:0:4}... is in no job output" bash -c "! grep -rqF -- '$s' '$OUT'"
   done
 else
   not_ok "no secret keys were read from job $J to look for"
