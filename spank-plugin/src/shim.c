@@ -7,6 +7,7 @@
  * libslurmfull (slurmd, slurmstepd, srun, sbatch all link it); the plugin never links
  * libslurm itself.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <slurm/slurm.h>
@@ -34,7 +35,9 @@ int aws_role_job_times(uint32_t job_id, uint64_t *end_time, uint32_t *array_job_
 	if (end_time == NULL || array_job_id == NULL || array_task_id == NULL)
 		return -2;
 	if (slurm_load_job(&msg, job_id, SHOW_DETAIL) != SLURM_SUCCESS || msg == NULL) {
-		int err = slurm_get_errno();
+		/* errno, not slurm_get_errno(): that function is gone from Slurm 24.11's
+		 * headers, and in 22.05 it only returned errno. */
+		int err = errno;
 		if (msg != NULL)
 			slurm_free_job_info_msg(msg);
 		return err > 0 ? err : -2;
