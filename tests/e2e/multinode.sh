@@ -163,7 +163,7 @@ wait_for 10 node_empty n1 && wait_for 10 node_empty n2
 check_nodes_empty "after the srun and salloc jobs"
 
 # --- batch-only multi-node job (no step on n2): PrologFlags=Alloc provisions both nodes ----
-B=$(submit -N2 --aws-role=demo <<JOB
+B=$(submit -N2 --aws-role=demo --time=20 <<JOB
 echo "BATCH on \$(hostname)"
 touch $OUT/\$SLURM_JOB_ID.ready
 $WAIT_REL
@@ -177,6 +177,12 @@ else
 fi
 release "$B"
 check_eq "the batch-only job completed" COMPLETED "$(slurm_job_wait "$B" 60)"
+# --time=20: each node sized the session from the job's end time (the plugin's
+# slurm_load_job): 20 min + 5 min margin.
+for n in "${NODES[@]}"; do
+  check "--time=20 job $B: $n asked for a 1500 s session (end time + margin)" \
+    grep -q "aws-role: job $B: aws-role-prolog: .*duration_s=1500\$" "$MN_LOG/slurmd-$n.log"
+done
 check_nodes_empty "after batch-only job $B"
 
 # --- an array of multi-node jobs ------------------------------------------------------------

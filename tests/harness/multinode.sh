@@ -15,7 +15,8 @@
 #
 # Environment: AWS_ROLE_MN_ALLOC=0 starts slurmctld WITHOUT PrologFlags=Alloc (what
 # happens then is one of the tests); `up` on a running cluster whose config changed
-# restarts slurmctld and the slurmds.
+# restarts slurmctld and the slurmds. AWS_ROLE_MN_EXTRA_CONF: lines appended to slurm.conf
+# (experiments: Prolog=, SlurmdDebug=, ...).
 #
 # Isolation from a single-node cluster that may run on this machine at the same time
 # (tests/harness/cluster.sh: host munged, slurmctld :6817, slurmd :6818, /etc/slurm,
@@ -263,6 +264,7 @@ EOF
   done
   echo "PartitionName=debug Nodes=n[1-$n] Default=YES MaxTime=INFINITE State=UP"
   echo "PartitionName=gpu Nodes=n[1-$n] MaxTime=INFINITE State=UP"
+  [ -z "${AWS_ROLE_MN_EXTRA_CONF:-}" ] || printf '# AWS_ROLE_MN_EXTRA_CONF:\n%s\n' "$AWS_ROLE_MN_EXTRA_CONF"
 }
 
 # The site map of tests/harness/site.sh, with this cluster's STS emulator and paths.
