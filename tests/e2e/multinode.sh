@@ -7,6 +7,9 @@
 # while each node assumed the role itself and keeps its files to itself; arrays of
 # multi-node jobs; one node failing to reach STS fails the job, not the nodes; nothing
 # stays behind; and what PrologFlags=Alloc changes for batch-only jobs.
+#
+# With AWS_ROLE_MN_SLURM=24.11 the same suite runs on Slurm 24.11 from a Debian trixie root
+# (tests/harness/trixie.sh); every Slurm command then goes through `multinode.sh client`.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=../harness/lib.sh
@@ -15,7 +18,7 @@ set -uo pipefail
 H=$REPO/tests/harness
 MNH=$H/multinode.sh
 OUT=/home/alice/aws-role-mn
-REL=/tmp/aws-role-mn-release
+REL=$OUT/release # (jobs of a 24.11 cluster see /home, not the host's /tmp)
 T0=$(now_ms)
 
 # One multi-node suite at a time on this machine: the cluster's names and ports are fixed.
@@ -41,17 +44,21 @@ if ! up=$(bash "$MNH" up 2); then
   exit 1
 fi
 echo "# $up"
-ok "the 2-node cluster comes up (PrologFlags=Alloc)"
 eval "$(bash "$MNH" env)"
-# Every Slurm client call below goes to this cluster.
+ok "the 2-node cluster comes up (Slurm $MN_SLURM, PrologFlags=Alloc)"
+# Every Slurm client call below goes to this cluster (lib.sh's slurm_job_wait uses sl too).
 export SLURM_CONF=$MN_CONF
+sl() { timeout "$SLURM_CLIENT_TIMEOUT" bash "$MNH" client "$@"; }
+# as_alice 'COMMAND': a login shell of alice's, as a client of this cluster.
+as_alice() { bash "$MNH" client runuser -l alice -c "SLURM_CONF=$MN_CONF $1"; }
 NODES=(n1 n2)
 declare -A PID
 node_pids() { local n; for n in "${NODES[@]}"; do PID[$n]=$(bash "$MNH" pid "$n"); done; }
 node_pids
 
-# on_node NODE CMD...: CMD in NODE's mount namespace (its /run/aws-role), as root.
-on_node() { local n=$1; shift; nsenter -t "${PID[$n]}" -m -- "$@"; }
+# on_node NODE CMD...: CMD in NODE's mount namespace (its /run/aws-role) and root directory
+# (-r: the trixie root with 24.11), as root.
+on_node() { local n=$1; shift; nsenter -t "${PID[$n]}" -m -r -- "$@"; }
 healthy() { bash "$MNH" assert-healthy >/dev/null; }
 has_dir() { on_node "$1" test -d "$MN_NODE_BASE/$2"; }
 node_empty() { [ -z "$(on_node "$1" ls -A "$MN_NODE_BASE" 2>&1)" ]; }
@@ -62,13 +69,13 @@ check_nodes_empty() {
   done
 }
 
-rm -rf "$OUT" "$REL".*
+rm -rf "$OUT"
 runuser -u alice -- mkdir -p "$OUT"
 # What every task prints: one line, parsed per node below.
 runuser -u alice -- tee "$OUT/probe.sh" >/dev/null <<EOF
 #!/bin/bash
-cli=\$($VENV/bin/aws --endpoint-url $MN_STS sts get-caller-identity --query Arn --output text 2>&1 | tr '\n' ' ')
-boto3=\$($VENV/bin/python3 -c 'import boto3,sys; print(boto3.client("sts", endpoint_url=sys.argv[1]).get_caller_identity()["Arn"])' $MN_STS 2>&1 | tail -n1)
+cli=\$($MN_AWS --endpoint-url $MN_STS sts get-caller-identity --query Arn --output text 2>&1 | tr '\n' ' ')
+boto3=\$($MN_PYTHON -c 'import boto3,sys; print(boto3.client("sts", endpoint_url=sys.argv[1]).get_caller_identity()["Arn"])' $MN_STS 2>&1 | tail -n1)
 echo "TASK host=\$(hostname) step=\$SLURM_STEP_ID rank=\$SLURM_PROCID sess=\${AWS_ROLE_SESSION_NAME:-unset} cli=\${cli% } boto3=\$boto3"
 EOF
 
@@ -77,7 +84,7 @@ WORK_ERR=$(mktemp)
 submit() {
   local script
   script=$(cat)
-  runuser -l alice -c "SLURM_CONF=$MN_CONF $(printf '%q ' sbatch --parsable -o "$OUT/%j.out" "$@") <<'JOB'
+  as_alice "$(printf '%q ' sbatch --parsable -o "$OUT/%j.out" "$@") <<'JOB'
 #!/bin/bash
 $script
 JOB" 2>"$WORK_ERR" | tail -n1
@@ -149,12 +156,12 @@ check_eq "all 4 tasks of a 2-per-node step got the role" 4 \
 check_nodes_empty "after job $J"
 
 # --- srun -N2 and salloc -N2 from the submit host -------------------------------------------
-o=$(runuser -l alice -c "SLURM_CONF=$MN_CONF timeout 60 srun -N2 --ntasks-per-node=1 --aws-role=demo bash $OUT/probe.sh" 2>&1)
+o=$(as_alice "timeout 60 srun -N2 --ntasks-per-node=1 --aws-role=demo bash $OUT/probe.sh" 2>&1)
 S=$(sed -n 's/.*sess=slurm-\([0-9]*\)-0 .*/\1/p' <<<"$o" | head -n1)
 for n in "${NODES[@]}"; do
   check_contains "srun -N2 (a job of its own) on $n: assumed-role/demo/slurm-${S:-?}-0" "assumed-role/demo/slurm-$S-0 boto3=arn:aws:sts::123456789012:assumed-role/demo/slurm-$S-0" "$(task_line "$o" "$n")"
 done
-o=$(runuser -l alice -c "SLURM_CONF=$MN_CONF timeout 60 salloc -N2 --aws-role=demo srun --ntasks-per-node=1 bash $OUT/probe.sh" 2>&1)
+o=$(as_alice "timeout 60 salloc -N2 --aws-role=demo srun --ntasks-per-node=1 bash $OUT/probe.sh" 2>&1)
 S=$(sed -n 's/.*sess=slurm-\([0-9]*\)-0 .*/\1/p' <<<"$o" | head -n1)
 for n in "${NODES[@]}"; do
   check_contains "salloc -N2 + srun on $n: assumed-role/demo/slurm-${S:-?}-0" "assumed-role/demo/slurm-$S-0 boto3=arn:aws:sts::123456789012:assumed-role/demo/slurm-$S-0" "$(task_line "$o" "$n")"
@@ -178,7 +185,7 @@ fi
 release "$B"
 check_eq "the batch-only job completed" COMPLETED "$(slurm_job_wait "$B" 60)"
 # --time=20: each node sized the session from the job's end time (the plugin's
-# slurm_load_job): 20 min + 5 min margin.
+# slurm_load_job; on 24.11 that needs slurm_init first): 20 min + 5 min margin.
 for n in "${NODES[@]}"; do
   check "--time=20 job $B: $n asked for a 1500 s session (end time + margin)" \
     grep -q "aws-role: job $B: aws-role-prolog: .*duration_s=1500\$" "$MN_LOG/slurmd-$n.log"
@@ -211,7 +218,7 @@ sleep 300
 JOB
 )
 if wait_file "$OUT/$C.ready"; then
-  check "scancel: job $C has credentials on both nodes" bash -c "nsenter -t ${PID[n1]} -m -- test -d $MN_NODE_BASE/$C && nsenter -t ${PID[n2]} -m -- test -d $MN_NODE_BASE/$C"
+  check "scancel: job $C has credentials on both nodes" bash -c "nsenter -t ${PID[n1]} -m -r -- test -d $MN_NODE_BASE/$C && nsenter -t ${PID[n2]} -m -r -- test -d $MN_NODE_BASE/$C"
 else
   not_ok "job $C did not start (state $(state_of "$C"))"
 fi
@@ -288,7 +295,7 @@ else
   not_ok "the cluster restarts without PrologFlags=Alloc"
 fi
 node_pids
-check_contains "slurmctld runs without Alloc" "PrologFlags             = (null)" "$(sl scontrol show config 2>/dev/null | grep '^PrologFlags')"
+check_contains "slurmctld runs without Alloc" "(null)" "$(sl scontrol show config 2>/dev/null | grep '^PrologFlags')"
 W=$(submit -N2 --aws-role=demo <<JOB
 echo "BATCH on \$(hostname)"
 touch $OUT/\$SLURM_JOB_ID.ready1
@@ -300,7 +307,7 @@ JOB
 )
 if wait_file "$OUT/$W.ready1"; then
   check "no Alloc, batch-only phase of job $W: n1 (batch host) has credentials" on_node n1 test -s "$MN_NODE_BASE/$W/credentials.json"
-  check "no Alloc, batch-only phase: n2 has NOTHING yet (its prolog has not run)" bash -c "! nsenter -t ${PID[n2]} -m -- test -e $MN_NODE_BASE/$W"
+  check "no Alloc, batch-only phase: n2 has NOTHING yet (its prolog has not run)" bash -c "! nsenter -t ${PID[n2]} -m -r -- test -e $MN_NODE_BASE/$W"
   check_eq "no Alloc: n2's slurmd ran no aws-role-prolog for the job yet" 0 "$(grep -c "aws-role: job $W: aws-role-prolog" "$MN_LOG/slurmd-n2.log")"
 else
   not_ok "no-Alloc job $W did not start (state $(state_of "$W"))"
@@ -338,5 +345,5 @@ leftover() {
 check_eq "no process of the cluster is left" "" "$(leftover)"
 check_eq "no namespace or link of the cluster is left" "" "$(ip netns list | grep "^$MN_PREFIX-"; ip -o link | grep -o "${MN_PREFIX}[^:@]*")"
 rm -f "$WORK_ERR" "$REL".*
-echo "# multinode suite: $(elapsed_s "$T0")"
+echo "# multinode suite (Slurm $MN_SLURM): $(elapsed_s "$T0")"
 finish

@@ -11,12 +11,18 @@
 #   multinode.sh status          daemons, nodes, jobs
 #   multinode.sh assert-healthy  fail if a node is down/drained/failing or has a Reason
 #   multinode.sh env             shell assignments for test scripts (MN_CONF, MN_STS, ...)
-#   multinode.sh pid NODE        PID of NODE's slurmd: `nsenter -t PID -m` sees its files
+#   multinode.sh pid NODE        PID of NODE's slurmd: `nsenter -t PID -m -r` sees its files
+#   multinode.sh client CMD...   CMD (sbatch, srun, scontrol, runuser -l alice -c ...) as a
+#                                client of this cluster (SLURM_CONF set; with 24.11, in its root)
 #
 # Environment: AWS_ROLE_MN_ALLOC=0 starts slurmctld WITHOUT PrologFlags=Alloc (what
 # happens then is one of the tests); `up` on a running cluster whose config changed
 # restarts slurmctld and the slurmds. AWS_ROLE_MN_EXTRA_CONF: lines appended to slurm.conf
-# (experiments: Prolog=, SlurmdDebug=, ...).
+# (experiments: Prolog=, SlurmdDebug=, ...). AWS_ROLE_MN_SLURM=24.11 runs Slurm 24.11 and munge
+# from a Debian trixie root (tests/harness/trixie.sh) instead of the host's 22.05: every
+# daemon and client is chrooted there, in a mount namespace of its own that has /proc,
+# /sys, /dev, this cluster's directories and /home mounted into the root; the plugin is
+# built against that root's headers (into $CARGO_TARGET_DIR/slurm-24.11).
 #
 # Isolation from a single-node cluster that may run on this machine at the same time
 # (tests/harness/cluster.sh: host munged, slurmctld :6817, slurmd :6818, /etc/slurm,
@@ -52,6 +58,22 @@ CPUS=${AWS_ROLE_MN_CPUS:-8}
 ALLOC=${AWS_ROLE_MN_ALLOC:-1}
 UP_TIMEOUT=${AWS_ROLE_TEST_UP_TIMEOUT:-30}
 TEST_USERS=(alice bob)
+# Which Slurm: the host's (22.05), or 24.11 in a trixie root. Only `up` takes it from the
+# environment; every other command uses what the running cluster was started with.
+SLURM_FILE=${AWS_ROLE_MN_ROOT:-/run/aws-role-mn}/slurm
+if [ "${1:-}" = up ] || [ ! -s "$SLURM_FILE" ]; then
+  SLURM_VER=${AWS_ROLE_MN_SLURM:-22.05}
+else
+  SLURM_VER=$(cat "$SLURM_FILE")
+fi
+case $SLURM_VER in
+  22.05) SROOT= ;;
+  24.11) SROOT=$(bash "$HERE/trixie.sh" path) ;;
+  *) die "AWS_ROLE_MN_SLURM must be 22.05 (the host's) or 24.11 (trixie root), not '$SLURM_VER'" ;;
+esac
+# Daemons and clients of a 24.11 cluster run chrooted (see cmd_chroot_exec).
+ROOT_WRAP=()
+[ -z "$SROOT" ] || ROOT_WRAP=(unshare --mount --propagation private -- bash "$HERE/multinode.sh" chroot-exec)
 
 ETC=$MN_ROOT/etc
 BIN=$MN_ROOT/bin
@@ -67,6 +89,9 @@ HOSTS=$ETC/hosts
 MUNGE_SOCKET=$MUNGE_DIR/munge.socket
 NODES_FILE=$MN_ROOT/nodes             # how many nodes `up` started
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
+# The plugin for 24.11: built against the trixie root's headers, in a target dir of its own
+# (the build script's output depends on them).
+TARGET_2411=${CARGO_TARGET_DIR:-$REPO/target}/slurm-24.11
 BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials)
 # Where the job directories are: the same path inside every node's own mount namespace.
 NODE_BASE=/run/aws-role
@@ -80,7 +105,15 @@ slurmd_pat() { printf '/usr/sbin/slurmd -D -f %s -N %s ' "$CONF" "$1"; }
 MOTO_PAT="moto_server -H $STS_IP -p $STS_PORT"
 
 # Every Slurm client call of this script goes to this cluster, never the single-node one.
-msl() { SLURM_CONF=$CONF timeout "$SLURM_CLIENT_TIMEOUT" "$@"; }
+msl() { SLURM_CONF=$CONF timeout "$SLURM_CLIENT_TIMEOUT" "${ROOT_WRAP[@]}" "$@"; }
+# root_ids USER: "uid:gid" of USER where the daemons run (the trixie root has its own).
+root_ids() {
+  if [ -n "$SROOT" ]; then
+    echo "$(chroot "$SROOT" id -u "$1"):$(chroot "$SROOT" id -g "$1")"
+  else
+    echo "$(id -u "$1"):$(id -g "$1")"
+  fi
+}
 
 node_count() { cat "$NODES_FILE" 2>/dev/null || echo 0; }
 node_names() { local i; for ((i = 1; i <= $1; i++)); do echo "n$i"; done; }
@@ -197,13 +230,19 @@ put() {
 # and binaries into $BIN. Returns 0 if anything changed.
 install_bin() {
   local changed=1 b
+  local so=$TARGET/libaws_role_spank.so
   (
     cd "$REPO"
     # The plugin on its own: built with the binaries, cargo would unify core's sts feature
     # (tokio, the AWS SDK) into it.
-    cargo build -q --release -p aws-role-spank
+    if [ -n "$SROOT" ]; then
+      SLURM_INCLUDE_DIR=$SROOT/usr/include CARGO_TARGET_DIR=$TARGET_2411 cargo build -q --release -p aws-role-spank
+    else
+      cargo build -q --release -p aws-role-spank
+    fi
     cargo build -q --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials
   ) >&2 || die "cargo build failed"
+  [ -z "$SROOT" ] || so=$TARGET_2411/release/libaws_role_spank.so
   # The plugin refuses binaries that are not root's alone, and jobs (as alice) run the
   # credential helper from here: root-owned, 0755 all the way.
   install -d -m 0755 -o root -g root "$BIN"
@@ -211,7 +250,7 @@ install_bin() {
     [ -f "$TARGET/$b" ] || die "$TARGET/$b not built"
     put "$TARGET/$b" "$BIN/$b" 0755 && changed=0
   done
-  put "$TARGET/libaws_role_spank.so" "$BIN/aws_role.so" 0755 && changed=0
+  put "$so" "$BIN/aws_role.so" 0755 && changed=0
   return $changed
 }
 
@@ -314,6 +353,13 @@ write_config() {
   install -d -m 0755 "$MN_LOG"
   for node in $(node_names "$n"); do install -d -m 0755 "$SPOOL/$node"; done
   render_conf "$n" | write_file "$CONF" 0644 && changed=0
+  if [ -n "$SROOT" ]; then
+    # slurmd 24.11 refuses to start without a cgroup filesystem unless told not to use one
+    # (22.05 does not know this value).
+    printf 'CgroupPlugin=disabled\n' | write_file "$ETC/cgroup.conf" 0644 && changed=0
+  else
+    rm -f "$ETC/cgroup.conf"
+  fi
   printf 'required %s config=%s prolog=%s epilog=%s\n' \
     "$BIN/aws_role.so" "$MAP" "$BIN/aws-role-prolog" "$BIN/aws-role-epilog" | write_file "$PLUGSTACK" 0644 && changed=0
   render_map | write_file "$MAP" 0644 || true
@@ -330,18 +376,25 @@ write_config() {
 # ---------------------------------------------------------------- daemons
 
 munge_works() {
-  timeout 5 munge -n --socket="$MUNGE_SOCKET" </dev/null 2>/dev/null |
-    timeout 5 unmunge --socket="$MUNGE_SOCKET" >/dev/null 2>&1
+  timeout 5 "${ROOT_WRAP[@]}" munge -n --socket="$MUNGE_SOCKET" </dev/null 2>/dev/null |
+    timeout 5 "${ROOT_WRAP[@]}" unmunge --socket="$MUNGE_SOCKET" >/dev/null 2>&1
 }
 
 start_munged() {
-  local pid
+  local pid ids as_munge
   pidfile_alive "$PIDS/munged.pid" "$MUNGED_PAT" >/dev/null && return 0
-  install -d -m 0755 -o munge -g munge "$MUNGE_DIR"
-  [ -s "$MUNGE_DIR/munge.key" ] || runuser -u munge -- mungekey --create --keyfile="$MUNGE_DIR/munge.key"
+  # The munge user of the root munged runs in (the trixie root's has another uid).
+  ids=$(root_ids munge)
+  if [ -n "$SROOT" ]; then
+    as_munge=(unshare --mount --propagation private -- bash "$HERE/multinode.sh" chroot-exec --user="$ids")
+  else
+    as_munge=(setpriv --reuid=munge --regid=munge --init-groups)
+  fi
+  install -d -m 0755 -o "${ids%:*}" -g "${ids#*:}" "$MUNGE_DIR"
+  [ -s "$MUNGE_DIR/munge.key" ] || "${as_munge[@]}" /usr/sbin/mungekey --create --keyfile="$MUNGE_DIR/munge.key"
   # munged refuses a log file it does not own.
-  [ -e "$MN_LOG/munged.log" ] || install -m 0640 -o munge -g munge /dev/null "$MN_LOG/munged.log"
-  (cd / && exec setsid setpriv --reuid=munge --regid=munge --init-groups \
+  [ -e "$MN_LOG/munged.log" ] || install -m 0640 -o "${ids%:*}" -g "${ids#*:}" /dev/null "$MN_LOG/munged.log"
+  (cd / && exec setsid "${as_munge[@]}" \
     /usr/sbin/munged -F --socket="$MUNGE_SOCKET" --key-file="$MUNGE_DIR/munge.key" \
     --pid-file="$MUNGE_DIR/munged.pid" --log-file="$MN_LOG/munged.log" \
     --seed-file="$MUNGE_DIR/munged.seed" </dev/null >>"$MN_LOG/munged.stdout" 2>&1) &
@@ -378,11 +431,12 @@ ours_died() { [ -s "$1" ] && ! pidfile_alive "$1" "$2" >/dev/null; }
 ctld_up_or_died() { ctld_up || ours_died "$PIDS/slurmctld.pid" "$CTLD_PAT"; }
 
 start_slurmctld() {
-  local pid
+  local pid ids
   pidfile_alive "$PIDS/slurmctld.pid" "$CTLD_PAT" >/dev/null && return 0
-  install -d -m 0755 -o slurm -g slurm "$STATE"
-  [ -e "$MN_LOG/slurmctld.log" ] || install -m 0644 -o slurm -g slurm /dev/null "$MN_LOG/slurmctld.log"
-  (cd / && exec setsid /usr/sbin/slurmctld -D -f "$CONF" </dev/null >>"$MN_LOG/slurmctld.stdout" 2>&1) &
+  ids=$(root_ids slurm)
+  install -d -m 0755 -o "${ids%:*}" -g "${ids#*:}" "$STATE"
+  [ -e "$MN_LOG/slurmctld.log" ] || install -m 0644 -o "${ids%:*}" -g "${ids#*:}" /dev/null "$MN_LOG/slurmctld.log"
+  (cd / && exec setsid "${ROOT_WRAP[@]}" /usr/sbin/slurmctld -D -f "$CONF" </dev/null >>"$MN_LOG/slurmctld.stdout" 2>&1) &
   pid=$!
   echo "$pid" >"$PIDS/slurmctld.pid"
   wait_for "$UP_TIMEOUT" ctld_up_or_died || true
@@ -412,12 +466,46 @@ cmd_node_init() {
   local node=$1
   [[ $node =~ ^n[0-9]+$ ]] || die "node-init: bad node name '$node'"
   hostname "$node"
+  [ -z "$SROOT" ] || root_mounts
   # Credentials and spool live on tmpfs seen by this node only; they vanish with it.
-  mount -t tmpfs -o mode=0711,size=16m "$PREFIX-$node-aws-role" "$NODE_BASE"
-  mount -t tmpfs -o mode=0755,size=64m "$PREFIX-$node-spool" "$SPOOL/$node"
+  mount -t tmpfs -o mode=0711,size=16m "$PREFIX-$node-aws-role" "$SROOT$NODE_BASE"
+  mount -t tmpfs -o mode=0755,size=64m "$PREFIX-$node-spool" "$SROOT$SPOOL/$node"
   # Names of the cluster's hosts, for tools in jobs (Slurm itself uses the addresses).
-  mount --bind "$HOSTS" /etc/hosts
+  mount --bind "$HOSTS" "$SROOT/etc/hosts"
+  if [ -n "$SROOT" ]; then
+    exec chroot "$SROOT" /usr/sbin/slurmd -D -f "$CONF" -N "$node"
+  fi
   exec /usr/sbin/slurmd -D -f "$CONF" -N "$node"
+}
+
+# In a new (private) mount namespace: what a program in the trixie root needs, mounted
+# there. The cluster's own directories and /home keep their host paths inside the root,
+# so configs, logs and job output mean the same on both sides.
+root_mounts() {
+  local d
+  mount -t proc proc "$SROOT/proc"
+  mount --rbind /sys "$SROOT/sys"
+  mount --rbind /dev "$SROOT/dev"
+  for d in "$MN_ROOT" "$MN_LOG" /home; do mount --bind "$d" "$SROOT$d"; done
+}
+
+# chroot-exec [--user=UID:GID] CMD...: CMD in the trixie root (run under `unshare --mount`).
+cmd_chroot_exec() {
+  local spec=()
+  [ -n "$SROOT" ] || die "chroot-exec: this cluster runs the host's Slurm"
+  if [[ ${1:-} == --user=* ]]; then
+    spec=(--userspec="${1#--user=}")
+    shift
+  fi
+  root_mounts
+  exec chroot "${spec[@]}" "$SROOT" "$@"
+}
+
+# client CMD...: CMD as a client of this cluster.
+cmd_client() {
+  [ $# -gt 0 ] || die "usage: multinode.sh client CMD..."
+  export SLURM_CONF=$CONF
+  exec "${ROOT_WRAP[@]}" "$@"
 }
 
 # In parallel: each may take seconds.
@@ -470,10 +558,20 @@ cmd_up() {
   if [ "$cur" != 0 ] && [ "$cur" != "$n" ] && pidfile_alive "$PIDS/slurmctld.pid" "$CTLD_PAT" >/dev/null; then
     die "running with $cur nodes; 'multinode.sh down' first to change the node count"
   fi
+  if [ -s "$SLURM_FILE" ] && [ "$(cat "$SLURM_FILE")" != "$SLURM_VER" ] &&
+    pidfile_alive "$PIDS/slurmctld.pid" "$CTLD_PAT" >/dev/null; then
+    die "running Slurm $(cat "$SLURM_FILE"); 'multinode.sh down' first to switch to $SLURM_VER"
+  fi
   ensure_users
+  if [ -n "$SROOT" ]; then
+    bash "$HERE/trixie.sh" ensure >/dev/null
+    # Mount points inside the root (its own directory tree, not the host's).
+    install -d -m 0755 "$SROOT$MN_ROOT" "$SROOT$MN_LOG" "$SROOT$NODE_BASE"
+  fi
   install_bin && changed=0
   write_config "$n" && changed=0
   echo "$n" >"$NODES_FILE"
+  echo "$SLURM_VER" >"$SLURM_FILE"
   t_inst=$(now_ms)
 
   pidfile_alive "$PIDS/slurmctld.pid" "$CTLD_PAT" >/dev/null && running=1
@@ -487,6 +585,8 @@ cmd_up() {
     # A fresh cluster: no job or node state from an earlier run, and fresh logs (job ids
     # start again at FirstJobId; the previous run's logs are kept in previous/).
     rm -rf "$STATE" "$MN_LOG/previous"
+    # A new munge key too: the munge user may differ between the host and the trixie root.
+    pidfile_alive "$PIDS/munged.pid" "$MUNGED_PAT" >/dev/null || rm -rf "$MUNGE_DIR"
     install -d -m 0755 "$MN_LOG/previous"
     find "$MN_LOG" -maxdepth 1 -type f -exec mv -f {} "$MN_LOG/previous/" \;
   fi
@@ -503,7 +603,7 @@ cmd_up() {
   t_ctld=$(now_ms)
   for node in $(node_names "$n"); do start_slurmd "$node"; done
   wait_nodes_idle "$n" || die "cluster not ready"
-  echo "multinode up: $n nodes idle in $(elapsed_s "$t0") (build+install $((t_inst - t0)) ms, network $((t_net - t_inst)) ms, munged+sts+slurmctld $((t_ctld - t_net)) ms, slurmds $(( $(now_ms) - t_ctld )) ms; PrologFlags=$([ "$ALLOC" = 1 ] && echo Alloc || echo none))"
+  echo "multinode up: $n nodes idle in $(elapsed_s "$t0") (build+install $((t_inst - t0)) ms, network $((t_net - t_inst)) ms, munged+sts+slurmctld $((t_ctld - t_net)) ms, slurmds $(( $(now_ms) - t_ctld )) ms; Slurm $SLURM_VER; PrologFlags=$([ "$ALLOC" = 1 ] && echo Alloc || echo none))"
 }
 
 cmd_down() {
@@ -529,7 +629,7 @@ cmd_down() {
   stop_pidfile "$PIDS/moto.pid" "$MOTO_PAT" "STS emulator" &
   wait "$w1" $!
   stop_pidfile "$PIDS/munged.pid" "$MUNGED_PAT" munged
-  rm -f "$PIDS/slurmctld.sys.pid" "$MUNGE_DIR/munged.pid" "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$NODES_FILE"
+  rm -f "$PIDS/slurmctld.sys.pid" "$MUNGE_DIR/munged.pid" "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$NODES_FILE" "$SLURM_FILE"
   net_down
   echo "multinode down in $(elapsed_s "$t0")"
 }
@@ -540,6 +640,7 @@ cmd_status() {
     local name=$1 pidf=$2 pat=$3
     if pid=$(pidfile_alive "$pidf" "$pat"); then echo "$name: running, pid $pid"; else echo "$name: stopped"; rc=3; fi
   }
+  echo "Slurm $SLURM_VER${SROOT:+ (root $SROOT)}"
   daemon munged "$PIDS/munged.pid" "$MUNGED_PAT"
   daemon "sts emulator ($STS_URL)" "$PIDS/moto.pid" "$MOTO_PAT"
   daemon "slurmctld (:$CTLD_PORT)" "$PIDS/slurmctld.pid" "$CTLD_PAT"
@@ -587,6 +688,9 @@ MN_STS_IP=$STS_IP
 MN_PREFIX=$PREFIX
 MN_NODES=$(node_count)
 MN_NODE_BASE=$NODE_BASE
+MN_SLURM=$SLURM_VER
+MN_AWS=$([ -n "$SROOT" ] && echo /usr/bin/aws || echo "$VENV/bin/aws")
+MN_PYTHON=$([ -n "$SROOT" ] && echo /usr/bin/python3 || echo "$VENV/bin/python3")
 EOF
 }
 
@@ -605,8 +709,10 @@ case ${1:-} in
   env) cmd_env ;;
   pid) cmd_pid "${2:-}" ;;
   node-init) cmd_node_init "${2:-}" ;;
+  chroot-exec) shift; cmd_chroot_exec "$@" ;;
+  client) shift; cmd_client "$@" ;;
   *)
-    echo "usage: $0 up [N]|down|status|assert-healthy|env|pid NODE" >&2
+    echo "usage: $0 up [N]|down|status|assert-healthy|env|pid NODE|client CMD..." >&2
     exit 2
     ;;
 esac
