@@ -7,7 +7,8 @@
 # unit/property tests, brings up a real single-node Slurm and the STS emulator, installs
 # the freshly built plugin and binaries, runs the integration and end-to-end suites, proves
 # that no test drained the node, and runs the multi-node suite on a 2-node cluster of its
-# own (tests/harness/multinode.sh). Ends with "N passed, N failed".
+# own (tests/harness/multinode.sh); with AWS_ROLE_TEST_SLURM_2411=1 also on Slurm 24.11.
+# Ends with "N passed, N failed".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -58,6 +59,14 @@ if bash $H/cluster.sh assert-healthy; then echo "1 0" >>"$TALLY"; else echo "0 1
 # nor disturbs the single-node cluster, and takes itself down at the end.
 step "$MULTINODE (2 nodes, each in its own namespaces)"
 bash "$MULTINODE" || failed_suites+=("$MULTINODE")
+
+# Opt-in: the same suite on Slurm 24.11 from a Debian trixie root. The first run downloads
+# and installs that root (~2.5 min, ~600 MB under /var/lib/aws-role-test) and builds the
+# plugin against its headers (target/slurm-24.11).
+if [ "${AWS_ROLE_TEST_SLURM_2411:-0}" = 1 ]; then
+  step "$MULTINODE on Slurm 24.11 (trixie root)"
+  AWS_ROLE_MN_SLURM=24.11 bash "$MULTINODE" || failed_suites+=("$MULTINODE (24.11)")
+fi
 
 read -r sh_pass sh_fail < <(awk '{p += $1; f += $2} END {print p + 0, f + 0}' "$TALLY")
 rm -f "$TALLY"
