@@ -36,6 +36,7 @@ teardown() {
   bash "$MNH" down
 }
 trap teardown EXIT
+trap 'exit 143' INT TERM # (so that the EXIT trap takes the cluster down)
 
 bash "$MNH" down >/dev/null 2>&1 # whatever an aborted run left
 if ! up=$(bash "$MNH" up 2); then
