@@ -6,9 +6,11 @@
 # Installs what it needs (tests/harness/deps.sh), checks formatting and lints, runs the
 # unit/property tests, builds and checks the .deb and .rpm (without installing them),
 # brings up a real single-node Slurm and the STS emulator, installs the .deb (dpkg -i),
-# runs the integration and end-to-end suites against the installed files, proves that no
-# test drained the node, and finally purges the package and checks that nothing of it is
-# left. Ends with "N passed, N failed".
+# runs the demo and the integration and end-to-end suites against the installed files,
+# proves that no test drained the node, runs the multi-node suite on a 2-node cluster of
+# its own (tests/harness/multinode.sh) on Slurm 22.05 and on Slurm 24.11 (a Debian trixie
+# root; AWS_ROLE_TEST_SLURM_2411=0 skips it), and finally purges the package and checks
+# that nothing of it is left. Ends with "N passed, N failed".
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -51,14 +53,30 @@ bash $H/install.sh
 step "the README's demo (bash tests/demo.sh)"
 if bash tests/demo.sh; then echo "1 0" >>"$TALLY"; else echo "0 1" >>"$TALLY"; failed_suites+=(tests/demo.sh); fi
 
+# The multi-node suite runs last, on a cluster of its own (below).
+MULTINODE=tests/e2e/multinode.sh
 for t in tests/integration/*.sh tests/e2e/*.sh; do
   [ -e "$t" ] || continue
+  [ "$t" = "$MULTINODE" ] && continue
   step "$t"
   bash "$t" || failed_suites+=("$t")
 done
 
 step "no test drained the node"
 if bash $H/cluster.sh assert-healthy; then echo "1 0" >>"$TALLY"; else echo "0 1" >>"$TALLY"; failed_suites+=(assert-healthy); fi
+
+# Its own munged, slurmctld port, STS emulator and network namespaces: it neither needs
+# nor disturbs the single-node cluster, and takes itself down at the end.
+step "$MULTINODE (2 nodes, each in its own namespaces)"
+bash "$MULTINODE" || failed_suites+=("$MULTINODE")
+
+# The same suite on Slurm 24.11 from a Debian trixie root. The first run downloads and
+# installs that root (~2.5 min, ~600 MB under /var/lib/aws-role-test) and builds the
+# plugin against its headers (target/slurm-24.11).
+if [ "${AWS_ROLE_TEST_SLURM_2411:-1}" = 1 ]; then
+  step "$MULTINODE on Slurm 24.11 (trixie root)"
+  AWS_ROLE_MN_SLURM=24.11 bash "$MULTINODE" || failed_suites+=("$MULTINODE (24.11)")
+fi
 
 # Last: afterwards aws-role is no longer installed.
 step "dpkg --purge aws-role (tests/packaging/purge.sh)"

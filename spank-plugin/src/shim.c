@@ -7,6 +7,7 @@
  * libslurmfull (slurmd, slurmstepd, srun, sbatch all link it); the plugin never links
  * libslurm itself.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <slurm/slurm.h>
@@ -33,8 +34,22 @@ int aws_role_job_times(uint32_t job_id, uint64_t *end_time, uint32_t *array_job_
 
 	if (end_time == NULL || array_job_id == NULL || array_task_id == NULL)
 		return -2;
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(23, 2, 0)
+	/*
+	 * The `slurmstepd spank prolog` process that runs job_prolog has not loaded the
+	 * client plugins an RPC needs: on 24.11 slurm_load_job() then dies with "fatal: No
+	 * hash plugins loaded. Was slurm_init() called before calling any Slurm API
+	 * functions?", the prolog fails and the node drains. slurm_init() loads them
+	 * (each plugin type only once) and keeps the configuration slurmstepd has read.
+	 * 22.05 needs none of this. (23.02 is when the hash plugins came; only 22.05 and
+	 * 24.11 were tried.)
+	 */
+	slurm_init(NULL);
+#endif
 	if (slurm_load_job(&msg, job_id, SHOW_DETAIL) != SLURM_SUCCESS || msg == NULL) {
-		int err = slurm_get_errno();
+		/* errno, not slurm_get_errno(): that function is gone from Slurm 24.11's
+		 * headers, and in 22.05 it only returned errno. */
+		int err = errno;
 		if (msg != NULL)
 			slurm_free_job_info_msg(msg);
 		return err > 0 ? err : -2;
