@@ -46,10 +46,19 @@ pidfile_alive() {
 # these machines does not reap orphans, so every daemon we stop stays behind as a
 # zombie, and plain pgrep would still report it as running.
 live_pgrep() {
-  local pid st
+  local pid st own_net own_mnt
+  own_net=$(readlink /proc/self/ns/net)
+  own_mnt=$(readlink /proc/self/ns/mnt)
   for pid in $(pgrep -x "$1"); do
     st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || continue
-    [ -n "$st" ] && [ "$st" != Z ] && echo "$pid"
+    [ -n "$st" ] && [ "$st" != Z ] || continue
+    # Not another cluster's daemon (tests/harness/multinode.sh runs its own munged,
+    # slurmctld and slurmds, in other namespaces or with another config): only one of this
+    # machine's namespaces, started without -f, can be the single-node cluster's.
+    [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$own_net" ] || continue
+    [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$own_mnt" ] || continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )(-f|--socket)( |=)' && continue
+    echo "$pid"
   done
   return 0
 }
