@@ -992,12 +992,15 @@ def cluster(ctx):
               f"{med[k] / med['cmin']:6.2f}x   {t}")
     print(f"   b. {burst_n} x sbatch --wrap true submitted back to back, until all left the queue "
           f"(epilogs done); median of {rounds} bursts")
-    print(f"   {'configuration':<40} {'wall':>11} {'jobs/s':>11} {'/none':>7} {'/empty':>7}   target")
+    print(f"   {'configuration':<40} {'wall':>11} {'jobs/s':>8} {'bursts (s)':>16} {'/none':>7} {'/empty':>7}   target")
     for k in kinds:
         ratio = bmed[k] / bmed["none"]
         t = f"<= {targets[k]}x {verdict(ratio <= targets[k])}" if k in targets else ""
-        print(f"   {labels[k]:<40} {ms(bmed[k])} {burst_n / bmed[k]:11.1f} {ratio:6.2f}x "
+        spread = f"{min(batch[k]):.1f}-{max(batch[k]):.1f}"
+        print(f"   {labels[k]:<40} {ms(bmed[k])} {burst_n / bmed[k]:8.1f} {spread:>16} {ratio:6.2f}x "
               f"{bmed[k] / bmed['cmin']:6.2f}x   {t}")
+    print("   A burst's time is set by slurmctld's scheduling passes (seconds apart), not by the prologs")
+    print("   (tens of ms): compare the spread of identical bursts before reading a ratio.")
     print(f"   /empty = against the empty C plugin (bench/spank-min.c): what Slurm charges any plugin that")
     print(f"   exports job_prolog/job_epilog, i.e. aws-role's own share. Afterwards: node {state}, {base} empty.")
 
