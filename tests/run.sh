@@ -86,6 +86,13 @@ abi_dirs=(/usr/include)
 if [ "${AWS_ROLE_TEST_SLURM_2411:-1}" != 0 ] && [ -f "$TRIXIE_INC/slurm/spank.h" ]; then
   abi_dirs+=("$TRIXIE_INC")
 fi
+# The Slurm 24.11 packages (target/slurm-24.11/), checked like the 22.05 ones above,
+# from the same trixie root's headers.
+if [ "${AWS_ROLE_TEST_SLURM_2411:-1}" != 0 ] && [ -f "$TRIXIE_INC/slurm/spank.h" ]; then
+  step "packages for Slurm 24.11 (SLURM_INCLUDE_DIR=$TRIXIE_INC tests/packaging/check.sh)"
+  SLURM_INCLUDE_DIR=$TRIXIE_INC bash tests/packaging/check.sh || failed_suites+=("tests/packaging/check.sh (24.11)")
+fi
+
 step "SPANK ABI of the bundled bindings (tests/packaging/spank-abi.sh ${abi_dirs[*]})"
 bash tests/packaging/spank-abi.sh "${abi_dirs[@]}" || failed_suites+=(tests/packaging/spank-abi.sh)
 
