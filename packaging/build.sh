@@ -8,20 +8,28 @@
 # 1. cargo build --release: the SPANK plugin in its own invocation (built together with the
 #    binaries, cargo would unify core's `sts` feature, i.e. tokio and the AWS SDK, into it),
 #    then the four binaries; the plugin is refused if it is over 1.5 MiB or contains tokio.
-# 2. Copies them to $CARGO_TARGET_DIR/release/aws-role-package/, strips them, and writes the
+# 2. Copies them to $PKG_TARGET/release/aws-role-package/, strips them, and writes the
 #    man pages there from each binary's --help (help2man).
 # 3. cargo deb and cargo generate-rpm (metadata: packaging/Cargo.toml), with the variant
 #    and the version suffix (+slurmMM.NN) of that Slurm release.
 #
 # Prints the two package paths on stdout (progress goes to stderr), and records them in
-# $CARGO_TARGET_DIR/release/aws-role-package/outputs. Needs: cargo-deb, cargo-generate-rpm,
+# $PKG_TARGET/release/aws-role-package/outputs. Needs: cargo-deb, cargo-generate-rpm,
 # help2man, binutils (tests/harness/deps.sh installs them). Installs nothing.
+#
+# PKG_TARGET, where the plugin is built and the packages are staged and written, is
+# $CARGO_TARGET_DIR for the host's headers (/usr/include), else $CARGO_TARGET_DIR/slurm-MM.NN:
+# another Slurm release's plugin and packages never overwrite the host's, and the plugin is
+# not rebuilt each time the headers switch. The binaries do not depend on Slurm and are
+# always built in $CARGO_TARGET_DIR. E.g. the Slurm 24.11 packages, from a trixie root
+# (tests/harness/trixie.sh), in target/slurm-24.11/{debian,generate-rpm}/:
+#
+#     SLURM_INCLUDE_DIR=/var/lib/aws-role-test/trixie/usr/include bash packaging/build.sh
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-STAGE=$CARGO_TARGET_DIR/release/aws-role-package
 BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials aws-role-refresher)
 MAX_SO_BYTES=$((1536 * 1024))
 
@@ -52,7 +60,14 @@ for tool in deb generate-rpm; do
   grep -q "^\[package.metadata.$tool.variants.$VARIANT\]" packaging/Cargo.toml ||
     die "packaging/Cargo.toml has no $tool variant $VARIANT for Slurm $SLURM_MM ($version_h): add one (see the comment above the variants there)"
 done
-log "Slurm $SLURM_MM from $version_h: variant $VARIANT, revision $REVISION"
+include_dir=$(cd "$(dirname "$version_h")/.." && pwd)
+if [ "$include_dir" = /usr/include ]; then
+  PKG_TARGET=$CARGO_TARGET_DIR
+else
+  PKG_TARGET=$CARGO_TARGET_DIR/slurm-$SLURM_MM
+fi
+STAGE=$PKG_TARGET/release/aws-role-package
+log "Slurm $SLURM_MM from $version_h: variant $VARIANT, revision $REVISION, output under $PKG_TARGET"
 
 # Reproducible: file dates, the packages' build dates and the man pages' date. Only given
 # to the packaging steps, so that the cargo builds stay the same as install.sh's.
@@ -60,7 +75,12 @@ sde=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || dat
 
 # ------------------------------------------------------------------------------- build
 log "building the SPANK plugin (alone)"
-cargo build --release --locked -p aws-role-spank >&2
+if [ "$PKG_TARGET" = "$CARGO_TARGET_DIR" ]; then
+  cargo build --release --locked -p aws-role-spank >&2
+else
+  # As tests/harness/multinode.sh builds it for 24.11 (same directory: built once).
+  SLURM_INCLUDE_DIR=$include_dir CARGO_TARGET_DIR=$PKG_TARGET cargo build --release --locked -p aws-role-spank >&2
+fi
 log "building the binaries"
 cargo build --release --locked -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials -p aws-role-refresher >&2
 
@@ -69,7 +89,7 @@ mkdir -p "$STAGE/man"
 for b in "${BINARIES[@]}"; do
   install -m 0755 "$CARGO_TARGET_DIR/release/$b" "$STAGE/$b"
 done
-install -m 0644 "$CARGO_TARGET_DIR/release/libaws_role_spank.so" "$STAGE/aws_role.so"
+install -m 0644 "$PKG_TARGET/release/libaws_role_spank.so" "$STAGE/aws_role.so"
 # As dh_strip does (cargo's `strip = true` leaves .comment and .note).
 for f in "${BINARIES[@]}" aws_role.so; do
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$STAGE/$f"
@@ -102,16 +122,17 @@ manpage aws-role-credentials 1 "print a batch job's current AWS credentials for 
 
 # ----------------------------------------------------------------------------- packages
 log "cargo deb ($VARIANT)"
-mkdir -p "$CARGO_TARGET_DIR/debian" "$CARGO_TARGET_DIR/generate-rpm"
-deb=$(SOURCE_DATE_EPOCH=$sde cargo deb --locked -p aws-role-packaging --no-build --variant "$VARIANT" \
-  --deb-revision "$REVISION" --output "$CARGO_TARGET_DIR/debian/" | tail -n1)
+mkdir -p "$PKG_TARGET/debian" "$PKG_TARGET/generate-rpm"
+# (Both resolve the assets' target/release/ as $CARGO_TARGET_DIR/release/: the stage.)
+deb=$(SOURCE_DATE_EPOCH=$sde CARGO_TARGET_DIR=$PKG_TARGET cargo deb --locked -p aws-role-packaging --no-build \
+  --variant "$VARIANT" --deb-revision "$REVISION" --output "$PKG_TARGET/debian/" | tail -n1)
 [ -f "$deb" ] || die "cargo deb did not report a package (got '$deb')"
 
 log "cargo generate-rpm ($VARIANT)"
 rpm_name=aws-role-$version-$REVISION.x86_64.rpm
-SOURCE_DATE_EPOCH=$sde cargo generate-rpm -p packaging --variant "$VARIANT" -s "release = \"$REVISION\"" \
-  --target-dir "$CARGO_TARGET_DIR" --output "$CARGO_TARGET_DIR/generate-rpm/$rpm_name" >&2
-rpm=$CARGO_TARGET_DIR/generate-rpm/$rpm_name
+SOURCE_DATE_EPOCH=$sde CARGO_TARGET_DIR=$PKG_TARGET cargo generate-rpm -p packaging --variant "$VARIANT" \
+  -s "release = \"$REVISION\"" --target-dir "$PKG_TARGET" --output "$PKG_TARGET/generate-rpm/$rpm_name" >&2
+rpm=$PKG_TARGET/generate-rpm/$rpm_name
 [ -f "$rpm" ] || die "cargo generate-rpm did not write $rpm"
 
 printf '%s\n%s\n' "$deb" "$rpm" | tee "$STAGE/outputs"

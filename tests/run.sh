@@ -78,6 +78,24 @@ if [ "${AWS_ROLE_TEST_SLURM_2411:-1}" = 1 ]; then
   AWS_ROLE_MN_SLURM=24.11 bash "$MULTINODE" || failed_suites+=("$MULTINODE (24.11)")
 fi
 
+# The SPANK values and layouts slurm-spank's bundled bindings hard-code, against each
+# Slurm release's own headers: 22.05 (the host's) always, 24.11 when its root exists
+# (made by the step above).
+TRIXIE_INC=$(bash $H/trixie.sh path)/usr/include
+abi_dirs=(/usr/include)
+if [ "${AWS_ROLE_TEST_SLURM_2411:-1}" != 0 ] && [ -f "$TRIXIE_INC/slurm/spank.h" ]; then
+  abi_dirs+=("$TRIXIE_INC")
+fi
+# The Slurm 24.11 packages (target/slurm-24.11/), checked like the 22.05 ones above,
+# from the same trixie root's headers.
+if [ "${AWS_ROLE_TEST_SLURM_2411:-1}" != 0 ] && [ -f "$TRIXIE_INC/slurm/spank.h" ]; then
+  step "packages for Slurm 24.11 (SLURM_INCLUDE_DIR=$TRIXIE_INC tests/packaging/check.sh)"
+  SLURM_INCLUDE_DIR=$TRIXIE_INC bash tests/packaging/check.sh || failed_suites+=("tests/packaging/check.sh (24.11)")
+fi
+
+step "SPANK ABI of the bundled bindings (tests/packaging/spank-abi.sh ${abi_dirs[*]})"
+bash tests/packaging/spank-abi.sh "${abi_dirs[@]}" || failed_suites+=(tests/packaging/spank-abi.sh)
+
 # Last: afterwards aws-role is no longer installed.
 step "dpkg --purge aws-role (tests/packaging/purge.sh)"
 bash tests/packaging/purge.sh || failed_suites+=(tests/packaging/purge.sh)

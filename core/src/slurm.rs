@@ -103,10 +103,10 @@ pub fn job_from_env(
     };
     let restart_count = number("SLURM_JOB_RESTART_COUNT", "a count")?.unwrap_or(0);
     // Slurm >= 23.02 gives the end time itself; on 22.05 only the plugin can.
-    let end = match number("SLURM_JOB_END_TIME", "seconds since the epoch")? {
-        Some(t) => Some(t),
-        None => extra.end_time,
-    };
+    let from_env = number("SLURM_JOB_END_TIME", "seconds since the epoch")?;
+    let (end, source) = end_time_source(from_env, extra.end_time);
+    // Says which path was taken: tests/e2e/multinode.sh checks it per Slurm release.
+    tracing::info!(end_time = end, end_time_from = source, "job end time");
     let non_empty = |name| env(name).filter(|v| !v.is_empty());
     Ok(Job {
         scheduler: Scheduler::Slurm,
@@ -123,6 +123,18 @@ pub fn job_from_env(
         end_time: end.map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t)),
         requested: env(ROLE_VAR).and_then(|v| RoleRequest::from_value(&v)),
     })
+}
+
+/// Where a Slurm job's end time comes from, and the value: the Prolog environment's
+/// `SLURM_JOB_END_TIME` (Slurm >= 23.02) wins over the plugin's `--end-time` (its
+/// `slurm_load_job()`, the only source on 22.05); `"none"` when neither has one (the
+/// prolog may then ask scontrol).
+pub fn end_time_source(env: Option<u64>, plugin: Option<u64>) -> (Option<u64>, &'static str) {
+    match (env, plugin) {
+        (Some(t), _) => (Some(t), "env SLURM_JOB_END_TIME"),
+        (None, Some(t)) => (Some(t), "plugin --end-time"),
+        (None, None) => (None, "none"),
+    }
 }
 
 /// The end time `scontrol show job` reports for job `id` (its `JobId=` record only: for
@@ -499,6 +511,23 @@ mod tests {
             j.end_time,
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(200))
         );
+    }
+
+    #[test]
+    fn end_time_source_prefers_the_environment_then_the_plugin() {
+        assert_eq!(
+            end_time_source(Some(200), Some(100)),
+            (Some(200), "env SLURM_JOB_END_TIME")
+        );
+        assert_eq!(
+            end_time_source(Some(200), None),
+            (Some(200), "env SLURM_JOB_END_TIME")
+        );
+        assert_eq!(
+            end_time_source(None, Some(100)),
+            (Some(100), "plugin --end-time")
+        );
+        assert_eq!(end_time_source(None, None), (None, "none"));
     }
 
     #[test]

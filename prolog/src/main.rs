@@ -257,7 +257,14 @@ fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow
         && map.slurm.end_time_from_scontrol
     {
         match slurm::ask_scontrol(&map.slurm.scontrol, &job.id, map.slurm.scontrol_timeout) {
-            Ok(end) => job.end_time = end,
+            Ok(end) => {
+                tracing::info!(
+                    end_time_from = "scontrol",
+                    found = end.is_some(),
+                    "job end time"
+                );
+                job.end_time = end
+            }
             Err(e) => {
                 tracing::warn!("no end time from scontrol ({e}); the session lasts the role's cap")
             }

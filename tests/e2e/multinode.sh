@@ -190,6 +190,14 @@ check_eq "the batch-only job completed" COMPLETED "$(slurm_job_wait "$B" 60)"
 for n in "${NODES[@]}"; do
   check "--time=20 job $B: $n asked for a 1500 s session (end time + margin)" \
     grep -q "aws-role: job $B: aws-role-prolog: .*duration_s=1500\$" "$MN_LOG/slurmd-$n.log"
+  # ...and where that end time came from: 24.11 puts SLURM_JOB_END_TIME in the Prolog
+  # environment (which wins); 22.05 has only the plugin's slurm_load_job (--end-time).
+  case $MN_SLURM in
+    22.05) src="plugin --end-time" ;;
+    *) src="env SLURM_JOB_END_TIME" ;;
+  esac
+  check "--time=20 job $B: $n took the end time from $src (Slurm $MN_SLURM)" \
+    grep -q "aws-role: job $B: aws-role-prolog: .*end_time_from=\"\?$src" "$MN_LOG/slurmd-$n.log"
 done
 check_nodes_empty "after batch-only job $B"
 

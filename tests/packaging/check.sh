@@ -8,6 +8,10 @@
 # packaged role map loads with zero roles. Ends with "N passed, N failed".
 #
 #     bash tests/packaging/check.sh [--reuse]
+#
+# For another Slurm release than the host's, name its headers as for build.sh:
+#
+#     SLURM_INCLUDE_DIR=/var/lib/aws-role-test/trixie/usr/include bash tests/packaging/check.sh
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -16,8 +20,23 @@ WORK=$(mktemp -d /tmp/aws-role-pkg-check.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 MAX_SO_BYTES=$((1536 * 1024))
 
+# What they must say: the workspace version and the Slurm release of the headers used.
+VERSION=$(awk -F'"' '/^\[workspace.package\]/ {w = 1} w && $1 ~ /^version *= */ {print $2; exit}' "$REPO/Cargo.toml")
+hex=$(awk '$1 == "#define" && $2 == "SLURM_VERSION_NUMBER" {print $3; exit}' \
+  "${SLURM_INCLUDE_DIR:-/usr/include}/slurm/slurm_version.h")
+MAJOR=$(((hex >> 16) & 0xff))
+MINOR=$(((hex >> 8) & 0xff))
+SLURM=$(printf '%d.%02d' "$MAJOR" "$MINOR")      # 22.05
+NEXT=$(printf '%d.%02d' "$MAJOR" $((MINOR + 1))) # 22.06
+REVISION=1+slurm$SLURM
+# Where build.sh puts them: another Slurm release than the host's under slurm-MM.NN/.
+include_dir=$(cd "${SLURM_INCLUDE_DIR:-/usr/include}" 2>/dev/null && pwd)
+PKG_TARGET=$CARGO_TARGET_DIR
+[ "$include_dir" = /usr/include ] || PKG_TARGET=$CARGO_TARGET_DIR/slurm-$SLURM
+echo "# Slurm $SLURM (${SLURM_INCLUDE_DIR:-/usr/include}): packages under $PKG_TARGET"
+
 # ------------------------------------------------------------------------------ build
-outputs=$CARGO_TARGET_DIR/release/aws-role-package/outputs
+outputs=$PKG_TARGET/release/aws-role-package/outputs
 if [ "${1:-}" != --reuse ]; then
   if ! bash "$REPO/packaging/build.sh" >/dev/null 2>"$WORK/build.log"; then
     tail -n 40 "$WORK/build.log"
@@ -35,15 +54,6 @@ if [ ! -f "$DEB" ] || [ ! -f "$RPM" ]; then
 fi
 ok "packaging/build.sh produced $DEB and $RPM"
 
-# What they must say: the workspace version and the Slurm release of the headers used.
-VERSION=$(awk -F'"' '/^\[workspace.package\]/ {w = 1} w && $1 ~ /^version *= */ {print $2; exit}' "$REPO/Cargo.toml")
-hex=$(awk '$1 == "#define" && $2 == "SLURM_VERSION_NUMBER" {print $3; exit}' \
-  "${SLURM_INCLUDE_DIR:-/usr/include}/slurm/slurm_version.h")
-MAJOR=$(((hex >> 16) & 0xff))
-MINOR=$(((hex >> 8) & 0xff))
-SLURM=$(printf '%d.%02d' "$MAJOR" "$MINOR")      # 22.05
-NEXT=$(printf '%d.%02d' "$MAJOR" $((MINOR + 1))) # 22.06
-REVISION=1+slurm$SLURM
 
 # ------------------------------------------------------------------------ the file lists
 # TYPE-AND-PERMS PATH, for both packages (D = the distribution's plugin directory, C = a
@@ -138,7 +148,9 @@ broken_by() {
     if dpkg --compare-versions "$1" "$op" "$ver"; then echo "$clause"; return; fi
   done
 }
+# (The installed slurm-client only if it is this release: the host's is 22.05.)
 installed=$(dpkg-query -W -f='${Version}' slurm-client 2>/dev/null || true)
+[[ $installed == "$SLURM".* ]] || installed=
 for v in $installed "$SLURM.0-1" "$SLURM.0~rc1-1" "$SLURM.99-9+deb99u9"; do
   check_eq ".deb does not break slurm-client $v" "" "$(broken_by "$v")"
 done
@@ -211,6 +223,18 @@ check "plugin: no tokio in it" bash -c "! grep -qa tokio '$so'"
 check_contains "plugin: exports the SPANK plugin symbols" "plugin_version" "$(nm -D --defined-only "$so" 2>&1)"
 check "plugin: not linked against libslurm (resolved from the host's Slurm at load)" \
   bash -c "! objdump -p '$so' | grep -q 'NEEDED.*slurm'"
+# plugin_version (a uint32_t) is what Slurm compares with its own major.minor at load.
+# plugin_version_of SO: its value, read from the file (objdump at the symbol's address).
+plugin_version_of() {
+  local addr
+  addr=$(nm -D --defined-only "$1" 2>/dev/null | awk '$3 == "plugin_version" {print $1; exit}')
+  [ -n "$addr" ] || return 0
+  objdump -s --start-address=$((16#$addr)) --stop-address=$((16#$addr + 4)) "$1" |
+    awk '/^ [0-9a-f]+ / {b = $2; printf "0x%s%s%s%s\n", substr(b, 7, 2), substr(b, 5, 2), substr(b, 3, 2), substr(b, 1, 2); exit}'
+}
+pv=$(plugin_version_of "$so")
+check_eq "plugin: plugin_version is Slurm $SLURM's major.minor ($pv)" "$SLURM" \
+  "$([ -n "$pv" ] && printf '%d.%02d' $(((pv >> 16) & 0xff)) $(((pv >> 8) & 0xff)))"
 
 map_out=$("$ROOT/usr/libexec/aws-role/aws-role-prolog" --check-config "$ROOT/etc/aws-role/role-map.toml" 2>&1)
 map_rc=$?
