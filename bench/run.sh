@@ -164,17 +164,6 @@ cleanup() {
 # listening PORT: something accepts TCP connections on 127.0.0.1:PORT.
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# http_answers URL: any HTTP status counts (the proxy and moto both answer GETs).
-http_answers() {
-  timeout 5 "$PY" - "$1" <<'EOF' >/dev/null 2>&1
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1], timeout=3)
-except urllib.error.HTTPError:
-    pass
-EOF
-}
-
 start_servers() {
   local p
   for p in "$STS_PORT" "$PROXY_PORT"; do

@@ -26,7 +26,6 @@ PLUGSTACK_D=$SLURM_ETC/plugstack.conf.d
 SLURM_LOG=/var/log/slurm
 SLURM_STATE=/var/lib/slurm
 
-TEST_USERS=(alice bob)
 UP_TIMEOUT=${AWS_ROLE_TEST_UP_TIMEOUT:-30}
 IDLE_TIMEOUT=${AWS_ROLE_TEST_IDLE_TIMEOUT:-120}
 
@@ -88,17 +87,6 @@ wait_ready() {
 }
 
 # ---------------------------------------------------------------- setup
-
-ensure_users() {
-  local u
-  for u in "${TEST_USERS[@]}"; do
-    id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
-  done
-  getent group ml >/dev/null || groupadd ml
-  getent group analysts >/dev/null || groupadd analysts
-  id -nG alice | tr ' ' '\n' | grep -qx ml || usermod -aG ml alice
-  id -nG bob | tr ' ' '\n' | grep -qx analysts || usermod -aG analysts bob
-}
 
 ensure_dirs() {
   install -d -m 0755 "$RUN_DIR" "$LOG_DIR" "$SLURM_ETC" "$PLUGSTACK_D"
@@ -384,23 +372,21 @@ cmd_status() {
 }
 
 cmd_assert_healthy() {
-  local show st bad=()
+  local show problems bad=()
   pidfile_alive "$SLURMD_PIDF" "$SLURMD_PAT" >/dev/null || is_running slurmd || bad+=("slurmd not running")
   pidfile_alive "$CTLD_PIDF" "$CTLD_PAT" >/dev/null || is_running slurmctld || bad+=("slurmctld not running")
   if ! show=$(node_show) || [ -z "$show" ]; then
     bad+=("scontrol show node $NODE failed")
   else
-    st=$(grep -o ' State=[^ ]*' <<<"$show" | head -n1)
-    st=${st# }
-    [[ $st =~ DRAIN|DOWN|FAIL|NOT_RESPONDING ]] && bad+=("$st")
-    grep -q ' Reason=' <<<"$show" && bad+=("$(grep -o 'Reason=.*' <<<"$show")")
+    mapfile -t problems < <(node_problems "$show")
+    bad+=("${problems[@]}")
   fi
   if [ ${#bad[@]} -gt 0 ]; then
     log "node $NODE unhealthy: ${bad[*]}"
     sl scontrol show node "$NODE" >&2 || true
     return 1
   fi
-  echo "node $NODE healthy: $st"
+  echo "node $NODE healthy: $(grep -o 'State=[^ ]*' <<<"$show" | head -n1)"
 }
 
 no_test_jobs() {

@@ -102,6 +102,44 @@ wait_for() {
   done
 }
 
+# The test users of both clusters (tests/harness/cluster.sh, multinode.sh): alice (in
+# group ml) and bob (in group analysts), created if missing.
+TEST_USERS=(alice bob)
+ensure_users() {
+  local u
+  for u in "${TEST_USERS[@]}"; do
+    id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
+  done
+  getent group ml >/dev/null || groupadd ml
+  getent group analysts >/dev/null || groupadd analysts
+  id -nG alice | tr ' ' '\n' | grep -qx ml || usermod -aG ml alice
+  id -nG bob | tr ' ' '\n' | grep -qx analysts || usermod -aG analysts bob
+}
+
+# http_answers URL: something answers an HTTP GET of URL; any status counts (moto and the
+# fault proxy both answer GETs). The venv's python: curl is not among deps.sh's packages.
+http_answers() {
+  timeout 5 "$VENV/bin/python3" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=3)
+except urllib.error.HTTPError:
+    pass
+EOF
+}
+
+# node_problems SHOW: what makes a node unhealthy in its `scontrol show node -o` line SHOW,
+# one item per line: a State with DRAIN, DOWN, FAIL or NOT_RESPONDING, and any Reason=.
+# Prints nothing for a healthy node.
+node_problems() {
+  local st
+  st=$(grep -o ' State=[^ ]*' <<<"$1" | head -n1)
+  st=${st# }
+  if [[ $st =~ DRAIN|DOWN|FAIL|NOT_RESPONDING ]]; then echo "$st"; fi
+  if grep -q ' Reason=' <<<"$1"; then grep -o 'Reason=.*' <<<"$1"; fi
+  return 0
+}
+
 require_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 
 # slurm_job_wait JOBID [SECONDS]: wait until the job has ended and its epilog is done,

@@ -57,7 +57,6 @@ FIRST_JOB_ID=${AWS_ROLE_MN_FIRST_JOB_ID:-7000001}
 CPUS=${AWS_ROLE_MN_CPUS:-8}
 ALLOC=${AWS_ROLE_MN_ALLOC:-1}
 UP_TIMEOUT=${AWS_ROLE_TEST_UP_TIMEOUT:-30}
-TEST_USERS=(alice bob)
 # Which Slurm: the host's (22.05), or 24.11 in a trixie root. Only `up` takes it from the
 # environment; every other command uses what the running cluster was started with.
 SLURM_FILE=${AWS_ROLE_MN_ROOT:-/run/aws-role-mn}/slurm
@@ -204,17 +203,6 @@ kill_ns_leftovers() {
 }
 
 # ---------------------------------------------------------------- install
-
-ensure_users() {
-  local u
-  for u in "${TEST_USERS[@]}"; do
-    id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
-  done
-  getent group ml >/dev/null || groupadd ml
-  getent group analysts >/dev/null || groupadd analysts
-  id -nG alice | tr ' ' '\n' | grep -qx ml || usermod -aG ml alice
-  id -nG bob | tr ' ' '\n' | grep -qx analysts || usermod -aG analysts bob
-}
 
 # put SRC DEST MODE: copy to a temporary name next to DEST, then rename over it (a running
 # slurmd/slurmstepd may have the old file mapped). Returns 1 if DEST was already the same.
@@ -403,15 +391,7 @@ start_munged() {
   wait_for 5 munge_works || { tail -n 20 "$MN_LOG/munged.log" "$MN_LOG/munged.stdout" >&2 || true; die "munged does not work"; }
 }
 
-sts_answers() {
-  timeout 5 "$VENV/bin/python3" - "$STS_URL" <<'EOF' >/dev/null 2>&1
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=3)
-except urllib.error.HTTPError:
-    pass
-EOF
-}
+sts_answers() { http_answers "$STS_URL/moto-api/"; }
 
 start_moto() {
   local pid
@@ -653,7 +633,7 @@ cmd_status() {
 }
 
 cmd_assert_healthy() {
-  local n node show st bad=()
+  local n node show problems bad=()
   n=$(node_count)
   [ "$n" -ge 1 ] || die "the multi-node cluster is not up"
   pidfile_alive "$PIDS/slurmctld.pid" "$CTLD_PAT" >/dev/null || bad+=("slurmctld not running")
@@ -663,10 +643,8 @@ cmd_assert_healthy() {
       bad+=("$node: scontrol show node failed")
       continue
     fi
-    st=$(grep -o ' State=[^ ]*' <<<"$show" | head -n1)
-    st=${st# }
-    [[ $st =~ DRAIN|DOWN|FAIL|NOT_RESPONDING ]] && bad+=("$node: $st")
-    grep -q ' Reason=' <<<"$show" && bad+=("$node: $(grep -o 'Reason=.*' <<<"$show")")
+    mapfile -t problems < <(node_problems "$show")
+    bad+=("${problems[@]/#/$node: }")
   done
   if [ ${#bad[@]} -gt 0 ]; then
     log "unhealthy: ${bad[*]}"

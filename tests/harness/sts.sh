@@ -22,17 +22,7 @@ LOGF=$LOG_DIR/moto.log
 PAT=bin/moto_server
 START_TIMEOUT=${AWS_ROLE_TEST_STS_TIMEOUT:-30}
 
-# Any HTTP status counts as "answering". Uses the venv's python because curl is not
-# among the packages deps.sh installs.
-answers() {
-  timeout 5 "$VENV/bin/python3" - "$URL" <<'EOF' >/dev/null 2>&1
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=3)
-except urllib.error.HTTPError:
-    pass
-EOF
-}
+answers() { http_answers "$URL/moto-api/"; }
 
 cmd_up() {
   local t0 pid
