@@ -399,15 +399,13 @@ fn prolog(s: &SpankHandle, cfg: &Config, id: u32) {
 /// job_epilog (root): run the epilog binary; if it cannot do its work, clean up here.
 fn epilog(cfg: &Config, id: u32) {
     let Some(job) = slurm_job_id(id) else { return };
-    if let Ok(map) = RoleMap::load(&cfg.map) {
-        if !job_dir_exists(&map, &job) {
-            return;
-        }
+    let map = RoleMap::load(&cfg.map).ok();
+    if map.as_ref().is_some_and(|m| !job_dir_exists(m, &job)) {
+        return;
     }
     let args: Vec<OsString> = vec!["--config".into(), cfg.map.clone().into()];
     let env = child::clean_env(std::env::vars_os());
     if run_binary("epilog", &job, &cfg.epilog, &args, &env, cfg).is_err() {
-        let map = RoleMap::load(&cfg.map).ok();
         match Store::new(base_dir(map.as_ref())).remove_job(&job) {
             Ok(n) => log::info(&format!(
                 "job {job}: removed {n} files in place of the epilog"
