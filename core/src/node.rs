@@ -254,12 +254,13 @@ fn writers(mode: u32) -> Option<&'static str> {
 
 /// Why a directory above something root trusts would let someone else replace it. A
 /// sticky directory writable by all (`/tmp`) is safe when `sticky_ok`: nobody else can
-/// rename or remove root's entries in it.
-fn ancestor_problems(ancestors: &[(PathBuf, Seen)], sticky_ok: bool) -> Vec<String> {
+/// rename or remove root's entries in it. The store refuses a base directory for the same
+/// reasons (`store::Store`), so that `--check-node` and the prolog agree.
+pub(crate) fn ancestor_problems(ancestors: &[(PathBuf, Seen)], sticky_ok: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (dir, seen) in ancestors {
         match seen {
-            Seen::Found(m) if m.uid != 0 => {
+            Seen::Found(m) if m.uid != 0 && m.uid != nix::unistd::geteuid().as_raw() => {
                 out.push(format!("{} is owned by uid {}", dir.display(), m.uid))
             }
             Seen::Found(m) => {

@@ -103,6 +103,20 @@ impl Store {
     /// directory owned by us that nobody else can write to.
     fn open_base(&self, create: bool) -> Result<Option<OwnedFd>, StoreError> {
         let path = &self.base;
+        // O_NOFOLLOW guards the last component only. Whoever can write to a directory above
+        // the base can swap the whole tree under it, after we have written: such a base is
+        // refused as a whole (`--check-node` reports the same problems).
+        let problems =
+            crate::node::ancestor_problems(&crate::node::inspect(path, false).ancestors, true);
+        if !problems.is_empty() {
+            return Err(StoreError::Unsafe {
+                path: path.clone(),
+                why: format!(
+                    "{}: someone other than root could replace it",
+                    problems.join("; ")
+                ),
+            });
+        }
         if create {
             match mkdirat(AT_FDCWD, path, Mode::from_bits_truncate(0o711)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
@@ -460,6 +474,44 @@ mod tests {
         // Removal unlinks the link, not the directory it points to.
         assert_eq!(s.remove_job(&other).unwrap(), 1);
         assert!(victim.exists());
+    }
+
+    #[test]
+    fn a_base_under_a_directory_others_can_write_is_refused() {
+        // Others could rename the base's parent and put their own tree in its place.
+        let (t, _) = store();
+        let parent = t.path().join("open");
+        std::fs::create_dir(&parent).unwrap();
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let s = Store::new(parent.join("jobs"));
+        let e = s.open_job(&JobId::slurm("1").unwrap(), true).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is writable by group and others (mode 0777)"),
+            "{e}"
+        );
+        assert!(!parent.join("jobs").exists(), "nothing is created under it");
+        // A sticky one (/tmp) is safe: nobody else can rename root's entries in it.
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(s
+            .open_job(&JobId::slurm("1").unwrap(), true)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn a_base_under_another_users_directory_is_refused() {
+        if !geteuid().is_root() {
+            eprintln!("needs root (chown); run as root, as CI does");
+            return;
+        }
+        let (t, _) = store();
+        let theirs = t.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let s = Store::new(theirs.join("jobs"));
+        let e = s.open_job(&JobId::slurm("1").unwrap(), true).unwrap_err();
+        assert!(e.to_string().contains("is owned by uid 65534"), "{e}");
     }
 
     #[test]
