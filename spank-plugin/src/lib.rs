@@ -272,6 +272,12 @@ fn slurm_job_id(id: u32) -> Option<JobId> {
         .ok()
 }
 
+/// What a job that asked for a role reads when the node has nothing for it: either only a
+/// step asked (the prolog runs once per job, for the role given at submission), or the
+/// prolog could not write even its failure record (a full or read-only file system, a
+/// prolog killed at its time limit).
+const NO_RECORD: &str = "this job asked for an AWS role, but this node has neither credentials nor a failure record for it: give --aws-role to sbatch/salloc, not to a later srun; otherwise the node could not write them, and the administrators find why in its log";
+
 /// Remote init_post_opt (root, once per step): what the node's store says about the job.
 fn step_role(s: &SpankHandle) -> JobRole {
     let cfg = config(s, false);
@@ -289,20 +295,37 @@ fn step_role(s: &SpankHandle) -> JobRole {
             reason: "this job's AWS credentials on this node cannot be read; the administrators find the details in the node's log".into(),
         }
     };
+    // Whether the prolog had to leave a record for this job: it names a role, or its
+    // partition has a default it did not opt out of. Only such jobs fail without one.
+    let expects_record = || {
+        let requested = s
+            .get_option_value(OPTION)
+            .ok()
+            .flatten()
+            .as_deref()
+            .and_then(RoleRequest::from_value);
+        let partition = s.getenv("SLURM_JOB_PARTITION").ok().flatten();
+        map.as_ref()
+            .map_or(matches!(requested, Some(RoleRequest::Named(_))), |m| {
+                policy::may_get_role(m, partition.as_deref(), requested.as_ref())
+            })
+    };
     let dir = match store.open_job(&id, false) {
         Ok(Some(d)) => d,
+        Ok(None) if expects_record() => {
+            // The job must not run believing it has its role.
+            log::error(&format!(
+                "job {id}: it asked for an AWS role, but {} has no record of it",
+                store.job_path(&id).display()
+            ));
+            return JobRole::Failed {
+                reason: NO_RECORD.into(),
+            };
+        }
         Ok(None) => return JobRole::Nothing,
         Err(e) => {
-            // Only fail jobs that asked for a role; others may not need one.
-            let asked = matches!(
-                s.get_option_value(OPTION)
-                    .ok()
-                    .flatten()
-                    .as_deref()
-                    .and_then(RoleRequest::from_value),
-                Some(RoleRequest::Named(_))
-            );
-            if asked {
+            // Only fail jobs that could get a role; others may not need one.
+            if expects_record() {
                 return unreadable(e.to_string());
             }
             log::error(&format!("job {id}: {e}"));
@@ -330,6 +353,9 @@ fn step_role(s: &SpankHandle) -> JobRole {
             }
         }
         (Ok(None), Ok(Some(f))) => JobRole::Failed { reason: f.reason },
+        (Ok(None), Ok(None)) if expects_record() => JobRole::Failed {
+            reason: NO_RECORD.into(),
+        },
         (Ok(None), Ok(None)) => JobRole::Nothing,
         (Err(e), _) | (_, Err(e)) => unreadable(e.to_string()),
     }
