@@ -116,14 +116,14 @@ o=$(job_out "$X")
 check_eq "--export=_SLURM_SPANK_OPTION_aws_role_aws_role=analytics: the job FAILS" FAILED "$st"
 check_contains "... saying the role must be asked for at submission" "give --aws-role to sbatch/salloc" "$o"
 check_not_contains "... never analytics" "assumed-role/analytics" "$o"
-check "... nothing was written for it" no_dir "$X"
+check "... nothing is left on the node" no_dir "$X"
 Y=$(submit alice --aws-role=demo --export="ALL,SPANK_AWS_ROLE=analytics,SLURM_JOB_UID=$bob_uid,SLURM_JOB_USER=bob" <<<"$ARN_OF")
 slurm_job_wait "$Y" 60 >/dev/null
 check_contains "--aws-role=demo with the same exports: still demo, as alice's session" "assumed-role/demo/slurm-$Y-0" "$(job_out "$Y")"
 Z=$(runuser -l alice -c "_SLURM_SPANK_OPTION_aws_role_aws_role=analytics SPANK_AWS_ROLE=analytics sbatch --parsable -o $OUT/%j.out --wrap 'echo CONFIG=\${AWS_CONFIG_FILE:-unset}'" 2>&1 | tail -n1)
 if [[ $Z =~ ^[0-9]+$ ]]; then
   slurm_job_wait "$Z" 60 >/dev/null
-  check "the option's variable in sbatch's environment: no credentials were written" no_dir "$Z"
+  check "the option's variable in sbatch's environment: nothing is left on the node" no_dir "$Z"
   case $(job_out "$Z") in
     *"give --aws-role to sbatch/salloc"* | *CONFIG=unset*) ok "... the job has no role, or fails saying why" ;;
     *) not_ok "... the job has no role, or fails saying why: $(job_out "$Z" | head -c 300)" ;;
@@ -144,7 +144,7 @@ slurm_job_wait "$S2" 60 >/dev/null
 o=$(job_out "$S2")
 check_contains "srun --aws-role=demo inside a job without a role: the step fails, saying why" "give --aws-role to sbatch/salloc" "$o"
 check_not_contains "... it never ran with a role" "STEPCONFIG=/" "$o"
-check "... and nothing was written for that job" no_dir "$S2"
+check "... and nothing is left on the node" no_dir "$S2"
 
 # === 2. Cross-user ========================================================================
 J=$(submit alice --aws-role=demo <<<"touch $OUT/\$SLURM_JOB_ID.ready; for i in \$(seq 600); do [ -e $REL.\$SLURM_JOB_ID ] && break; sleep 0.2; done")

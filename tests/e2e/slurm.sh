@@ -7,6 +7,8 @@ set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=../harness/lib.sh
 . "$REPO/tests/harness/lib.sh"
+# shellcheck source=../harness/jobs.sh
+. "$REPO/tests/harness/jobs.sh"
 
 STS=$(bash "$REPO/tests/harness/sts.sh" url)
 OUT=/home/alice/aws-role-e2e
@@ -28,34 +30,8 @@ install -m 0755 "$REPO/target/release/aws-role-sdk-whoami" "$TEST_BIN/"
 rm -rf "$OUT" "$BOB_OUT" "$REL".*
 runuser -u alice -- mkdir -p "$OUT"
 runuser -u bob -- mkdir -p "$BOB_OUT"
+jobs_init alice "$OUT" bob "$BOB_OUT"
 
-# submit USER SBATCH-ARGS... <<script : prints the job id; the submit's stderr goes to
-# $WORK_ERR. runuser -l gives the clean login environment a user's shell would.
-WORK_ERR=$(mktemp)
-submit() {
-  local user=$1
-  shift
-  local dir=$OUT
-  [ "$user" = bob ] && dir=$BOB_OUT
-  local script
-  script=$(cat)
-  runuser -l "$user" -c "$(printf '%q ' sbatch --parsable -o "$dir/%j.out" "$@") <<'JOB'
-#!/bin/bash
-STS=$STS
-VENV=$VENV
-$script
-JOB" 2>"$WORK_ERR" | tail -n1
-}
-job_out() { cat "$OUT/$1.out" 2>/dev/null; }
-state_of() { sl scontrol show job -o "$1" 2>/dev/null | grep -o 'JobState=[^ ]*' | cut -d= -f2; }
-wait_running() {
-  local i
-  for ((i = 0; i < 150; i++)); do
-    [ "$(state_of "$1")" = RUNNING ] && [ -e "$2" ] && return 0
-    sleep 0.2
-  done
-  return 1
-}
 # Probes every client inside a job prints, one per line.
 WHOAMI='
 echo "CLI=$($VENV/bin/aws --endpoint-url $STS sts get-caller-identity --query Arn --output text 2>&1)"
