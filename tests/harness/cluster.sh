@@ -136,8 +136,9 @@ ReturnToService=2
 MpiDefault=none
 MailProg=/bin/true
 PrologFlags=Alloc
-# Test jobs mostly sleep: advertise more CPUs than the machine has so that concurrent
-# test jobs (and several users' jobs on one node) can run side by side.
+# Test jobs mostly sleep: advertise more CPUs than the machine has (64,
+# AWS_ROLE_TEST_CPUS) so that concurrent test jobs, several users' jobs on one node and
+# tests/e2e/load.sh's 500-task array can run side by side.
 SlurmdParameters=config_overrides
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
@@ -159,7 +160,7 @@ write_conf() {
   local new f
   HW_LINE=$(slurmd -C | head -n1)
   HW_FIELDS=
-  local cpus=${AWS_ROLE_TEST_CPUS:-16}
+  local cpus=${AWS_ROLE_TEST_CPUS:-64}
   HW_FIELDS="CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1"
   HW_FIELDS+=" RealMemory=$(hw_field RealMemory)"
   new=$(render_conf)
