@@ -67,6 +67,9 @@ if bash $H/cluster.sh assert-healthy; then echo "1 0" >>"$TALLY"; else echo "0 1
 
 # Its own munged, slurmctld port, STS emulator and network namespaces: it neither needs
 # nor disturbs the single-node cluster, and takes itself down at the end.
+step "no secret key the emulator issued is in any log or job output (tests/secret-scan.sh)"
+bash tests/secret-scan.sh || failed_suites+=(tests/secret-scan.sh)
+
 step "$MULTINODE (2 nodes, each in its own namespaces)"
 bash "$MULTINODE" || failed_suites+=("$MULTINODE")
 
