@@ -15,7 +15,8 @@ pub const MAX_SESSION: Duration = Duration::from_secs(43_200);
 /// Anything longer is a typo or garbage, so it is an error. It is above
 /// `u32::MAX` seconds (~136 years) so that every `u32` PBS walltime parses.
 const MAX_LIMIT_YEARS: u64 = 200;
-const MAX_LIMIT_SECS: u64 = MAX_LIMIT_YEARS * 365 * 86_400;
+/// The sanity bound in seconds: no parsed limit is longer.
+pub const MAX_LIMIT_SECS: u64 = MAX_LIMIT_YEARS * 365 * 86_400;
 
 const SLURM_FORMS: &str = "minutes, minutes:seconds, hours:minutes:seconds, days-hours, \
     days-hours:minutes or days-hours:minutes:seconds, or UNLIMITED";
@@ -87,10 +88,15 @@ enum Bad {
     TooLong,
 }
 
+/// Whether `s` is a non-empty run of ASCII digits (no sign, no spaces).
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A non-empty run of ASCII digits as `u64` (no sign, no spaces: `u64::from_str`
 /// alone would accept a leading `+`).
 fn digits(s: &str) -> Result<u64, Bad> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_digits(s) {
         return Err(Bad::Syntax);
     }
     // Only digits, so the only possible failure is overflow.
@@ -125,23 +131,33 @@ fn split_at_most<const N: usize>(s: &str, sep: char) -> Option<([&str; N], usize
 
 fn slurm_secs(s: &str) -> Result<u64, Bad> {
     let (days, rest) = match s.split_once('-') {
-        Some((d, rest)) => (Some(digits(d)?), rest),
+        Some((d, rest)) => (Some(d), rest),
         None => (None, s),
     };
-    // A second '-' or any other stray character ends up in a field and fails `digits`.
     let (f, n) = split_at_most::<3>(rest, ':').ok_or(Bad::Syntax)?;
     let (h, m, sec) = match (days, n, f) {
         // days-hours[:minutes[:seconds]]
-        (Some(_), 1, [h, _, _]) => (digits(h)?, 0, 0),
-        (Some(_), 2, [h, m, _]) => (digits(h)?, digits(m)?, 0),
+        (Some(_), 1, [h, _, _]) => (h, "0", "0"),
+        (Some(_), 2, [h, m, _]) => (h, m, "0"),
         // hours:minutes:seconds, with or without days
-        (_, 3, [h, m, sec]) => (digits(h)?, digits(m)?, digits(sec)?),
+        (_, 3, [h, m, sec]) => (h, m, sec),
         // minutes[:seconds]
-        (None, 1, [m, _, _]) => (0, digits(m)?, 0),
-        (None, 2, [m, sec, _]) => (0, digits(m)?, digits(sec)?),
+        (None, 1, [m, _, _]) => ("0", m, "0"),
+        (None, 2, [m, sec, _]) => ("0", m, sec),
         _ => return Err(Bad::Syntax),
     };
-    total(&[(days.unwrap_or(0), 86_400), (h, 3_600), (m, 60), (sec, 1)])
+    let days = days.unwrap_or("0");
+    // Form before size: a malformed limit is a syntax error even when one of its fields
+    // is also too large. A second '-' or any other stray character ends up in a field.
+    if ![days, h, m, sec].iter().all(|f| is_digits(f)) {
+        return Err(Bad::Syntax);
+    }
+    total(&[
+        (digits(days)?, 86_400),
+        (digits(h)?, 3_600),
+        (digits(m)?, 60),
+        (digits(sec)?, 1),
+    ])
 }
 
 /// Parses a Slurm time limit (`--time`, `TimeLimit=`), as libslurm's
@@ -200,8 +216,24 @@ fn seconds_rounded_up(s: &str) -> Result<u64, Bad> {
     }
 }
 
+/// Whether `s` is `DIGITS[.DIGITS]`.
+fn is_seconds(s: &str) -> bool {
+    match s.split_once('.') {
+        None => is_digits(s),
+        Some((whole, frac)) => is_digits(whole) && is_digits(frac),
+    }
+}
+
 fn pbs_secs(s: &str) -> Result<u64, Bad> {
     let (f, n) = split_at_most::<4>(s, ':').ok_or(Bad::Syntax)?;
+    // Form before size, as in `slurm_secs`: only the last field may have a fraction.
+    let well_formed = f
+        .get(..n)
+        .and_then(<[&str]>::split_last)
+        .is_some_and(|(last, init)| is_seconds(last) && init.iter().all(|x| is_digits(x)));
+    if !well_formed {
+        return Err(Bad::Syntax);
+    }
     match (n, f) {
         (1, [sec, _, _, _]) => total(&[(seconds_rounded_up(sec)?, 1)]),
         (2, [m, sec, _, _]) => total(&[(digits(m)?, 60), (seconds_rounded_up(sec)?, 1)]),
@@ -433,6 +465,60 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    /// Found by the `walltime` fuzz target
+    /// (fuzz/regressions/walltime/slurm-overflowing-field-in-malformed-limit): a field too
+    /// large for a u64 was evaluated before the rest was checked for form, so a malformed
+    /// limit was reported as "too long" (or, after a '-', as "negative") instead of as a
+    /// format error naming the accepted forms.
+    #[test]
+    fn malformed_limits_are_format_errors_even_with_a_huge_field() {
+        let huge = "99999999999999999999999";
+        for input in [
+            "088888888888888888888888-1:".to_owned(),
+            format!("{huge}-x"),
+            format!("{huge}-1:2:3:4"),
+            format!("1:{huge}:x"),
+            format!("{huge}:1h"),
+        ] {
+            assert_eq!(
+                parse_slurm(&input),
+                Err(WalltimeError::Slurm {
+                    value: input.clone()
+                }),
+                "{input:?}"
+            );
+        }
+        // After a sign: the body is malformed, so it is a format error, not "negative".
+        let input = format!("-{huge}-x");
+        assert_eq!(
+            parse_slurm(&input),
+            Err(WalltimeError::Slurm { value: input })
+        );
+        for input in [
+            format!("{huge}:x"),
+            format!("1:{huge}:1.x"),
+            format!("{huge}.5:00"),
+            format!("{huge}:1:2:3:4"),
+        ] {
+            assert_eq!(
+                parse_pbs(&input),
+                Err(WalltimeError::Pbs {
+                    value: input.clone()
+                }),
+                "{input:?}"
+            );
+        }
+        // Well-formed and huge is still "too long".
+        assert!(matches!(
+            parse_slurm(&format!("{huge}-1")),
+            Err(WalltimeError::TooLong { .. })
+        ));
+        assert!(matches!(
+            parse_pbs(&format!("{huge}:00")),
+            Err(WalltimeError::TooLong { .. })
+        ));
     }
 
     #[test]
