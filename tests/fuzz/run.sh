@@ -113,10 +113,13 @@ fuzz_one() {
   # committed seeds and regressions, read-only.
   local dirs=("$corpus" "$seeds")
   [ -d "$regressions" ] && dirs+=("$regressions")
+  # A dictionary of tokens libFuzzer would hardly build byte by byte (boundary integers).
+  local dict=()
+  [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
   local rc=0
   "${CARGO[@]}" fuzz run --sanitizer "$SANITIZER" "$t" "${dirs[@]}" -- \
     -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$artifacts" >"$log" 2>&1 || rc=$?
+    "${dict[@]}" -artifact_prefix="$artifacts" >"$log" 2>&1 || rc=$?
   local runs secs per_sec corp cov
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   per_sec=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
