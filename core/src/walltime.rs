@@ -270,9 +270,27 @@ pub fn parse_pbs(s: &str) -> Result<Duration, WalltimeError> {
     }
 }
 
+/// The most ASCII digits a human duration may have, all numbers together.
+///
+/// humantime 2.4 panics instead of failing when a sum reaches `u64::MAX` seconds with an
+/// exact carry of nanoseconds (`"18446744073709551615s 1000ms"`; chronotope/humantime#66,
+/// found by the `walltime` fuzz target). Numbers made of at most 11 digits in all add up
+/// to less than 10^11 + 11, which even in years (31 557 600 s, humantime's longest unit)
+/// stays far below `u64::MAX` seconds, so humantime never gets there. No duration the map
+/// accepts needs more (the longest is 30 days).
+pub const HUMAN_MAX_DIGITS: usize = 11;
+
 /// Parses a human duration from the site map with humantime (`90m`, `12h`,
 /// `1h 30m`). Beware humantime's units: `1M` is one *month*, `1m` one minute.
+/// More than [`HUMAN_MAX_DIGITS`] digits in all are refused.
 pub fn parse_human(s: &str) -> Result<Duration, WalltimeError> {
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    if digits > HUMAN_MAX_DIGITS {
+        return Err(WalltimeError::Human {
+            value: s.to_owned(),
+            reason: format!("it has {digits} digits, at most {HUMAN_MAX_DIGITS} are accepted"),
+        });
+    }
     humantime::parse_duration(s).map_err(|e| WalltimeError::Human {
         value: s.to_owned(),
         reason: e.to_string(),
@@ -653,7 +671,7 @@ mod tests {
 
     #[test]
     fn human_errors_keep_humantime_text() {
-        for input in ["", "1x", "h", "1h30", "-1h", "99999999999999999999999y"] {
+        for input in ["", "1x", "h", "1h30", "-1h", "1.5ns"] {
             let Err(humantime_err) = humantime::parse_duration(input) else {
                 panic!("humantime unexpectedly accepted {input:?}");
             };
@@ -670,6 +688,47 @@ mod tests {
             assert!(msg.contains(&humantime_err.to_string()), "{msg}");
             assert!(msg.contains("1h 30m"), "{msg}");
         }
+    }
+
+    /// Found by the `walltime` fuzz target
+    /// (fuzz/regressions/walltime/human-u64-max-seconds-exact-nanosecond-carry): humantime
+    /// 2.4 panics ("overflow in Duration::new") when its sum reaches u64::MAX seconds with
+    /// exactly 1 s of nanoseconds to carry, so a map with such a duration crashed every
+    /// prolog, the refresher and `--check-config` instead of naming the key.
+    #[test]
+    fn human_durations_humantime_would_panic_on_are_refused() {
+        for input in [
+            "000m18446744073709551615s1000ms1000ms",
+            "18446744073709551615s 1000ms",
+            "18446744073709551615s 999999999ns 1ns",
+            "99999999999999999999999y",
+            "1 2 3 4 5 6 7 8 9 0 1 2s",
+        ] {
+            let err = parse_human(input).unwrap_err();
+            let WalltimeError::Human {
+                ref value,
+                ref reason,
+            } = err
+            else {
+                panic!("{err:?}");
+            };
+            assert_eq!(value, input);
+            assert!(reason.contains("at most 11 are accepted"), "{reason}");
+            assert!(err.to_string().contains(&format!("{input:?}")), "{err}");
+        }
+        // Eleven digits, the most numbers of any unit can add up to, still parse.
+        assert_eq!(
+            parse_human("99999999999ns"),
+            Ok(Duration::new(99, 999_999_999))
+        );
+        assert_eq!(
+            parse_human("99999999999y"),
+            Ok(secs(99_999_999_999 * 31_557_600))
+        );
+        assert_eq!(
+            parse_human("1h 30m 15s 500ms"),
+            Ok(Duration::from_millis(5_415_500))
+        );
     }
 
     fn t0() -> SystemTime {
