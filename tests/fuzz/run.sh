@@ -78,7 +78,8 @@ summary=()
 
 # fuzz_one TARGET: regressions, then a bounded run. Prints its stats; fails on a crash.
 fuzz_one() {
-  local t=$1 log=$WORK/$t.log corpus=$WORK/corpus/$t artifacts=$WORK/artifacts/$t/
+  local t=$1
+  local log=$WORK/$t.log corpus=$WORK/corpus/$t artifacts=$WORK/artifacts/$t/
   local seeds=fuzz/seeds/$t regressions=fuzz/regressions/$t
   if [ ! -f "fuzz/fuzz_targets/$t.rs" ]; then
     echo "  $t: no such fuzz target (fuzz/fuzz_targets/$t.rs)"
