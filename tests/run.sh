@@ -4,7 +4,8 @@
 #     bash tests/run.sh
 #
 # Installs what it needs (tests/harness/deps.sh), checks formatting and lints, runs the
-# unit/property tests, builds and checks the .deb and .rpm (without installing them),
+# unit/property tests and the fuzz targets (tests/fuzz/run.sh, 20 s each), builds and
+# checks the .deb and .rpm (without installing them),
 # brings up a real single-node Slurm and the STS emulator, installs the .deb (dpkg -i),
 # runs the demo and the integration and end-to-end suites against the installed files,
 # proves that no test drained the node, runs the multi-node suite on a 2-node cluster of
@@ -39,6 +40,11 @@ rust_pass=$((rust_pass + hook_pass))
 TALLY=$(mktemp)
 export AWS_ROLE_TEST_TALLY=$TALLY
 failed_suites=()
+
+# Each cargo-fuzz target for AWS_ROLE_FUZZ_SECONDS (default 20), after replaying the
+# committed regression inputs; one check per target. About 3 min, 5 to 7 with a cold build.
+step "fuzz targets, ${AWS_ROLE_FUZZ_SECONDS:-20} s each (tests/fuzz/run.sh)"
+bash tests/fuzz/run.sh || failed_suites+=(tests/fuzz/run.sh)
 
 # Before the cluster: it builds the same release binaries install.sh then reuses.
 step "packages (tests/packaging/check.sh)"

@@ -1469,6 +1469,20 @@ mod tests {
         }
     }
 
+    /// humantime 2.4 panics on this duration (see walltime::HUMAN_MAX_DIGITS): the map
+    /// must name the key instead of crashing whoever loads it.
+    #[test]
+    fn a_duration_humantime_would_panic_on_is_a_problem_with_a_position() {
+        assert_problems(
+            &format!("{STS}timeout = \"18446744073709551615s 1000ms\"\n"),
+            &[(
+                3,
+                11,
+                "sts.timeout = \"18446744073709551615s 1000ms\" is not a duration",
+            )],
+        );
+    }
+
     #[test]
     fn the_documented_example_parses_to_what_it_documents() {
         let map = accepted(EXAMPLE);

@@ -11,7 +11,7 @@ use crate::creds::{rfc3339, Credentials};
 use crate::job::{Job, JobId, Scheduler};
 use crate::map::{Role, RoleMap};
 use crate::policy::{self, Decision, Requester};
-use crate::session::{is_sts_char, is_tag_char};
+use crate::session::is_tag_char;
 use crate::store::{
     FailureRecord, JobDir, JobState, Owner, Store, StoreError, CONFIG, CREDENTIALS_INI,
     CREDENTIALS_JSON, FAILURE, STATE,
@@ -55,7 +55,7 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
         source_identity: role
             .source_identity
             .as_ref()
-            .map(|t| t.render_value(job, is_sts_char, 64)),
+            .map(|t| t.render_source_identity(job)),
         tags: role
             .tags
             .iter()
@@ -321,5 +321,10 @@ tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
             request(&map, &j, &map.roles["short"], now).source_identity,
             None
         );
+        // A one-letter user: `{user}` alone would be a SourceIdentity STS refuses.
+        j.user = "x".into();
+        let r = request(&map, &j, &map.roles["long"], now);
+        assert_eq!(r.source_identity.as_deref(), Some("x_"));
+        r.validate(walltime::MIN_SESSION).unwrap();
     }
 }

@@ -139,6 +139,22 @@ pub fn lifetime(
     }
 }
 
+/// The latest `end_time` a state record may hold: 9999-12-31T23:59:59Z, the last second
+/// the record's RFC 3339 times can write. A prolog never writes a later one (a job's end
+/// is at most 200 years away); a larger number is a damaged record, and `SystemTime`
+/// cannot hold every `u64` of seconds, nor a margin and grace added to one near its end.
+pub const MAX_END_TIME: u64 = 253_402_300_799;
+
+/// A state record's `end_time` as a time; an error past [`MAX_END_TIME`].
+fn end_time(state: &JobState) -> Result<Option<SystemTime>, String> {
+    match state.end_time {
+        Some(s) if s > MAX_END_TIME => Err(format!(
+            "end_time {s} is after the year 9999 (at most {MAX_END_TIME})"
+        )),
+        end => Ok(end.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))),
+    }
+}
+
 /// The job a state record describes, as the prolog saw it.
 pub fn job_of(state: &JobState) -> Result<Job, String> {
     let (scheduler, id) = match state.scheduler.as_str() {
@@ -146,6 +162,7 @@ pub fn job_of(state: &JobState) -> Result<Job, String> {
         "pbs" => (Scheduler::Pbs, JobId::pbs(&state.job_id)),
         other => return Err(format!("unknown scheduler {other:?}")),
     };
+    let end_time = end_time(state)?;
     Ok(Job {
         scheduler,
         id: id.map_err(|e| e.to_string())?,
@@ -158,9 +175,7 @@ pub fn job_of(state: &JobState) -> Result<Job, String> {
         account: state.account.clone(),
         cluster: state.cluster.clone(),
         restart_count: state.restart_count,
-        end_time: state
-            .end_time
-            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        end_time,
         requested: state.requested.as_deref().and_then(RoleRequest::from_value),
     })
 }
@@ -181,9 +196,7 @@ impl Times {
         Ok(Times {
             issued: time("issued", &state.issued)?,
             expiration: time("expiration", &state.expiration)?,
-            end: state
-                .end_time
-                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+            end: end_time(state)?,
         })
     }
 
@@ -584,5 +597,40 @@ mod tests {
         bad = state;
         bad.scheduler = "lsf".into();
         assert!(job_of(&bad).unwrap_err().contains("lsf"));
+    }
+
+    /// Found by the `state_record` fuzz target
+    /// (fuzz/regressions/state_record/end-time-past-systemtime): an `end_time` beyond what
+    /// `SystemTime` holds (any u64 above i64::MAX seconds here) panicked in `job_of` and
+    /// `Times::of`, so one damaged state.json crashed the refresher on every scan; one just
+    /// below that overflowed later, adding the margin and the orphan grace.
+    #[test]
+    fn end_times_past_the_year_9999_are_refused_not_a_panic() {
+        let mut state = crate::store::sample_state("alice", 1001, 1001);
+        for bad in [
+            MAX_END_TIME + 1,
+            i64::MAX as u64,
+            i64::MAX as u64 + 1,
+            u64::MAX,
+        ] {
+            state.end_time = Some(bad);
+            let e = Times::of(&state).unwrap_err();
+            assert!(e.contains("end_time") && e.contains("9999"), "{e}");
+            assert!(job_of(&state).unwrap_err().contains("end_time"));
+        }
+        // The last accepted end leaves room for the largest margin and orphan grace.
+        state.end_time = Some(MAX_END_TIME);
+        let end = Times::of(&state).unwrap().end.unwrap();
+        assert_eq!(job_of(&state).unwrap().end_time, Some(end));
+        let t = Timing {
+            lead: Duration::from_secs(6 * H),
+            jitter: Duration::from_secs(H),
+            margin: Duration::from_secs(H),
+            floor: Duration::from_secs(1),
+        };
+        let limit = Times::of(&state).unwrap().limit(&t).unwrap();
+        assert!(limit
+            .checked_add(Duration::from_secs(30 * 86_400))
+            .is_some());
     }
 }

@@ -147,6 +147,20 @@ impl Template {
         out.chars().take(max).collect()
     }
 
+    /// Renders a SourceIdentity: [`Template::render_value`] with STS's characters, cut to
+    /// 64, then padded with `_` to STS's minimum of 2 characters, as [`Template::render`]
+    /// pads session names. A template may render shorter than its literal text promises
+    /// (`{user}` for a one-letter user, `{account}` for a job without one), and STS refuses
+    /// a SourceIdentity under 2 characters: the job would lose its role.
+    pub fn render_source_identity(&self, job: &Job) -> String {
+        let mut id = self.render_value(job, is_sts_char, MAX_LEN);
+        // Only ASCII survives is_sts_char, so bytes are characters.
+        while id.len() < MIN_LEN {
+            id.push('_');
+        }
+        id
+    }
+
     fn parse_with(template: &str, allowed: fn(char) -> bool) -> Result<Template, TemplateError> {
         let err = |offset: usize, what: String| TemplateError {
             template: template.to_string(),
@@ -332,6 +346,31 @@ pub(crate) mod tests {
         assert!(name.ends_with("-4294967295"), "{name}");
         assert!(name.starts_with("dr-strange--"), "{name}");
         assert_eq!(name.len(), MAX_LEN);
+    }
+
+    /// Found by the `session_name` fuzz target
+    /// (fuzz/regressions/session_name/source-identity-one-letter-user): a map may say
+    /// `source_identity = "{user}"`, and a one-letter user (or `{account}` for a job with
+    /// none) rendered a SourceIdentity STS refuses, so the job got no role.
+    #[test]
+    fn short_source_identities_are_padded_to_the_sts_minimum() {
+        let mut j = job("7");
+        j.user = "x".into();
+        let user = Template::parse_value("{user}", is_sts_char).unwrap();
+        assert_eq!(user.render_source_identity(&j), "x_");
+        let account = Template::parse_value("{account}", is_sts_char).unwrap();
+        assert_eq!(account.render_source_identity(&j), "__");
+        j.user = "alice".into();
+        assert_eq!(user.render_source_identity(&j), "alice");
+        j.user = "ü".repeat(100);
+        let long = user.render_source_identity(&j);
+        assert_eq!(long, "-".repeat(MAX_LEN));
+        for id in [
+            user.render_source_identity(&j),
+            account.render_source_identity(&j),
+        ] {
+            assert!(is_valid_name(&id), "{id:?}");
+        }
     }
 
     proptest! {

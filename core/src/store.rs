@@ -703,11 +703,18 @@ impl JobDir {
         let Some(bytes) = self.read(name)? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
+        parse_record(&bytes)
             .map(Some)
-            .map_err(|e| RecordError::Invalid {
+            .map_err(|why| RecordError::Invalid {
                 path: self.path.join(name),
-                why: e.to_string(),
+                why,
             })
     }
+}
+
+/// Decodes the bytes of a record as [`JobDir::read_record`] does (whatever the file holds:
+/// at most 64 KiB of anything); the error is serde_json's message. Public for the fuzz
+/// targets (`fuzz/fuzz_targets/state_record.rs`).
+pub fn parse_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }

@@ -15,7 +15,8 @@ pub const MAX_SESSION: Duration = Duration::from_secs(43_200);
 /// Anything longer is a typo or garbage, so it is an error. It is above
 /// `u32::MAX` seconds (~136 years) so that every `u32` PBS walltime parses.
 const MAX_LIMIT_YEARS: u64 = 200;
-const MAX_LIMIT_SECS: u64 = MAX_LIMIT_YEARS * 365 * 86_400;
+/// The sanity bound in seconds: no parsed limit is longer.
+pub const MAX_LIMIT_SECS: u64 = MAX_LIMIT_YEARS * 365 * 86_400;
 
 const SLURM_FORMS: &str = "minutes, minutes:seconds, hours:minutes:seconds, days-hours, \
     days-hours:minutes or days-hours:minutes:seconds, or UNLIMITED";
@@ -87,10 +88,15 @@ enum Bad {
     TooLong,
 }
 
+/// Whether `s` is a non-empty run of ASCII digits (no sign, no spaces).
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A non-empty run of ASCII digits as `u64` (no sign, no spaces: `u64::from_str`
 /// alone would accept a leading `+`).
 fn digits(s: &str) -> Result<u64, Bad> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_digits(s) {
         return Err(Bad::Syntax);
     }
     // Only digits, so the only possible failure is overflow.
@@ -125,23 +131,33 @@ fn split_at_most<const N: usize>(s: &str, sep: char) -> Option<([&str; N], usize
 
 fn slurm_secs(s: &str) -> Result<u64, Bad> {
     let (days, rest) = match s.split_once('-') {
-        Some((d, rest)) => (Some(digits(d)?), rest),
+        Some((d, rest)) => (Some(d), rest),
         None => (None, s),
     };
-    // A second '-' or any other stray character ends up in a field and fails `digits`.
     let (f, n) = split_at_most::<3>(rest, ':').ok_or(Bad::Syntax)?;
     let (h, m, sec) = match (days, n, f) {
         // days-hours[:minutes[:seconds]]
-        (Some(_), 1, [h, _, _]) => (digits(h)?, 0, 0),
-        (Some(_), 2, [h, m, _]) => (digits(h)?, digits(m)?, 0),
+        (Some(_), 1, [h, _, _]) => (h, "0", "0"),
+        (Some(_), 2, [h, m, _]) => (h, m, "0"),
         // hours:minutes:seconds, with or without days
-        (_, 3, [h, m, sec]) => (digits(h)?, digits(m)?, digits(sec)?),
+        (_, 3, [h, m, sec]) => (h, m, sec),
         // minutes[:seconds]
-        (None, 1, [m, _, _]) => (0, digits(m)?, 0),
-        (None, 2, [m, sec, _]) => (0, digits(m)?, digits(sec)?),
+        (None, 1, [m, _, _]) => ("0", m, "0"),
+        (None, 2, [m, sec, _]) => ("0", m, sec),
         _ => return Err(Bad::Syntax),
     };
-    total(&[(days.unwrap_or(0), 86_400), (h, 3_600), (m, 60), (sec, 1)])
+    let days = days.unwrap_or("0");
+    // Form before size: a malformed limit is a syntax error even when one of its fields
+    // is also too large. A second '-' or any other stray character ends up in a field.
+    if ![days, h, m, sec].iter().all(|f| is_digits(f)) {
+        return Err(Bad::Syntax);
+    }
+    total(&[
+        (digits(days)?, 86_400),
+        (digits(h)?, 3_600),
+        (digits(m)?, 60),
+        (digits(sec)?, 1),
+    ])
 }
 
 /// Parses a Slurm time limit (`--time`, `TimeLimit=`), as libslurm's
@@ -200,8 +216,24 @@ fn seconds_rounded_up(s: &str) -> Result<u64, Bad> {
     }
 }
 
+/// Whether `s` is `DIGITS[.DIGITS]`.
+fn is_seconds(s: &str) -> bool {
+    match s.split_once('.') {
+        None => is_digits(s),
+        Some((whole, frac)) => is_digits(whole) && is_digits(frac),
+    }
+}
+
 fn pbs_secs(s: &str) -> Result<u64, Bad> {
     let (f, n) = split_at_most::<4>(s, ':').ok_or(Bad::Syntax)?;
+    // Form before size, as in `slurm_secs`: only the last field may have a fraction.
+    let well_formed = f
+        .get(..n)
+        .and_then(<[&str]>::split_last)
+        .is_some_and(|(last, init)| is_seconds(last) && init.iter().all(|x| is_digits(x)));
+    if !well_formed {
+        return Err(Bad::Syntax);
+    }
     match (n, f) {
         (1, [sec, _, _, _]) => total(&[(seconds_rounded_up(sec)?, 1)]),
         (2, [m, sec, _, _]) => total(&[(digits(m)?, 60), (seconds_rounded_up(sec)?, 1)]),
@@ -238,9 +270,27 @@ pub fn parse_pbs(s: &str) -> Result<Duration, WalltimeError> {
     }
 }
 
+/// The most ASCII digits a human duration may have, all numbers together.
+///
+/// humantime 2.4 panics instead of failing when a sum reaches `u64::MAX` seconds with an
+/// exact carry of nanoseconds (`"18446744073709551615s 1000ms"`; chronotope/humantime#66,
+/// found by the `walltime` fuzz target). Numbers made of at most 11 digits in all add up
+/// to less than 10^11 + 11, which even in years (31 557 600 s, humantime's longest unit)
+/// stays far below `u64::MAX` seconds, so humantime never gets there. No duration the map
+/// accepts needs more (the longest is 30 days).
+pub const HUMAN_MAX_DIGITS: usize = 11;
+
 /// Parses a human duration from the site map with humantime (`90m`, `12h`,
 /// `1h 30m`). Beware humantime's units: `1M` is one *month*, `1m` one minute.
+/// More than [`HUMAN_MAX_DIGITS`] digits in all are refused.
 pub fn parse_human(s: &str) -> Result<Duration, WalltimeError> {
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    if digits > HUMAN_MAX_DIGITS {
+        return Err(WalltimeError::Human {
+            value: s.to_owned(),
+            reason: format!("it has {digits} digits, at most {HUMAN_MAX_DIGITS} are accepted"),
+        });
+    }
     humantime::parse_duration(s).map_err(|e| WalltimeError::Human {
         value: s.to_owned(),
         reason: e.to_string(),
@@ -435,6 +485,60 @@ mod tests {
         }
     }
 
+    /// Found by the `walltime` fuzz target
+    /// (fuzz/regressions/walltime/slurm-overflowing-field-in-malformed-limit): a field too
+    /// large for a u64 was evaluated before the rest was checked for form, so a malformed
+    /// limit was reported as "too long" (or, after a '-', as "negative") instead of as a
+    /// format error naming the accepted forms.
+    #[test]
+    fn malformed_limits_are_format_errors_even_with_a_huge_field() {
+        let huge = "99999999999999999999999";
+        for input in [
+            "088888888888888888888888-1:".to_owned(),
+            format!("{huge}-x"),
+            format!("{huge}-1:2:3:4"),
+            format!("1:{huge}:x"),
+            format!("{huge}:1h"),
+        ] {
+            assert_eq!(
+                parse_slurm(&input),
+                Err(WalltimeError::Slurm {
+                    value: input.clone()
+                }),
+                "{input:?}"
+            );
+        }
+        // After a sign: the body is malformed, so it is a format error, not "negative".
+        let input = format!("-{huge}-x");
+        assert_eq!(
+            parse_slurm(&input),
+            Err(WalltimeError::Slurm { value: input })
+        );
+        for input in [
+            format!("{huge}:x"),
+            format!("1:{huge}:1.x"),
+            format!("{huge}.5:00"),
+            format!("{huge}:1:2:3:4"),
+        ] {
+            assert_eq!(
+                parse_pbs(&input),
+                Err(WalltimeError::Pbs {
+                    value: input.clone()
+                }),
+                "{input:?}"
+            );
+        }
+        // Well-formed and huge is still "too long".
+        assert!(matches!(
+            parse_slurm(&format!("{huge}-1")),
+            Err(WalltimeError::TooLong { .. })
+        ));
+        assert!(matches!(
+            parse_pbs(&format!("{huge}:00")),
+            Err(WalltimeError::TooLong { .. })
+        ));
+    }
+
     #[test]
     fn slurm_error_message_names_value_and_forms() {
         assert_eq!(
@@ -567,7 +671,7 @@ mod tests {
 
     #[test]
     fn human_errors_keep_humantime_text() {
-        for input in ["", "1x", "h", "1h30", "-1h", "99999999999999999999999y"] {
+        for input in ["", "1x", "h", "1h30", "-1h", "1.5ns"] {
             let Err(humantime_err) = humantime::parse_duration(input) else {
                 panic!("humantime unexpectedly accepted {input:?}");
             };
@@ -584,6 +688,47 @@ mod tests {
             assert!(msg.contains(&humantime_err.to_string()), "{msg}");
             assert!(msg.contains("1h 30m"), "{msg}");
         }
+    }
+
+    /// Found by the `walltime` fuzz target
+    /// (fuzz/regressions/walltime/human-u64-max-seconds-exact-nanosecond-carry): humantime
+    /// 2.4 panics ("overflow in Duration::new") when its sum reaches u64::MAX seconds with
+    /// exactly 1 s of nanoseconds to carry, so a map with such a duration crashed every
+    /// prolog, the refresher and `--check-config` instead of naming the key.
+    #[test]
+    fn human_durations_humantime_would_panic_on_are_refused() {
+        for input in [
+            "000m18446744073709551615s1000ms1000ms",
+            "18446744073709551615s 1000ms",
+            "18446744073709551615s 999999999ns 1ns",
+            "99999999999999999999999y",
+            "1 2 3 4 5 6 7 8 9 0 1 2s",
+        ] {
+            let err = parse_human(input).unwrap_err();
+            let WalltimeError::Human {
+                ref value,
+                ref reason,
+            } = err
+            else {
+                panic!("{err:?}");
+            };
+            assert_eq!(value, input);
+            assert!(reason.contains("at most 11 are accepted"), "{reason}");
+            assert!(err.to_string().contains(&format!("{input:?}")), "{err}");
+        }
+        // Eleven digits, the most numbers of any unit can add up to, still parse.
+        assert_eq!(
+            parse_human("99999999999ns"),
+            Ok(Duration::new(99, 999_999_999))
+        );
+        assert_eq!(
+            parse_human("99999999999y"),
+            Ok(secs(99_999_999_999 * 31_557_600))
+        );
+        assert_eq!(
+            parse_human("1h 30m 15s 500ms"),
+            Ok(Duration::from_millis(5_415_500))
+        );
     }
 
     fn t0() -> SystemTime {

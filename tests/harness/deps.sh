@@ -3,19 +3,23 @@
 # test suite: Slurm + munge from Debian, the Slurm headers, a Python venv with the STS
 # emulator (moto) and the AWS clients (awscli, boto3) that jobs use, and what building and
 # checking the packages needs (packaging/build.sh, tests/packaging/check.sh): lintian,
-# rpm (rpmbuild, rpm2cpio), help2man, and cargo-deb and cargo-generate-rpm at pinned
-# versions. Idempotent: a second run only checks.
+# rpm (rpmbuild, rpm2cpio), help2man, cargo-deb and cargo-generate-rpm at pinned
+# versions, and cargo-fuzz (pinned) for tests/fuzz/run.sh. Idempotent: a second run only
+# checks.
 set -euo pipefail
 
 VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # nftables, iptables, curl: tests/integration/imds.sh (the IMDS lock-down, both backends).
 # lintian, rpm, rpm2cpio, cpio, help2man, dpkg-dev, binutils: packaging/build.sh and
-# tests/packaging/check.sh.
+# tests/packaging/check.sh. g++: libfuzzer-sys compiles libFuzzer (tests/fuzz/run.sh).
 APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
-  nftables iptables curl lintian rpm rpm2cpio cpio help2man dpkg-dev binutils)
+  nftables iptables curl lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++)
 # `cargo install --locked` only when missing or at another version. A fresh install of
-# both takes several minutes (see packaging/README.md).
-CARGO_TOOLS=("cargo-deb 3.8.0" "cargo-generate-rpm 0.21.1")
+# cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
+# cargo-fuzz about 3 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
+# the nightly toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1, so no
+# nightly is installed here (rustup's toolchain downloads are not reachable from CI).
+CARGO_TOOLS=("cargo-deb 3.8.0" "cargo-generate-rpm 0.21.1" "cargo-fuzz 0.13.2")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
