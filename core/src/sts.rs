@@ -122,23 +122,26 @@ pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let region = Region::new(settings.region.clone());
+    // The providers' own clients (IMDS on EC2, SSO, web identity, a profile's
+    // credential_source) need our HTTP client: with the SDK's default client compiled out
+    // they would have none (and debug builds assert that every client has one).
+    let conf = ProviderConfig::without_region()
+        .with_region(Some(region.clone()))
+        .with_http_client(http.clone());
     let credentials = match &settings.credentials_file {
         Some(path) => {
             let files = EnvConfigFiles::builder()
                 .with_file(EnvConfigFileKind::Credentials, path)
                 .build();
-            let mut b = ProfileFileCredentialsProvider::builder().profile_files(files);
+            let mut b = ProfileFileCredentialsProvider::builder()
+                .configure(&conf)
+                .profile_files(files);
             if let Some(p) = &settings.profile {
                 b = b.profile_name(p);
             }
             SharedCredentialsProvider::new(b.build())
         }
         None => {
-            // The chain's own clients (IMDS on EC2, SSO, web identity) need our HTTP client:
-            // with the SDK's default client compiled out they would have none.
-            let conf = ProviderConfig::without_region()
-                .with_region(Some(region.clone()))
-                .with_http_client(http.clone());
             let mut b = DefaultCredentialsChain::builder().configure(conf);
             if let Some(p) = &settings.profile {
                 b = b.profile_name(p);
