@@ -10,6 +10,10 @@ fault: point the role map's [sts] endpoint at http://127.0.0.1:PORT/<mode>[/<arg
   deny            STS AccessDenied (HTTP 403, the real error shape)
   throttle/<f>    answer Throttling (HTTP 400) to a fraction <f> of calls, forward the rest
   http500[/<f>]   HTTP 500 InternalFailure, to every call or to a fraction <f> of them
+
+A fraction <f> is random (0.3: each call faulted with probability 0.3); written <k>of<n>
+it is exact: the first <k> of every <n> calls to the same path are faulted (throttle/2of3:
+two Throttling answers, then the emulator's).
   malformed       HTTP 200 with a body that is not XML
   truncated       HTTP 200 with the emulator's answer cut in half
   reset           the emulator's status line, headers and half its body, then a TCP reset
@@ -48,6 +52,15 @@ def num(arg, default):
         return float(arg)
     except (TypeError, ValueError):
         return default
+
+
+def hit(arg, default, nth):
+    """Whether call number <nth> (from 1) of a path is faulted, for the fraction <arg>."""
+    m = re.fullmatch(r"(\d+)of(\d+)", arg or "")
+    if m:
+        k, n = int(m.group(1)), int(m.group(2))
+        return (nth - 1) % max(n, 1) < k
+    return random.random() < num(arg, default)
 
 
 def sts_error(code, message, status):
@@ -96,7 +109,9 @@ class Handler(BaseHTTPRequestHandler):
         key = "/".join(parts)
         with LOCK:
             STATS["calls"][mode] = STATS["calls"].get(mode, 0) + 1
-            STATS["paths"].setdefault(key, {"calls": 0, "faulted": 0, "secrets": []})["calls"] += 1
+            path = STATS["paths"].setdefault(key, {"calls": 0, "faulted": 0, "secrets": []})
+            path["calls"] += 1
+            nth = path["calls"]
 
         def faulted():
             with LOCK:
@@ -112,10 +127,10 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "deny":
             faulted()
             return self._send(*sts_error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/node/i-0 is not authorized to perform: sts:AssumeRole", 403))
-        if mode == "throttle" and random.random() < num(arg, 0.3):
+        if mode == "throttle" and hit(arg, 0.3, nth):
             faulted()
             return self._send(*sts_error("Throttling", "Rate exceeded", 400))
-        if mode == "http500" and random.random() < num(arg, 1.0):
+        if mode == "http500" and hit(arg, 1.0, nth):
             faulted()
             return self._send(500, b"<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>")
         if mode == "malformed":
