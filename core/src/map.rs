@@ -118,7 +118,8 @@ pub struct StsSettings {
     /// An absolute path; `None` = the default credential chain (environment, IMDS, ...).
     pub credentials_file: Option<PathBuf>,
     pub profile: Option<String>,
-    /// Per attempt; 1 s to 120 s, default 8 s.
+    /// The whole call's deadline, every attempt, retry and backoff included; 1 s to 120 s,
+    /// default 8 s.
     pub timeout: Duration,
     /// 1 to 10, default 5.
     pub max_attempts: u32,

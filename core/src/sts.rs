@@ -15,15 +15,18 @@ use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-use aws_sdk_sts::config::Region;
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::Tag;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_types::timeout::TimeoutConfig;
 
-use crate::creds::{Credentials, CredsError, Secret};
+use crate::creds::{rfc3339, Credentials, CredsError, Secret};
 use crate::map::StsSettings;
 use crate::session;
 use crate::walltime::MAX_SESSION;
@@ -45,7 +48,8 @@ pub struct AssumeRequest {
 }
 
 /// Why no credentials came back. Messages are meant for the job's user and the node's
-/// log; none contains a secret (STS error messages name ARNs, never keys).
+/// log; none contains a secret (STS error messages name ARNs, never keys, and a rejected
+/// answer is described, never quoted).
 #[derive(Debug, thiserror::Error)]
 pub enum StsError {
     #[error("the request is outside AWS's limits: {0}")]
@@ -56,12 +60,108 @@ pub enum StsError {
     Denied { code: String, message: String },
     #[error("STS kept throttling the request until the retries ran out: {0}")]
     Throttled(String),
+    /// The node's own credentials (the map's `credentials_file`, or the default chain)
+    /// could not be loaded: no request was sent.
+    #[error("STS was not called: this node's own AWS credentials are unusable: {0}")]
+    NodeCredentials(String),
+    /// No connection (refused, no route, DNS): the reason in a few words.
     #[error("STS could not be reached: {0}")]
     Unreachable(String),
-    #[error("STS failed: {code}: {message}")]
-    Service { code: String, message: String },
-    #[error("STS answered with something unusable: {0}")]
-    Malformed(String),
+    /// An HTTP error that is neither a refusal nor throttling (a 500, a proxy's 502 page),
+    /// as the last attempt got it.
+    #[error("STS answered HTTP {status}{}", code_and_message(code.as_deref(), message))]
+    Service {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    /// The connection broke while the answer was coming in (a reset, an early close).
+    #[error("the connection to STS broke while it answered: {0}")]
+    Interrupted(String),
+    #[error("STS sent a malformed answer: {0}")]
+    Malformed(Unusable),
+    /// An `Expiration` at or before this node's current time.
+    #[error("STS returned credentials that had already expired (Expiration {expiration}); is this node's clock right?")]
+    Expired { expiration: String },
+    /// Real STS grants exactly the `DurationSeconds` asked for, or refuses: credentials that
+    /// last less than half of it would expire under the job (or point at a skewed clock).
+    #[error(
+        "STS returned credentials that expire in {} s, far sooner than the {} s asked for; is this node's clock right?",
+        remaining.as_secs(),
+        requested.as_secs()
+    )]
+    TooShort {
+        remaining: Duration,
+        requested: Duration,
+    },
+}
+
+/// What is wrong with an answer that came back complete at the HTTP level.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// Not an AssumeRole response at all (not XML, or other XML).
+    #[error("HTTP {status} with a body that is not an AssumeRole response")]
+    NotAnAnswer { status: u16 },
+    /// A required element is missing (the SDK fills it with an empty or zero default).
+    #[error("it is incomplete (no {0}), as if cut short")]
+    Incomplete(&'static str),
+    /// The document stops before its end (the SDK would take a half element's text).
+    #[error("it stops before </AssumeRoleResponse>, as if cut short")]
+    Cut,
+    #[error("an Expiration outside the representable range")]
+    ExpirationRange,
+    /// STS never issues more than asked for; much more means a broken or hostile peer.
+    #[error("the credentials expire far later than requested")]
+    TooLong,
+    #[error("{0}")]
+    Credentials(#[from] CredsError),
+}
+
+/// Refuses a success answer that is not a whole document.
+///
+/// The SDK's XML reader takes the text of an element that never closes: an answer cut
+/// inside `<AccessKeyId>` (or any element that comes last) would give a truncated key and
+/// otherwise plausible credentials. A whole AssumeRole answer ends with its closing tag.
+#[derive(Debug)]
+struct WholeAnswer;
+
+/// The marker [`WholeAnswer`] fails an attempt with; [`classify`] finds it again.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer stops before </AssumeRoleResponse>")]
+struct CutAnswer;
+
+impl Intercept for WholeAnswer {
+    fn name(&self) -> &'static str {
+        "aws-role::WholeAnswer"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // Only an answer the SDK took for a success: errors are classified on their own.
+        if ctx.output_or_error().is_err() {
+            return Ok(());
+        }
+        let body = ctx.response().body().bytes().unwrap_or_default();
+        if body.trim_ascii_end().ends_with(b"</AssumeRoleResponse>") {
+            Ok(())
+        } else {
+            Err(Box::new(CutAnswer))
+        }
+    }
+}
+
+/// " (Code): message", leaving out what STS did not say.
+fn code_and_message(code: Option<&str>, message: &str) -> String {
+    match (code, message.is_empty()) {
+        (Some(c), true) => format!(" ({c})"),
+        (Some(c), false) => format!(" ({c}): {message}"),
+        (None, true) => String::new(),
+        (None, false) => format!(": {message}"),
+    }
 }
 
 impl AssumeRequest {
@@ -122,23 +222,26 @@ pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let region = Region::new(settings.region.clone());
+    // The providers' own clients (IMDS on EC2, SSO, web identity, a profile's
+    // credential_source) need our HTTP client: with the SDK's default client compiled out
+    // they would have none (and debug builds assert that every client has one).
+    let conf = ProviderConfig::without_region()
+        .with_region(Some(region.clone()))
+        .with_http_client(http.clone());
     let credentials = match &settings.credentials_file {
         Some(path) => {
             let files = EnvConfigFiles::builder()
                 .with_file(EnvConfigFileKind::Credentials, path)
                 .build();
-            let mut b = ProfileFileCredentialsProvider::builder().profile_files(files);
+            let mut b = ProfileFileCredentialsProvider::builder()
+                .configure(&conf)
+                .profile_files(files);
             if let Some(p) = &settings.profile {
                 b = b.profile_name(p);
             }
             SharedCredentialsProvider::new(b.build())
         }
         None => {
-            // The chain's own clients (IMDS on EC2, SSO, web identity) need our HTTP client:
-            // with the SDK's default client compiled out they would have none.
-            let conf = ProviderConfig::without_region()
-                .with_region(Some(region.clone()))
-                .with_http_client(http.clone());
             let mut b = DefaultCredentialsChain::builder().configure(conf);
             if let Some(p) = &settings.profile {
                 b = b.profile_name(p);
@@ -164,7 +267,8 @@ pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
         .credentials_provider(credentials)
         .http_client(http)
         .retry_config(retry)
-        .timeout_config(timeouts);
+        .timeout_config(timeouts)
+        .interceptor(WholeAnswer);
     if let Some(url) = &settings.endpoint {
         conf = conf.endpoint_url(url);
     }
@@ -205,20 +309,52 @@ pub async fn assume_role(
     };
     let c = out
         .credentials
-        .ok_or_else(|| StsError::Malformed("no Credentials in the response".into()))?;
-    let expiration = SystemTime::try_from(c.expiration)
-        .map_err(|_| StsError::Malformed("an Expiration outside the representable range".into()))?;
-    let now = SystemTime::now();
-    if expiration <= now {
-        return Err(StsError::Malformed(
-            "the credentials had already expired".into(),
-        ));
+        .ok_or(StsError::Malformed(Unusable::Incomplete("Credentials")))?;
+    checked(c, req.duration, SystemTime::now())
+}
+
+/// The credentials of an AssumeRole answer, if they are complete and usable for a session
+/// of `requested` starting around `now`.
+///
+/// The SDK fills a missing required element with a default (an empty string, an
+/// `Expiration` at the Unix epoch), so an answer cut short parses: such defaults are
+/// reported as missing, not as credentials that expired in 1970.
+fn checked(
+    c: aws_sdk_sts::types::Credentials,
+    requested: Duration,
+    now: SystemTime,
+) -> Result<Credentials, StsError> {
+    let missing = |what| Err(StsError::Malformed(Unusable::Incomplete(what)));
+    if c.access_key_id.is_empty() {
+        return missing("AccessKeyId");
     }
-    // STS never issues more than asked for; much more means a broken or hostile peer.
-    if expiration > now + req.duration + Duration::from_secs(600) {
-        return Err(StsError::Malformed(
-            "the credentials expire far later than requested".into(),
-        ));
+    if c.secret_access_key.is_empty() {
+        return missing("SecretAccessKey");
+    }
+    if c.session_token.is_empty() {
+        return missing("SessionToken");
+    }
+    if c.expiration.secs() == 0 && c.expiration.subsec_nanos() == 0 {
+        return missing("Expiration");
+    }
+    let expiration = SystemTime::try_from(c.expiration)
+        .map_err(|_| StsError::Malformed(Unusable::ExpirationRange))?;
+    let remaining = match expiration.duration_since(now) {
+        Ok(left) if !left.is_zero() => left,
+        _ => {
+            return Err(StsError::Expired {
+                expiration: rfc3339(expiration),
+            })
+        }
+    };
+    if remaining < requested / 2 {
+        return Err(StsError::TooShort {
+            remaining,
+            requested,
+        });
+    }
+    if remaining > requested + Duration::from_secs(600) {
+        return Err(StsError::Malformed(Unusable::TooLong));
     }
     Credentials::new(
         c.access_key_id,
@@ -226,31 +362,60 @@ pub async fn assume_role(
         Secret::new(c.session_token),
         expiration,
     )
-    .map_err(|e: CredsError| StsError::Malformed(e.to_string()))
+    .map_err(|e| StsError::Malformed(e.into()))
 }
 
-fn classify<E, R>(e: SdkError<E, R>, deadline: Duration) -> StsError
+fn classify<E>(e: SdkError<E, HttpResponse>, deadline: Duration) -> StsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    match e {
+    // What went wrong under the SDK's own error (the HTTP or I/O error, the decoder's).
+    let source = std::error::Error::source(&e);
+    match &e {
         SdkError::TimeoutError(_) => StsError::Deadline(deadline),
+        SdkError::DispatchFailure(_) if find_source::<CredentialsError>(source).is_some() => {
+            StsError::NodeCredentials(
+                find_source::<CredentialsError>(source)
+                    .map(chain)
+                    .unwrap_or_default(),
+            )
+        }
         SdkError::DispatchFailure(d) => {
             if d.is_timeout() {
                 StsError::Deadline(deadline)
             } else {
-                StsError::Unreachable(chain(d.as_connector_error()))
+                let why = d.as_connector_error().map_or_else(
+                    || "dispatch failure".to_string(),
+                    |c| io_reason(c).unwrap_or_else(|| chain(c)),
+                );
+                StsError::Unreachable(why)
             }
         }
         SdkError::ConstructionFailure(c) => StsError::Unreachable(format!("{c:?}")),
-        SdkError::ResponseError(r) => {
-            StsError::Malformed(format!("{r:?}").chars().take(300).collect())
+        SdkError::ResponseError(_) if find_source::<CutAnswer>(source).is_some() => {
+            StsError::Malformed(Unusable::Cut)
         }
+        // The answer's body could not be read (a decoding failure is a ServiceError).
+        SdkError::ResponseError(_) => StsError::Interrupted(
+            source
+                .map(|e| io_reason(e).unwrap_or_else(|| chain(e)))
+                .unwrap_or_else(|| "the answer could not be read".into()),
+        ),
         SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
             let err = s.err();
-            let code = err.code().unwrap_or("UnknownError").to_string();
+            // A success status the SDK could not decode: not STS's answer at all.
+            if (200..300).contains(&status) {
+                return StsError::Malformed(Unusable::NotAnAnswer { status });
+            }
             let message = err.message().unwrap_or("").to_string();
+            let Some(code) = err.code().map(str::to_string) else {
+                return StsError::Service {
+                    status,
+                    code: None,
+                    message,
+                };
+            };
             match code.as_str() {
                 "AccessDenied"
                 | "AccessDeniedException"
@@ -262,20 +427,59 @@ where
                 "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
                     StsError::Throttled(message)
                 }
-                _ => StsError::Service { code, message },
+                _ => StsError::Service {
+                    status,
+                    code: Some(code),
+                    message,
+                },
             }
         }
         other => StsError::Unreachable(other.to_string()),
     }
 }
 
+/// The I/O error behind `e`, in a few words ("connection refused"), if there is one: the
+/// layers above it (hyper, the connector) add nothing a reader needs.
+fn io_reason(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let words = match io.kind() {
+                K::ConnectionRefused => "connection refused".to_string(),
+                K::ConnectionReset => "connection reset by peer".to_string(),
+                K::ConnectionAborted => "connection aborted".to_string(),
+                K::UnexpectedEof => "the connection closed early".to_string(),
+                K::BrokenPipe => "broken pipe".to_string(),
+                K::HostUnreachable => "no route to host".to_string(),
+                K::NetworkUnreachable => "network unreachable".to_string(),
+                _ => return Some(chain(err)),
+            };
+            return Some(words);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// `e` or the first of its sources that is a `T`.
+fn find_source<'e, T: std::error::Error + 'static>(
+    e: Option<&'e (dyn std::error::Error + 'static)>,
+) -> Option<&'e (dyn std::error::Error + 'static)> {
+    let mut cur = e;
+    while let Some(err) = cur {
+        if err.is::<T>() {
+            return Some(err);
+        }
+        cur = err.source();
+    }
+    None
+}
+
 /// An error and its sources on one line (the connector's own Display is terse).
-fn chain(e: Option<&aws_sdk_sts::error::ConnectorError>) -> String {
-    let Some(e) = e else {
-        return "dispatch failure".into();
-    };
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(cause) = src {
         s.push_str(": ");
         s.push_str(&cause.to_string());
@@ -328,5 +532,276 @@ mod tests {
         let mut r = req();
         r.tags = vec![("bad\nkey".into(), "v".into())];
         assert!(r.validate(MIN_SESSION).is_err());
+    }
+
+    fn sdk_creds(
+        key: &str,
+        expiration: aws_smithy_types::DateTime,
+    ) -> aws_sdk_sts::types::Credentials {
+        aws_sdk_sts::types::Credentials::builder()
+            .access_key_id(key)
+            .secret_access_key(SECRET)
+            .session_token("VE9LRU4vVE9LRU4rVE9LRU49PQ==")
+            .expiration(expiration)
+            .build()
+            .unwrap()
+    }
+
+    const SECRET: &str = "c2VjcmV0/c2VjcmV0+c2VjcmV0=";
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(t: SystemTime) -> aws_smithy_types::DateTime {
+        aws_smithy_types::DateTime::from(t)
+    }
+
+    #[test]
+    fn only_complete_credentials_for_the_session_asked_for_are_taken() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let key = "ASIAEXAMPLE0000000000";
+        let c = checked(sdk_creds(key, at(now + HOUR)), HOUR, now).unwrap();
+        assert_eq!(c.expiration, now + HOUR);
+        // STS answering a bit later than asked (clock skew, the call's own time) is fine.
+        assert!(checked(
+            sdk_creds(key, at(now + HOUR - Duration::from_secs(300))),
+            HOUR,
+            now
+        )
+        .is_ok());
+
+        let cases: [(aws_sdk_sts::types::Credentials, &str); 6] = [
+            // What the SDK makes of an answer cut short: defaults, not credentials from 1970.
+            (
+                sdk_creds(key, aws_smithy_types::DateTime::from_secs(0)),
+                "incomplete (no Expiration)",
+            ),
+            (sdk_creds("", at(now + HOUR)), "incomplete (no AccessKeyId)"),
+            (
+                sdk_creds(key, at(now - Duration::from_secs(1))),
+                "had already expired (Expiration 2027-01-15T07:59:59Z)",
+            ),
+            (sdk_creds(key, at(now)), "had already expired"),
+            (
+                sdk_creds(key, at(now + Duration::from_secs(30))),
+                "expire in 30 s, far sooner than the 3600 s asked for",
+            ),
+            (
+                sdk_creds(key, at(now + 2 * HOUR)),
+                "far later than requested",
+            ),
+        ];
+        for (c, want) in cases {
+            let e = checked(c, HOUR, now).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+            assert!(!e.contains(SECRET), "{e}");
+        }
+        let mut bad = sdk_creds(key, at(now + HOUR));
+        bad.secret_access_key = "a\nb".into();
+        let e = checked(bad, HOUR, now).unwrap_err();
+        assert!(
+            matches!(e, StsError::Malformed(Unusable::Credentials(_))),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn http_errors_name_their_status_and_leave_out_what_sts_did_not_say() {
+        let e = StsError::Service {
+            status: 500,
+            code: Some("InternalFailure".into()),
+            message: String::new(),
+        };
+        assert_eq!(e.to_string(), "STS answered HTTP 500 (InternalFailure)");
+        let e = StsError::Service {
+            status: 502,
+            code: None,
+            message: String::new(),
+        };
+        assert_eq!(e.to_string(), "STS answered HTTP 502");
+        let e = StsError::Service {
+            status: 400,
+            code: Some("ValidationError".into()),
+            message: "too long".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "STS answered HTTP 400 (ValidationError): too long"
+        );
+    }
+
+    /// What a canned peer does with the one request it gets.
+    enum Peer {
+        /// Sends these bytes, then closes.
+        Say(String),
+        /// Sends these bytes, then resets the connection.
+        Reset(String),
+    }
+
+    /// A one-request HTTP peer on a free loopback port; returns its URL.
+    fn peer(p: Peer) -> String {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            // Read the whole request first: answering early makes the client see a reset.
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if req.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            match p {
+                Peer::Say(out) => {
+                    let _ = s.write_all(out.as_bytes());
+                }
+                Peer::Reset(out) => {
+                    let _ = s.write_all(out.as_bytes());
+                    let linger = nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Linger, &linger)
+                        .unwrap();
+                }
+            }
+        });
+        url
+    }
+
+    fn http(status: &str, body: &str) -> String {
+        format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    }
+
+    fn answer(expiration: SystemTime) -> String {
+        format!(
+            r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>ASIAEXAMPLE0000000000</AccessKeyId><SecretAccessKey>{SECRET}</SecretAccessKey><SessionToken>VE9LRU4vVE9LRU4rVE9LRU49PQ==</SessionToken><Expiration>{}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:slurm-42-0</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/x/slurm-42-0</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>"#,
+            rfc3339(expiration)
+        )
+    }
+
+    async fn assume_at(url: String) -> Result<Credentials, StsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("node-credentials");
+        std::fs::write(&creds, "[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n").unwrap();
+        let settings = StsSettings {
+            region: "us-east-1".into(),
+            endpoint: Some(url),
+            credentials_file: Some(creds),
+            profile: None,
+            timeout: Duration::from_secs(5),
+            max_attempts: 1,
+            min_session: MIN_SESSION,
+        };
+        assume_role(&settings, &req()).await
+    }
+
+    /// Every way a peer can fail gives its own typed error with a plain message, and no
+    /// message quotes the answer (nor so the secret in it).
+    #[tokio::test]
+    async fn every_broken_answer_is_named_plainly() {
+        let now = SystemTime::now();
+        let good = answer(now + HOUR);
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let ok = |body: &str| Peer::Say(http("200 OK", body));
+        let half = &good[..good.len() / 2];
+        // Cut inside the session token, as the fault proxy's `truncated` cuts moto's
+        // answer: the SDK would take the partial token and a default Expiration.
+        let in_token = &good[..good.find("<SessionToken>").unwrap() + 20];
+        // Cut inside the element that comes last (real STS need not keep moto's order):
+        // the SDK would take the key id's first characters for the key id.
+        let key = "<AccessKeyId>ASIAEXAMPLE0000000000</AccessKeyId>";
+        let key_last = good.replacen(key, "", 1).replacen(
+            "</Credentials>",
+            &format!("{key}</Credentials>"),
+            1,
+        );
+        let in_key = &key_last[..key_last.find("</AccessKeyId>").unwrap() - 8];
+        // The whole length announced, half of it sent.
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+            good.len()
+        );
+        let error_500 =
+            "<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>";
+        let cut =
+            "STS sent a malformed answer: it stops before </AssumeRoleResponse>, as if cut short";
+        let cases = [
+            (refused, "STS could not be reached: connection refused"),
+            (
+                peer(Peer::Say(http("500 Internal Server Error", error_500))),
+                "STS answered HTTP 500 (InternalFailure)",
+            ),
+            (
+                peer(Peer::Say(http("502 Bad Gateway", "<html>bad gateway</html>"))),
+                "STS answered HTTP 502",
+            ),
+            (
+                peer(ok("this is not XML {")),
+                "STS sent a malformed answer: HTTP 200 with a body that is not an AssumeRole response",
+            ),
+            (peer(ok(in_token)), cut),
+            (peer(ok(in_key)), cut),
+            (
+                peer(Peer::Reset(format!("{head}{half}"))),
+                "the connection to STS broke while it answered: connection reset by peer",
+            ),
+            (
+                peer(Peer::Say(format!("{head}{half}"))),
+                "the connection to STS broke while it answered",
+            ),
+            (
+                peer(ok(&answer(now - HOUR))),
+                "STS returned credentials that had already expired",
+            ),
+            (
+                peer(ok(&answer(now + Duration::from_secs(60)))),
+                "far sooner than the 3600 s asked for",
+            ),
+        ];
+        for (url, want) in cases {
+            let e = assume_at(url).await.unwrap_err().to_string();
+            assert!(e.contains(want), "wanted {want:?}, got {e:?}");
+            assert!(!e.contains(SECRET), "{e}");
+            assert!(!e.contains("nodesecret"), "{e}");
+        }
+        let c = assume_at(peer(ok(&good))).await.unwrap();
+        assert_eq!(c.access_key_id, "ASIAEXAMPLE0000000000");
+    }
+
+    #[tokio::test]
+    async fn unusable_node_credentials_are_not_called_unreachable() {
+        let settings = StsSettings {
+            region: "us-east-1".into(),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            credentials_file: Some("/nonexistent/aws-role-test/credentials".into()),
+            profile: None,
+            timeout: Duration::from_secs(5),
+            max_attempts: 1,
+            min_session: MIN_SESSION,
+        };
+        let e = assume_role(&settings, &req()).await.unwrap_err();
+        assert!(matches!(e, StsError::NodeCredentials(_)), "{e:?}");
+        let e = e.to_string();
+        assert!(
+            e.starts_with("STS was not called: this node's own AWS credentials are unusable: "),
+            "{e}"
+        );
+        assert!(e.contains("/nonexistent/aws-role-test/credentials"), "{e}");
     }
 }

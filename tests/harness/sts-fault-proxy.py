@@ -9,26 +9,58 @@ fault: point the role map's [sts] endpoint at http://127.0.0.1:PORT/<mode>[/<arg
   hang            accept, never answer (until the client gives up)
   deny            STS AccessDenied (HTTP 403, the real error shape)
   throttle/<f>    answer Throttling (HTTP 400) to a fraction <f> of calls, forward the rest
-  http500         HTTP 500 InternalFailure
+  http500[/<f>]   HTTP 500 InternalFailure, to every call or to a fraction <f> of them
+
+A fraction <f> is random (0.3: each call faulted with probability 0.3); written <k>of<n>
+it is exact: the first <k> of every <n> calls to the same path are faulted (throttle/2of3:
+two Throttling answers, then the emulator's).
   malformed       HTTP 200 with a body that is not XML
   truncated       HTTP 200 with the emulator's answer cut in half
+  reset           the emulator's status line, headers and half its body, then a TCP reset
   expired         the emulator's answer with an Expiration in the past
+  short/<s>       the emulator's answer with an Expiration <s> seconds from now
 
-GET /stats returns JSON counters: calls per mode, and how many were faulted.
+Any further path segments are ignored by the fault but counted apart: a suite can give
+each job its own endpoint (e.g. /throttle/0.5/job-930010) and read its calls alone.
+
+GET /stats returns JSON counters: calls per mode, how many were faulted, and per request
+path ("paths": {"throttle/0.5/job-930010": {"calls": 3, "faulted": 2, "secrets": [...]}}),
+where "secrets" are the SecretAccessKeys of the emulator's answers through that path (the
+emulator's, worthless): a suite can check that a refused answer's secret is in no log.
 Only listens on 127.0.0.1.
 """
 import argparse
 import json
+import os
 import random
 import re
+import socket
+import struct
 import sys
 import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATS = {"calls": {}, "faulted": 0}
+STATS = {"calls": {}, "faulted": 0, "paths": {}}
 LOCK = threading.Lock()
+
+
+def num(arg, default):
+    """A mode's numeric argument; a missing or non-numeric one (a tag) means the default."""
+    try:
+        return float(arg)
+    except (TypeError, ValueError):
+        return default
+
+
+def hit(arg, default, nth):
+    """Whether call number <nth> (from 1) of a path is faulted, for the fraction <arg>."""
+    m = re.fullmatch(r"(\d+)of(\d+)", arg or "")
+    if m:
+        k, n = int(m.group(1)), int(m.group(2))
+        return (nth - 1) % max(n, 1) < k
+    return random.random() < num(arg, default)
 
 
 def sts_error(code, message, status):
@@ -74,38 +106,67 @@ class Handler(BaseHTTPRequestHandler):
         parts = [p for p in self.path.split("/") if p]
         mode = parts[0] if parts else "pass"
         arg = parts[1] if len(parts) > 1 else None
+        key = "/".join(parts)
         with LOCK:
             STATS["calls"][mode] = STATS["calls"].get(mode, 0) + 1
+            path = STATS["paths"].setdefault(key, {"calls": 0, "faulted": 0, "secrets": []})
+            path["calls"] += 1
+            nth = path["calls"]
 
         def faulted():
             with LOCK:
                 STATS["faulted"] += 1
+                STATS["paths"][key]["faulted"] += 1
 
         if mode == "hang":
             faulted()
             time.sleep(3600)
             return
         if mode == "slow":
-            time.sleep(float(arg or "5"))
+            time.sleep(num(arg, 5))
         if mode == "deny":
             faulted()
             return self._send(*sts_error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/node/i-0 is not authorized to perform: sts:AssumeRole", 403))
-        if mode == "throttle" and random.random() < float(arg or "0.3"):
+        if mode == "throttle" and hit(arg, 0.3, nth):
             faulted()
             return self._send(*sts_error("Throttling", "Rate exceeded", 400))
-        if mode == "http500":
+        if mode == "http500" and hit(arg, 1.0, nth):
             faulted()
             return self._send(500, b"<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>")
         if mode == "malformed":
             faulted()
             return self._send(200, b"this is not XML {")
         status, answer = self._forward(body)
+        secret = re.search(rb"<SecretAccessKey>([^<]*)</SecretAccessKey>", answer)
+        if secret:
+            with LOCK:
+                STATS["paths"][key]["secrets"].append(secret.group(1).decode())
         if mode == "truncated":
             faulted()
             return self._send(200, answer[: len(answer) // 2])
+        if mode == "reset":
+            faulted()
+            # A peer that dies mid-answer: the full length announced, half sent, then RST
+            # (SO_LINGER 0) instead of a clean close.
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer[: len(answer) // 2])
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            # Close the descriptor now: the server's own shutdown(SHUT_WR) would send a FIN
+            # (a clean end of stream) before the reset.
+            os.close(self.connection.detach())
+            return
         if mode == "expired":
             faulted()
             answer = re.sub(rb"<Expiration>[^<]*</Expiration>", b"<Expiration>2001-01-01T00:00:00Z</Expiration>", answer)
+        if mode == "short":
+            faulted()
+            soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + num(arg, 30)))
+            answer = re.sub(rb"<Expiration>[^<]*</Expiration>", f"<Expiration>{soon}</Expiration>".encode(), answer)
         return self._send(status, answer)
 
 
