@@ -14,6 +14,8 @@
 //! - [`pbs`]: reading a job from the arguments of a PBS/Torque/OpenPBS prologue/epilogue.
 //! - [`creds`]: temporary credentials, whose secrets cannot be printed by accident.
 //! - [`store`]: the per-job directory under `/run/aws-role`, written atomically and safely.
+//! - [`ca`]: the CA certificates an STS client trusts: none for `http://`, the system's CA
+//!   bundle file for `https://` (feature `sts`).
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
 //! - [`provision`]: the prolog's work end to end (feature `sts`).
@@ -23,6 +25,8 @@
 //! - [`node`]: whether a compute node is set up safely (IMDS, Slurm flags, ownership), for
 //!   `aws-role-prolog --check-node`.
 
+#[cfg(feature = "sts")]
+pub mod ca;
 pub mod creds;
 pub mod job;
 pub mod jobenv;

@@ -179,6 +179,23 @@ fn shown(v: &str) -> String {
     format!("\"{}\"", crate::text::one_line(v, 80))
 }
 
+/// Whether a job's groups can change a decision: only when some role's `allow_groups`
+/// names a group. When none does, the node need not ask the group database (NSS: a module
+/// to load, a directory service to ask), which the prolog would otherwise do for every job.
+pub fn needs_groups(map: &RoleMap) -> bool {
+    map.roles.values().any(|r| !r.allow_groups.is_empty())
+}
+
+/// The groups of `user` that `map` may look at: [`groups_of`] if it [`needs_groups`], else
+/// none (without asking the group database).
+pub fn groups_for(map: &RoleMap, user: &str, gid: Gid) -> Result<Vec<String>, nix::Error> {
+    if needs_groups(map) {
+        groups_of(user, gid)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 /// Names of the groups `user` belongs to (primary `gid` included), from the system's
 /// group database.
 pub fn groups_of(user: &str, gid: Gid) -> Result<Vec<String>, nix::Error> {
@@ -407,5 +424,39 @@ default_role = "shared"
     fn groups_come_from_the_system() {
         let root = groups_of("root", Gid::from_raw(0)).unwrap();
         assert!(root.contains(&"root".to_string()), "{root:?}");
+    }
+
+    #[test]
+    fn groups_are_looked_up_only_when_an_allow_list_names_one() {
+        let m = map();
+        assert!(needs_groups(&m));
+        let root = groups_for(&m, "root", Gid::from_raw(0)).unwrap();
+        assert!(root.contains(&"root".to_string()), "{root:?}");
+        let without = RoleMap::parse(
+            "[sts]\nregion = \"us-east-1\"\n[roles.ml]\narn = \"arn:aws:iam::123456789012:role/ml\"\nallow_users = [\"alice\"]\nallow_accounts = [\"proj-x\"]\n",
+            Path::new("test.toml"),
+        )
+        .unwrap();
+        assert!(!needs_groups(&without));
+        // Not even asked: a user the system does not know has no groups to look up.
+        assert_eq!(
+            groups_for(&without, "no-such-user-aws-role", Gid::from_raw(4242)),
+            Ok(vec![])
+        );
+        assert!(groups_for(&m, "bad\0name", Gid::from_raw(0)).is_err());
+        assert!(groups_for(&without, "bad\0name", Gid::from_raw(0)).is_ok());
+        // Without groups in the map, the decision is the same with or without them.
+        let mut j = job("42");
+        j.user = "alice".into();
+        j.requested = RoleRequest::from_value("ml");
+        let with = ["ml".to_string()];
+        for groups in [&with[..], &[]] {
+            let who = Requester {
+                user: "alice",
+                groups,
+                account: None,
+            };
+            assert_eq!(role(&resolve(&without, &j, &who)), Some("ml"));
+        }
     }
 }

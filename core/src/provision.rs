@@ -72,7 +72,7 @@ pub async fn prolog(
     job: &Job,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
-    let groups = match policy::groups_of(&job.user, job.gid) {
+    let groups = match policy::groups_for(map, &job.user, job.gid) {
         Ok(g) => g,
         Err(e) => {
             return fail(

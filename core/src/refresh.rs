@@ -307,10 +307,11 @@ mod sts_side {
         job: &Job,
         state: &JobState,
     ) -> Result<&'m crate::map::Role, RefreshError> {
-        let groups = policy::groups_of(&job.user, job.gid).map_err(|e| RefreshError::Lookup {
-            user: job.user.clone(),
-            why: e.to_string(),
-        })?;
+        let groups =
+            policy::groups_for(map, &job.user, job.gid).map_err(|e| RefreshError::Lookup {
+                user: job.user.clone(),
+                why: e.to_string(),
+            })?;
         let who = Requester {
             user: &job.user,
             groups: &groups,

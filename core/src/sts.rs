@@ -20,12 +20,14 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::Tag;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext};
 use aws_smithy_types::timeout::TimeoutConfig;
 
+use crate::ca;
 use crate::creds::{rfc3339, Credentials, CredsError, Secret};
 use crate::map::StsSettings;
 use crate::session;
@@ -216,23 +218,31 @@ impl AssumeRequest {
     }
 }
 
+/// An HTTP client, TLS by rustls with ring, trusting the CA certificates of `tls`.
+fn http_client(tls: TlsContext) -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
+        .build_https()
+}
+
 /// Builds an STS client from the map's settings only.
 pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    // An http:// endpoint (a local emulator) needs no CA certificate: loading them is most
+    // of a prolog's own time (core/src/ca.rs).
+    let http = http_client(ca::trust_for(settings.endpoint.as_deref()));
     let region = Region::new(settings.region.clone());
-    // The providers' own clients (IMDS on EC2, SSO, web identity, a profile's
-    // credential_source) need our HTTP client: with the SDK's default client compiled out
-    // they would have none (and debug builds assert that every client has one).
-    let conf = ProviderConfig::without_region()
-        .with_region(Some(region.clone()))
-        .with_http_client(http.clone());
     let credentials = match &settings.credentials_file {
         Some(path) => {
             let files = EnvConfigFiles::builder()
                 .with_file(EnvConfigFileKind::Credentials, path)
                 .build();
+            // The profile's own clients (a `role_arn` or `credential_source` in the file)
+            // get our HTTP client too: without one they could only fail (and a debug
+            // build's SDK asserts at once that they have one).
+            let conf = ProviderConfig::without_region()
+                .with_region(Some(region.clone()))
+                .with_http_client(http.clone());
             let mut b = ProfileFileCredentialsProvider::builder()
                 .configure(&conf)
                 .profile_files(files);
@@ -242,6 +252,16 @@ pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
             SharedCredentialsProvider::new(b.build())
         }
         None => {
+            // The chain's own clients (IMDS on EC2, SSO, web identity) need our HTTP client:
+            // with the SDK's default client compiled out they would have none. SSO and web
+            // identity are https whatever the STS endpoint is.
+            let chain_http = match settings.endpoint.as_deref() {
+                Some(e) if ca::is_plain_http(e) => http_client(ca::system()),
+                _ => http.clone(),
+            };
+            let conf = ProviderConfig::without_region()
+                .with_region(Some(region.clone()))
+                .with_http_client(chain_http);
             let mut b = DefaultCredentialsChain::builder().configure(conf);
             if let Some(p) = &settings.profile {
                 b = b.profile_name(p);
@@ -502,6 +522,81 @@ mod tests {
             tags: vec![],
             policy: None,
         }
+    }
+
+    fn settings(endpoint: Option<&str>, credentials: &std::path::Path) -> StsSettings {
+        StsSettings {
+            region: "us-east-1".into(),
+            endpoint: endpoint.map(Into::into),
+            credentials_file: Some(credentials.to_path_buf()),
+            profile: None,
+            timeout: Duration::from_secs(2),
+            max_attempts: 1,
+            min_session: MIN_SESSION,
+        }
+    }
+
+    fn node_credentials() -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            f.path(),
+            "[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = s\n",
+        )
+        .unwrap();
+        f
+    }
+
+    /// Building a client builds its TLS configuration, trust store included, and the SDK
+    /// panics on a CA certificate it cannot parse: every kind of endpoint must get through.
+    #[tokio::test]
+    async fn every_endpoint_gets_a_client() {
+        let creds = node_credentials();
+        for endpoint in [
+            None,
+            Some("https://sts.us-east-1.amazonaws.com"),
+            Some("http://127.0.0.1:5059"),
+        ] {
+            let c = client(&settings(endpoint, creds.path())).await;
+            assert!(c.config().http_client().is_some(), "{endpoint:?}");
+        }
+    }
+
+    /// An https endpoint goes through TLS with the system's trust store: a peer that is not a
+    /// TLS server is a connection failure, not a panic and not a plain-text request.
+    #[tokio::test]
+    async fn an_https_endpoint_speaks_tls() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let peer = std::thread::spawn(move || {
+            // Never hang the test run: give up after 20 s.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let mut conn = loop {
+                match listener.accept() {
+                    Ok((conn, _)) => break conn,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("no connection: {e}"),
+                }
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut hello = [0u8; 5];
+            std::io::Read::read_exact(&mut conn, &mut hello).unwrap();
+            let _ = std::io::Write::write_all(&mut conn, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+            hello
+        });
+        let creds = node_credentials();
+        let endpoint = format!("https://127.0.0.1:{port}");
+        let err = assume_role(&settings(Some(&endpoint), creds.path()), &req())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StsError::Unreachable(_)), "{err:?}");
+        // A TLS handshake record (22), TLS 1.x.
+        let hello = peer.join().unwrap();
+        assert_eq!(&hello[..2], &[22, 3], "{hello:?}");
     }
 
     #[test]

@@ -270,6 +270,11 @@ fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow
             }
         }
     }
+    // An https endpoint's CA certificates from the system's bundle file alone. It sets
+    // SSL_CERT_FILE, so it comes while this is the only thread, before the runtime (whose
+    // DNS lookups run on threads of their own).
+    let roots = aws_role::ca::use_bundle_file();
+    tracing::debug!(?roots, "CA certificates for an https endpoint");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

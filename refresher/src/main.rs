@@ -87,6 +87,11 @@ fn main() -> ExitCode {
     if !nix::unistd::geteuid().is_root() {
         tracing::warn!("not running as root: job files cannot be given to their users");
     }
+    // An https endpoint's CA certificates from the system's bundle file alone, loaded once
+    // for every refresh. It sets SSL_CERT_FILE, so it comes while this is the only thread,
+    // before the runtime (whose DNS lookups run on threads of their own).
+    let roots = aws_role::ca::use_bundle_file();
+    tracing::debug!(?roots, "CA certificates for an https endpoint");
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
