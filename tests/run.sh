@@ -42,7 +42,7 @@ export AWS_ROLE_TEST_TALLY=$TALLY
 failed_suites=()
 
 # Each cargo-fuzz target for AWS_ROLE_FUZZ_SECONDS (default 20), after replaying the
-# committed regression inputs; one check per target. About 3 min, 5 to 7 with a cold build.
+# committed regression inputs; one check per target. About 2 min; 5 with a cold build.
 step "fuzz targets, ${AWS_ROLE_FUZZ_SECONDS:-20} s each (tests/fuzz/run.sh)"
 bash tests/fuzz/run.sh || failed_suites+=(tests/fuzz/run.sh)
 

@@ -16,7 +16,7 @@ APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2
   nftables iptables curl lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++)
 # `cargo install --locked` only when missing or at another version. A fresh install of
 # cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
-# cargo-fuzz about 3 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
+# cargo-fuzz about 4 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
 # the nightly toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1, so no
 # nightly is installed here (rustup's toolchain downloads are not reachable from CI).
 CARGO_TOOLS=("cargo-deb 3.8.0" "cargo-generate-rpm 0.21.1" "cargo-fuzz 0.13.2")
