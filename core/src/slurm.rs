@@ -105,6 +105,19 @@ pub fn job_from_env(
     // Slurm >= 23.02 gives the end time itself; on 22.05 only the plugin can.
     let from_env = number("SLURM_JOB_END_TIME", "seconds since the epoch")?;
     let (end, source) = end_time_source(from_env, extra.end_time);
+    // A time SystemTime (or the refresher's arithmetic) cannot hold is refused by name,
+    // not a panic.
+    if let Some(t) = end.filter(|&t| t > crate::refresh::MAX_END_TIME) {
+        return Err(SlurmEnvError::Invalid {
+            name: if from_env.is_some() {
+                "SLURM_JOB_END_TIME"
+            } else {
+                "--end-time"
+            },
+            value: t.to_string(),
+            expected: "seconds since the epoch before the year 10000",
+        });
+    }
     // Says which path was taken: tests/e2e/multinode.sh checks it per Slurm release.
     tracing::info!(end_time = end, end_time_from = source, "job end time");
     let non_empty = |name| env(name).filter(|v| !v.is_empty());
@@ -511,6 +524,27 @@ mod tests {
             j.end_time,
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(200))
         );
+    }
+
+    #[test]
+    fn end_times_past_the_year_9999_are_refused_by_name_not_a_panic() {
+        let base = [("SLURM_JOB_ID", "8"), ("SLURM_JOB_UID", "0")];
+        let mut huge = base.to_vec();
+        huge.push(("SLURM_JOB_END_TIME", "18446744073709551615"));
+        let e = job_from_env(env(&huge), Extra::default()).unwrap_err();
+        assert!(e.to_string().contains("SLURM_JOB_END_TIME"), "{e}");
+        assert!(e.to_string().contains("18446744073709551615"), "{e}");
+        let extra = Extra {
+            end_time: Some(crate::refresh::MAX_END_TIME + 1),
+            ..Extra::default()
+        };
+        let e = job_from_env(env(&base), extra).unwrap_err();
+        assert!(e.to_string().contains("--end-time"), "{e}");
+        let extra = Extra {
+            end_time: Some(crate::refresh::MAX_END_TIME),
+            ..Extra::default()
+        };
+        assert!(job_from_env(env(&base), extra).is_ok());
     }
 
     #[test]
