@@ -213,10 +213,27 @@ def latency(ctx):
             prolog_check(ctx["disk_base"]),
             ctx.err_file,
         )
+    # Diagnostics, not how slurmd runs the prolog. Start-up: the binary alone (exec, dynamic
+    # linking, argument parsing, exit), no work.
+    cmds["startup"] = (
+        lambda j: [ctx["bin"] + "/aws-role-prolog", "--version"],
+        lambda j: {},
+        None,
+        lambda j: ctx.err_file(f"startup.{j}"),
+    )
+    # Groups: a role with allow_groups, so the prolog asks NSS for the user's groups (it does
+    # not when no role names a group, as in the bench's own map).
+    cmds["prolog_groups"] = (
+        lambda j: ctx.prolog_argv(ctx["groups_map"]),
+        ctx.job_env,
+        prolog_check(base),
+        ctx.err_file,
+    )
     if ctx["one_cert"]:
-        # Diagnostic, not how slurmd runs it: the same prolog with the OS CA store cut down
-        # to one certificate (rustls-native-certs honours SSL_CERT_FILE/SSL_CERT_DIR), to
-        # show what loading the CA store costs even for an http:// endpoint.
+        # The same prolog with the OS CA store cut down to one certificate
+        # (rustls-native-certs honours SSL_CERT_FILE/SSL_CERT_DIR). The prolog loads no CA
+        # certificate for an http:// endpoint, so this must match the prolog row; a gap
+        # means the CA store is loaded again.
         cmds["prolog_onecert"] = (
             lambda j: ctx.prolog_argv(ctx["map"]),
             lambda j: {**ctx.job_env(j), "SSL_CERT_FILE": ctx["one_cert"], "SSL_CERT_DIR": "/nonexistent"},
@@ -235,7 +252,8 @@ def latency(ctx):
     # Each prolog is followed by its epilog (timed too), as a job's end follows its start.
     epilogs = {"prolog": ("epilog", ctx["map"], base),
                "prolog_disk": ("epilog_disk", ctx["disk_map"], ctx["disk_base"]),
-               "prolog_onecert": ("epilog_onecert", ctx["map"], base)}
+               "prolog_onecert": ("epilog_onecert", ctx["map"], base),
+               "prolog_groups": ("epilog_groups", ctx["groups_map"], base)}
     times = {k: [] for k in cmds}
     times.update({e: [] for k, (e, _, _) in epilogs.items() if k in cmds})
     rng = random.Random(42)
@@ -270,7 +288,9 @@ def latency(ctx):
         ("aws-role-epilog, right after it", "epilog"),
         (f"aws-role-prolog, base_dir on {ctx['disk_fs']} (this VM's /run)", "prolog_disk"),
         ("aws-role-epilog, right after it", "epilog_disk"),
-        (f"diag: prolog ({fs}), CA store cut to 1 cert", "prolog_onecert"),
+        (f"diag: prolog ({fs}), CA store cut to 1 cert (= prolog)", "prolog_onecert"),
+        (f"diag: prolog ({fs}), map with allow_groups (NSS lookup)", "prolog_groups"),
+        ("diag: aws-role-prolog --version (start-up only)", "startup"),
         ("(a) floor: C client, one unsigned POST", "floor"),
         ("    ref: curl, same POST", "curl"),
         ("    ref: python3 http.client, same POST", "python"),

@@ -204,7 +204,8 @@ build() {
   log "built in $(elapsed_s "$t0")"
 }
 
-# write_map FILE ENDPOINT TIMEOUT MAX_ATTEMPTS BASE_DIR: the map of tests/integration/prolog.sh.
+# write_map FILE ENDPOINT TIMEOUT MAX_ATTEMPTS BASE_DIR [ROLE_LINE]: the map of
+# tests/integration/prolog.sh; ROLE_LINE is one more line for the role (section 1's groups row).
 write_map() {
   cat >"$1" <<TOML
 [sts]
@@ -222,6 +223,7 @@ credential_helper = "$BIN/aws-role-credentials"
 arn = "arn:aws:iam::123456789012:role/demo"
 allow_users = ["$BENCH_USER"]
 max_session = "2h"
+${6:-}
 TOML
 }
 
@@ -300,9 +302,12 @@ setup() {
   write_map "$WORK/map.toml" "$STS_URL" 8s 5 "$BASE"
   if [ -n "$DISK_FS" ]; then write_map "$WORK/map-disk.toml" "$STS_URL" 8s 5 "$DISK_BASE"; fi
   write_map "$WORK/burst.toml" "$PROXY_URL/$BURST_MODE" "$BURST_TIMEOUT" "$BURST_ATTEMPTS" "$BASE"
+  # Section 1's groups row: the same map, but an allow_groups makes the prolog ask NSS.
+  write_map "$WORK/map-groups.toml" "$STS_URL" 8s 5 "$BASE" "allow_groups = [\"$(id -gn "$BENCH_USER")\"]"
   write_plan_map "$WORK/plan.toml"
   write_refresh_map "$WORK/refresh.toml"
   "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" >/dev/null || die "the bench's map is invalid"
+  "$BIN/aws-role-prolog" --check-config "$WORK/map-groups.toml" >/dev/null || die "the bench's groups map is invalid"
   "$BIN/aws-role-prolog" --check-config "$WORK/plan.toml" >/dev/null || die "the bench's --plan map is invalid"
   summary=$("$BIN/aws-role-prolog" --check-config "$WORK/refresh.toml") || die "the bench's refresher map is invalid"
   concurrency=$(sed -n 's/.*at most \([0-9][0-9]*\) AssumeRole calls at once.*/\1/p' <<<"$summary")
@@ -321,7 +326,7 @@ EOF
   cat >"$WORK/config.json" <<EOF
 {
   "work": "$WORK", "bin": "$BIN", "venv": "$VENV", "floor": "$WORK/floor",
-  "map": "$WORK/map.toml", "burst_map": "$WORK/burst.toml",
+  "map": "$WORK/map.toml", "burst_map": "$WORK/burst.toml", "groups_map": "$WORK/map-groups.toml",
   "base": "$BASE", "alt_base": "$ALT_BASE", "base_fs": "$BASE_FS",
   "disk_map": "${DISK_FS:+$WORK/map-disk.toml}", "disk_base": "$DISK_BASE", "disk_fs": "$DISK_FS",
   "handwritten": "$HERE/handwritten-prolog.sh", "handwritten_settings": "$WORK/handwritten.conf",
