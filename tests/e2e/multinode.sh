@@ -348,7 +348,7 @@ leftover() {
   local p cmd out=
   for p in /proc/[0-9]*; do
     [ "$(awk '{print $3}' "$p/stat" 2>/dev/null)" = Z ] && continue
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
     [[ $cmd == *"$MN_ROOT"* || $cmd == *"moto_server -H $MN_STS_IP"* ]] && out+="${p#/proc/}:$cmd "
   done
   echo "$out"
