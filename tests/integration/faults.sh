@@ -267,37 +267,32 @@ expect_failure "AccessDenied" $J "$KEY" 5 "STS refused: AccessDenied"
 calls "AccessDenied" "$KEY"
 check_eq "AccessDenied: a refusal is not retried" 1 "$CALLS"
 
+# fails_within_3_attempts JOBID MODE "what" "reason" [retried]: the prolog against proxy MODE
+# (5 s, 3 attempts) fails with reason, after 1 to 3 STS calls.
+fails_within_3_attempts() {
+  J=$1
+  case_map "$J" "$2" 5s 3
+  prolog "$J" "$WORK/map.$J"
+  expect_failure "$3" "$J" "$KEY" 5 "$4"
+  calls "$3" "$KEY"
+  if [ "${5:-}" = retried ]; then
+    check "$3: retried, at most max_attempts (3): $CALLS calls" test "$CALLS" -ge 1 -a "$CALLS" -le 3
+  else
+    check "$3: $CALLS calls, at most max_attempts (3)" test "$CALLS" -ge 1 -a "$CALLS" -le 3
+  fi
+}
+
 # --- HTTP 200 with a body that is not XML ------------------------------------------------------
-J=930011
-case_map $J malformed 5s 3
-prolog $J "$WORK/map.$J"
-expect_failure "malformed XML" $J "$KEY" 5 "STS sent a malformed answer: HTTP 200 with a body that is not an AssumeRole response"
-calls "malformed XML" "$KEY"
-check "malformed XML: $CALLS calls, at most max_attempts (3)" test "$CALLS" -ge 1 -a "$CALLS" -le 3
+fails_within_3_attempts 930011 malformed "malformed XML" "STS sent a malformed answer: HTTP 200 with a body that is not an AssumeRole response"
 
 # --- HTTP 200 with the answer cut in half (inside the session token) --------------------------
-J=930012
-case_map $J truncated 5s 3
-prolog $J "$WORK/map.$J"
-expect_failure "truncated body" $J "$KEY" 5 "STS sent a malformed answer: it stops before </AssumeRoleResponse>, as if cut short"
-calls "truncated body" "$KEY"
-check "truncated body: $CALLS calls, at most max_attempts (3)" test "$CALLS" -ge 1 -a "$CALLS" -le 3
+fails_within_3_attempts 930012 truncated "truncated body" "STS sent a malformed answer: it stops before </AssumeRoleResponse>, as if cut short"
 
 # --- the connection reset half-way through the answer ------------------------------------------
-J=930013
-case_map $J reset 5s 3
-prolog $J "$WORK/map.$J"
-expect_failure "connection reset mid-answer" $J "$KEY" 5 "the connection to STS broke while it answered: connection reset by peer"
-calls "connection reset mid-answer" "$KEY"
-check "connection reset mid-answer: retried, at most max_attempts (3): $CALLS calls" test "$CALLS" -ge 1 -a "$CALLS" -le 3
+fails_within_3_attempts 930013 reset "connection reset mid-answer" "the connection to STS broke while it answered: connection reset by peer" retried
 
 # --- credentials that had already expired -------------------------------------------------------
-J=930014
-case_map $J expired 5s 3
-prolog $J "$WORK/map.$J"
-expect_failure "expired credentials" $J "$KEY" 5 "STS returned credentials that had already expired (Expiration 2001-01-01T00:00:00Z)"
-calls "expired credentials" "$KEY"
-check "expired credentials: $CALLS calls, at most max_attempts (3)" test "$CALLS" -ge 1 -a "$CALLS" -le 3
+fails_within_3_attempts 930014 expired "expired credentials" "STS returned credentials that had already expired (Expiration 2001-01-01T00:00:00Z)"
 
 # --- credentials expiring in 30 s for a 95-min session ----------------------------------------
 J=930015
