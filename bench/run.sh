@@ -34,7 +34,7 @@
 #   AWS_ROLE_BENCH_RUNS=30            runs per program in section 1 (after one warm-up round)
 #   AWS_ROLE_BENCH_BURST=200          prologs started at once in section 2
 #   AWS_ROLE_BENCH_BURST_MODE=throttle/0.3   fault proxy mode for section 2
-#   AWS_ROLE_BENCH_BURST_TIMEOUT=8s   AWS_ROLE_BENCH_BURST_ATTEMPTS=5   ([sts] of the burst's map)
+#   AWS_ROLE_BENCH_BURST_TIMEOUT=8s   AWS_ROLE_BENCH_BURST_ATTEMPTS=8   ([sts] of the burst's map)
 #   AWS_ROLE_BENCH_FOOTPRINT_RUNS=5   runs per program in section 3
 #   AWS_ROLE_BENCH_CLUSTER_ROUNDS=3   section 4: rounds; each runs both plugstack configurations
 #   AWS_ROLE_BENCH_CLUSTER_SRUNS=20   srun per configuration per round
@@ -77,7 +77,7 @@ RUNS=${AWS_ROLE_BENCH_RUNS:-30}
 BURST=${AWS_ROLE_BENCH_BURST:-200}
 BURST_MODE=${AWS_ROLE_BENCH_BURST_MODE:-throttle/0.3}
 BURST_TIMEOUT=${AWS_ROLE_BENCH_BURST_TIMEOUT:-8s}
-BURST_ATTEMPTS=${AWS_ROLE_BENCH_BURST_ATTEMPTS:-5}
+BURST_ATTEMPTS=${AWS_ROLE_BENCH_BURST_ATTEMPTS:-8}
 FOOTPRINT_RUNS=${AWS_ROLE_BENCH_FOOTPRINT_RUNS:-5}
 PLAN_SAMPLES=${AWS_ROLE_BENCH_PLAN_SAMPLES:-3}
 REFRESH_JOBS=${AWS_ROLE_BENCH_REFRESH_JOBS:-500}

@@ -28,7 +28,7 @@ pub const DEFAULT_PATH: &str = "/etc/aws-role/role-map.toml";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(8);
 const TIMEOUT_MIN: Duration = Duration::from_secs(1);
 const TIMEOUT_MAX: Duration = Duration::from_secs(120);
-const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 const MAX_ATTEMPTS_MAX: i64 = 10;
 /// Where job directories go when the map does not say (and when it cannot be read).
 pub const DEFAULT_BASE_DIR: &str = "/run/aws-role";
@@ -1491,7 +1491,7 @@ mod tests {
         assert_eq!(map.sts.endpoint, None);
         assert_eq!(map.sts.credentials_file, None);
         assert_eq!(map.sts.timeout, Duration::from_secs(8));
-        assert_eq!(map.sts.max_attempts, 5);
+        assert_eq!(map.sts.max_attempts, 8);
         assert_eq!(map.sts.min_session, Duration::from_secs(900));
         assert_eq!(map.node.base_dir, Path::new("/run/aws-role"));
         assert_eq!(map.refresh.lead, Duration::from_secs(20 * 60));
@@ -1725,7 +1725,7 @@ mod tests {
         assert_eq!(map.sts.endpoint, None);
         assert_eq!(map.sts.profile, None);
         assert_eq!(map.sts.timeout, Duration::from_secs(8));
-        assert_eq!(map.sts.max_attempts, 5);
+        assert_eq!(map.sts.max_attempts, 8);
         assert_eq!(map.sts.min_session, Duration::from_secs(900));
         assert_eq!(map.node.base_dir, Path::new("/run/aws-role"));
         assert_eq!(
@@ -2788,7 +2788,7 @@ mod tests {
             "batch -> shared-readonly",
             "any other or unknown queue -> shared-readonly",
             "sts: region us-east-1, regional endpoint, node credentials from the default chain",
-            "at most 5 attempts, sessions of at least 15m\n",
+            "at most 8 attempts, sessions of at least 15m\n",
             "refresh: 20m to 25m before expiry, job directories rescanned every 30s, at most 8 AssumeRole calls at once\n",
             "  directories of jobs that ended over 1h ago (end time + margin) are removed\n",
             "slurm: a Prolog= not told the job's end time does not ask scontrol (end_time_from_scontrol = false)\n",
