@@ -454,8 +454,8 @@ def burst(ctx):
     if o2 - o1 or o1 - o0:
         print("   note: listen-queue drops (kernel TcpExt ListenOverflows, whole machine) are connection")
         print("   attempts refused because a server's accept queue was full; the client's SYN is resent")
-        print("   after 1 s, then 3 s, ... The fault proxy listens with Python's default backlog of 5")
-        print("   (socketserver request_queue_size), moto with 128: a burst's tail is partly that.")
+        print("   after 1 s, then 3 s, ... The fault proxy and moto listen with a backlog of 128, and")
+        print("   both are single Python processes: a burst's tail is partly that.")
 
 
 # ------------------------------------------------------------------------ section 3

@@ -170,14 +170,21 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(status, answer)
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's default accept backlog is 5: a burst of 200 prologs then loses
+    # hundreds of SYNs to the full queue, each resent after 1 s, 3 s, ..., and a test
+    # measures the proxy's queue instead of the prologs. 128 is what moto listens with.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--upstream", required=True, help="the emulator, e.g. http://127.0.0.1:5059")
     a = ap.parse_args()
     Handler.upstream = a.upstream.rstrip("/")
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", a.port), Handler)
     print(f"fault proxy on 127.0.0.1:{a.port} -> {Handler.upstream}", file=sys.stderr, flush=True)
     srv.serve_forever()
 
