@@ -5,9 +5,11 @@
 //! (a root-only credentials file, or else the default chain: instance profile and so on).
 //! Throttling and transient failures are retried by the SDK's standard retry strategy
 //! (exponential backoff with full jitter), all under one hard deadline; access errors are
-//! not retried. AWS's own limits are checked here before the call, because the test STS
+//! not retried. When the deadline ends the retries, the error is the last attempt's own
+//! failure (throttled, refused), not a bare "timeout". AWS's own limits are checked here before the call, because the test STS
 //! (and the SDK) check almost nothing.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
@@ -19,10 +21,14 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_sts::config::http::HttpResponse;
-use aws_sdk_sts::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_sts::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
 use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
-use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::error::{ConnectorError, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::types::Tag;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext};
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -156,6 +162,72 @@ impl Intercept for WholeAnswer {
     }
 }
 
+/// What the last finished attempt got, for when the deadline ends the retries.
+///
+/// The SDK reports only "timeout" when its operation deadline fires, even while it was
+/// backing off after STS had answered `Throttling`, or after the connection was refused.
+/// A job's user should read that reason, not "did not answer". The slot is cleared when
+/// an attempt starts, so an attempt the deadline cut off mid-flight leaves it empty (the
+/// deadline then is the reason).
+#[derive(Debug, Clone, Default)]
+struct LastAttempt(Arc<Mutex<Option<StsError>>>);
+
+impl LastAttempt {
+    fn set(&self, why: Option<StsError>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = why;
+    }
+
+    fn take(&self) -> Option<StsError> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl Intercept for LastAttempt {
+    fn name(&self) -> &'static str {
+        "aws-role::LastAttempt"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.set(None);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let why = match ctx.output_or_error() {
+            Some(Err(e)) => {
+                if let Some(c) = e.as_connector_error().filter(|c| !c.is_timeout()) {
+                    Some(unreachable(c))
+                } else if let (Some(op), Some(resp)) = (
+                    e.as_operation_error()
+                        .and_then(|op| op.downcast_ref::<AssumeRoleError>()),
+                    ctx.response(),
+                ) {
+                    let status = resp.status().as_u16();
+                    // A success status the SDK could not decode is classified in full
+                    // by `classify`; only STS's own error answers are kept here.
+                    (!(200..300).contains(&status))
+                        .then(|| service_error(status, op.code(), op.message().unwrap_or("")))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        self.set(why);
+        Ok(())
+    }
+}
+
 /// " (Code): message", leaving out what STS did not say.
 fn code_and_message(code: Option<&str>, message: &str) -> String {
     match (code, message.is_empty()) {
@@ -226,8 +298,8 @@ fn http_client(tls: TlsContext) -> SharedHttpClient {
         .build_https()
 }
 
-/// Builds an STS client from the map's settings only.
-pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
+/// Builds an STS client from the map's settings only; `last` learns each attempt's outcome.
+async fn client(settings: &StsSettings, last: LastAttempt) -> aws_sdk_sts::Client {
     // An http:// endpoint (a local emulator) needs no CA certificate: loading them is most
     // of a prolog's own time (core/src/ca.rs).
     let http = http_client(ca::trust_for(settings.endpoint.as_deref()));
@@ -288,7 +360,8 @@ pub async fn client(settings: &StsSettings) -> aws_sdk_sts::Client {
         .http_client(http)
         .retry_config(retry)
         .timeout_config(timeouts)
-        .interceptor(WholeAnswer);
+        .interceptor(WholeAnswer)
+        .interceptor(last);
     if let Some(url) = &settings.endpoint {
         conf = conf.endpoint_url(url);
     }
@@ -301,7 +374,8 @@ pub async fn assume_role(
     req: &AssumeRequest,
 ) -> Result<Credentials, StsError> {
     req.validate(settings.min_session)?;
-    let client = client(settings).await;
+    let last = LastAttempt::default();
+    let client = client(settings, last.clone()).await;
     let mut call = client
         .assume_role()
         .role_arn(&req.role_arn)
@@ -324,8 +398,13 @@ pub async fn assume_role(
     // Belt and braces: the SDK's operation timeout should fire first.
     let hard = settings.timeout + Duration::from_secs(1);
     let out = match tokio::time::timeout(hard, call.send()).await {
-        Err(_) => return Err(StsError::Deadline(settings.timeout)),
-        Ok(r) => r.map_err(|e| classify(e, settings.timeout))?,
+        Err(_) => Err(StsError::Deadline(settings.timeout)),
+        Ok(r) => r.map_err(|e| classify(e, settings.timeout)),
+    };
+    // The deadline ran out between attempts: the last attempt's own failure is the reason.
+    let out = match out {
+        Err(StsError::Deadline(d)) => return Err(last.take().unwrap_or(StsError::Deadline(d))),
+        other => other?,
     };
     let c = out
         .credentials
@@ -404,11 +483,10 @@ where
             if d.is_timeout() {
                 StsError::Deadline(deadline)
             } else {
-                let why = d.as_connector_error().map_or_else(
-                    || "dispatch failure".to_string(),
-                    |c| io_reason(c).unwrap_or_else(|| chain(c)),
-                );
-                StsError::Unreachable(why)
+                d.as_connector_error().map_or_else(
+                    || StsError::Unreachable("dispatch failure".to_string()),
+                    unreachable,
+                )
             }
         }
         SdkError::ConstructionFailure(c) => StsError::Unreachable(format!("{c:?}")),
@@ -428,33 +506,43 @@ where
             if (200..300).contains(&status) {
                 return StsError::Malformed(Unusable::NotAnAnswer { status });
             }
-            let message = err.message().unwrap_or("").to_string();
-            let Some(code) = err.code().map(str::to_string) else {
-                return StsError::Service {
-                    status,
-                    code: None,
-                    message,
-                };
-            };
-            match code.as_str() {
-                "AccessDenied"
-                | "AccessDeniedException"
-                | "InvalidClientTokenId"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "ExpiredTokenException"
-                | "RegionDisabledException" => StsError::Denied { code, message },
-                "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
-                    StsError::Throttled(message)
-                }
-                _ => StsError::Service {
-                    status,
-                    code: Some(code),
-                    message,
-                },
-            }
+            service_error(status, err.code(), err.message().unwrap_or(""))
         }
         other => StsError::Unreachable(other.to_string()),
+    }
+}
+
+/// No connection (refused, reset before an answer, no route): the reason in a few words.
+fn unreachable(c: &ConnectorError) -> StsError {
+    StsError::Unreachable(io_reason(c).unwrap_or_else(|| chain(c)))
+}
+
+/// STS's error answer with HTTP `status`, by its error code.
+fn service_error(status: u16, code: Option<&str>, message: &str) -> StsError {
+    let message = message.to_string();
+    let Some(code) = code.map(str::to_string) else {
+        return StsError::Service {
+            status,
+            code: None,
+            message,
+        };
+    };
+    match code.as_str() {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "RegionDisabledException" => StsError::Denied { code, message },
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+            StsError::Throttled(message)
+        }
+        _ => StsError::Service {
+            status,
+            code: Some(code),
+            message,
+        },
     }
 }
 
@@ -556,7 +644,7 @@ mod tests {
             Some("https://sts.us-east-1.amazonaws.com"),
             Some("http://127.0.0.1:5059"),
         ] {
-            let c = client(&settings(endpoint, creds.path())).await;
+            let c = client(&settings(endpoint, creds.path()), LastAttempt::default()).await;
             assert!(c.config().http_client().is_some(), "{endpoint:?}");
         }
     }
@@ -733,31 +821,12 @@ mod tests {
 
     /// A one-request HTTP peer on a free loopback port; returns its URL.
     fn peer(p: Peer) -> String {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
-            // Read the whole request first: answering early makes the client see a reset.
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = s.read(&mut buf).unwrap();
-                req.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&req).to_lowercase();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len: usize = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    if req.len() >= end + 4 + len {
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
+            read_request(&mut s);
             match p {
                 Peer::Say(out) => {
                     let _ = s.write_all(out.as_bytes());
@@ -774,6 +843,56 @@ mod tests {
             }
         });
         url
+    }
+
+    /// Reads a whole request: answering early makes the client see a reset.
+    fn read_request(s: &mut std::net::TcpStream) {
+        use std::io::Read;
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req).to_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// A loopback peer for any number of requests: the i-th gets `answers[i]` (the last
+    /// one over and over), `None` = never answered. Returns its URL and a request count.
+    fn peer_for_all(answers: Vec<Option<String>>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                read_request(&mut s);
+                let i = seen.fetch_add(1, Ordering::SeqCst);
+                match &answers[i.min(answers.len() - 1)] {
+                    Some(out) => {
+                        let _ = s.write_all(out.as_bytes());
+                    }
+                    None => held.push(s),
+                }
+            }
+        });
+        (url, count)
     }
 
     fn http(status: &str, body: &str) -> String {
@@ -877,6 +996,66 @@ mod tests {
         }
         let c = assume_at(peer(ok(&good))).await.unwrap();
         assert_eq!(c.access_key_id, "ASIAEXAMPLE0000000000");
+    }
+
+    /// The SDK says only "timeout" when the deadline ends its retries. When the attempts
+    /// before it all failed for one reason (throttled, refused), that reason is the one
+    /// reported; an attempt the deadline cut off mid-flight leaves "did not answer".
+    #[tokio::test]
+    async fn a_deadline_during_the_retries_names_the_last_attempts_failure() {
+        use std::sync::atomic::Ordering;
+        let node = node_credentials();
+        let throttled = http(
+            "400 Bad Request",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+        );
+        let at = |url: &str, timeout: u64| StsSettings {
+            timeout: Duration::from_secs(timeout),
+            max_attempts: 10,
+            ..settings(Some(url), node.path())
+        };
+
+        // Throttled every time: the backoffs (0.2 s doubling to 2 s) outlast a 1-s deadline
+        // long before 10 attempts.
+        let (url, calls) = peer_for_all(vec![Some(throttled.clone())]);
+        let e = assume_role(&at(&url, 1), &req()).await.unwrap_err();
+        let n = calls.load(Ordering::SeqCst);
+        assert!(
+            (1..10).contains(&n),
+            "the deadline, not max_attempts, ended it: {n} calls"
+        );
+        assert!(matches!(e, StsError::Throttled(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "STS kept throttling the request until the retries ran out: Rate exceeded"
+        );
+
+        // Refused every time.
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let t0 = std::time::Instant::now();
+        let e = assume_role(&at(&refused, 1), &req()).await.unwrap_err();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            e.to_string(),
+            "STS could not be reached: connection refused"
+        );
+
+        // Throttled once, then no answer: the deadline falls inside an attempt.
+        let (url, calls) = peer_for_all(vec![Some(throttled), None]);
+        let e = assume_role(&at(&url, 2), &req()).await.unwrap_err();
+        assert!(calls.load(Ordering::SeqCst) >= 2);
+        assert!(matches!(e, StsError::Deadline(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "STS did not answer within 2s (after retries)"
+        );
     }
 
     #[tokio::test]
