@@ -845,6 +845,12 @@ mod tests {
         url
     }
 
+    /// A loopback URL nothing listens on (the port was bound and released).
+    fn refused_url() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    }
+
     /// Reads a whole request: answering early makes the client see a reset.
     fn read_request(s: &mut std::net::TcpStream) {
         use std::io::Read;
@@ -928,10 +934,7 @@ mod tests {
     async fn every_broken_answer_is_named_plainly() {
         let now = SystemTime::now();
         let good = answer(now + HOUR);
-        let refused = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}", l.local_addr().unwrap())
-        };
+        let refused = refused_url();
         let ok = |body: &str| Peer::Say(http("200 OK", body));
         let half = &good[..good.len() / 2];
         // Cut inside the session token, as the fault proxy's `truncated` cuts moto's
@@ -1031,10 +1034,7 @@ mod tests {
         );
 
         // Refused every time.
-        let refused = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}", l.local_addr().unwrap())
-        };
+        let refused = refused_url();
         let t0 = std::time::Instant::now();
         let e = assume_role(&at(&refused, 1), &req()).await.unwrap_err();
         assert!(
