@@ -36,6 +36,33 @@ check_not_contains() {
   if [[ $3 != *"$2"* ]]; then ok "$1"; else not_ok "$1 ('$2' found)"; fi
 }
 
+# node_credentials FILE [SECRET]: the node's own test keys, root-only, as the map's
+# credentials_file (never in any environment).
+node_credentials() {
+  install -m 0600 /dev/null "$1"
+  printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = %s\n' \
+    "${2:-nodesecret}" >"$1"
+}
+
+# map_head ENDPOINT TIMEOUT MAX_ATTEMPTS [MORE_STS_LINES] [CREDENTIALS_FILE]: the [sts] and
+# [node] sections the integration suites' maps start with: node credentials in
+# $WORK/node-credentials, jobs under $BASE, the credential helper from $BIN. The caller
+# appends its roles (and any other section).
+map_head() {
+  cat <<TOML
+[sts]
+region = "us-east-1"
+endpoint = "$1"
+credentials_file = "${5:-$WORK/node-credentials}"
+timeout = "$2"
+max_attempts = $3
+${4:-}
+[node]
+base_dir = "$BASE"
+credential_helper = "$BIN/aws-role-credentials"
+TOML
+}
+
 finish() {
   printf '%s: %d passed, %d failed\n' "$T_NAME" "$T_PASS" "$T_FAIL"
   printf '%s %s\n' "$T_PASS" "$T_FAIL" >>"${AWS_ROLE_TEST_TALLY:-/dev/null}"

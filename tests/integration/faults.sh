@@ -30,8 +30,7 @@ ALICE_GID=$(id -g alice)
 RUN=f$$x$(date +%s)
 NODE_SECRET=nodesecret-faults-0000000000000000000000
 
-install -m 0600 /dev/null "$WORK/node-credentials"
-printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = %s\n' "$NODE_SECRET" >"$WORK/node-credentials"
+node_credentials "$WORK/node-credentials" "$NODE_SECRET"
 
 # The per-path counters are newer than the proxy: an old one still running would make
 # every count below fail for a reason that has nothing to do with aws-role.
@@ -44,23 +43,16 @@ fi
 
 # write_map FILE ENDPOINT TIMEOUT MAX_ATTEMPTS [CREDENTIALS_FILE]
 write_map() {
-  cat >"$1" <<TOML
-[sts]
-region = "us-east-1"
-endpoint = "$2"
-credentials_file = "${5:-$WORK/node-credentials}"
-timeout = "$3"
-max_attempts = $4
-
-[node]
-base_dir = "$BASE"
-credential_helper = "$BIN/aws-role-credentials"
+  {
+    map_head "$2" "$3" "$4" "" "${5:-}"
+    cat <<TOML
 
 [roles.demo]
 arn = "arn:aws:iam::123456789012:role/demo"
 allow_users = ["alice"]
 max_session = "2h"
 TOML
+  } >"$1"
 }
 
 # prolog JOBID MAP: as slurmd runs it, for a 90-min job asking for role demo. Sets RC and
@@ -327,18 +319,9 @@ check_eq "node credentials missing: no STS call" 0 "$CALLS"
 # 20-s sessions ([sts] min_session, loopback only), refreshed half-way: due after 10 s.
 J=930030
 write_refresh_map() {
-  cat >"$WORK/map.$J" <<TOML
-[sts]
-region = "us-east-1"
-endpoint = "$PROXY/$1/$RUN-$J"
-credentials_file = "$WORK/node-credentials"
-timeout = "3s"
-max_attempts = 3
-min_session = "20s"
-
-[node]
-base_dir = "$BASE"
-credential_helper = "$BIN/aws-role-credentials"
+  {
+    map_head "$PROXY/$1/$RUN-$J" 3s 3 'min_session = "20s"'
+    cat <<TOML
 
 [refresh]
 lead = "1h"
@@ -350,6 +333,7 @@ arn = "arn:aws:iam::123456789012:role/demo"
 allow_users = ["alice"]
 max_session = "20s"
 TOML
+  } >"$WORK/map.$J"
 }
 write_refresh_map pass
 prolog $J "$WORK/map.$J"

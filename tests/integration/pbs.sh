@@ -17,22 +17,13 @@ rm -rf "$BASE"
 SNIPPET=$WORK/aws-role.sh
 install -m 0644 "$REPO/packaging/pbs/aws-role.sh" "$SNIPPET"
 
-install -m 0600 /dev/null "$WORK/node-credentials"
-printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n' >"$WORK/node-credentials"
+node_credentials "$WORK/node-credentials"
 
 # write_map FILE ENDPOINT [TIMEOUT] [MAX_ATTEMPTS]
 write_map() {
-  cat >"$1" <<TOML
-[sts]
-region = "us-east-1"
-endpoint = "$2"
-credentials_file = "$WORK/node-credentials"
-timeout = "${3:-5s}"
-max_attempts = ${4:-3}
-
-[node]
-base_dir = "$BASE"
-credential_helper = "$BIN/aws-role-credentials"
+  {
+    map_head "$2" "${3:-5s}" "${4:-3}"
+    cat <<TOML
 
 [roles.pbs-batch]
 arn = "arn:aws:iam::123456789012:role/pbs-batch"
@@ -48,6 +39,7 @@ default_role = "pbs-default"
 [pbs.queues.batch]
 default_role = "pbs-batch"
 TOML
+  } >"$1"
 }
 write_map "$WORK/map.toml" "$STS"
 write_map "$WORK/dead.toml" "http://127.0.0.1:9" 1s 1

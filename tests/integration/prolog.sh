@@ -16,22 +16,13 @@ ALICE_UID=$(id -u alice)
 ALICE_GID=$(id -g alice)
 
 # Node credentials: root-only, never in the environment.
-install -m 0600 /dev/null "$WORK/node-credentials"
-printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n' >"$WORK/node-credentials"
+node_credentials "$WORK/node-credentials"
 
 # write_map FILE ENDPOINT [TIMEOUT] [MAX_ATTEMPTS]
 write_map() {
-  cat >"$1" <<TOML
-[sts]
-region = "us-east-1"
-endpoint = "$2"
-credentials_file = "$WORK/node-credentials"
-timeout = "${3:-8s}"
-max_attempts = ${4:-5}
-
-[node]
-base_dir = "$BASE"
-credential_helper = "$BIN/aws-role-credentials"
+  {
+    map_head "$2" "${3:-8s}" "${4:-5}"
+    cat <<TOML
 
 [roles.demo]
 arn = "arn:aws:iam::123456789012:role/demo"
@@ -48,6 +39,7 @@ arn = "arn:aws:iam::123456789012:role/shared"
 [partitions.gpu]
 default_role = "shared"
 TOML
+  } >"$1"
 }
 write_map "$WORK/map.toml" "$STS"
 

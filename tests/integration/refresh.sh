@@ -16,24 +16,14 @@ trap 'rm -rf "$WORK"; rm -rf "$BASE"' EXIT
 rm -rf "$BASE"
 ALICE_UID=$(id -u alice)
 ALICE_GID=$(id -g alice)
-install -m 0600 /dev/null "$WORK/node-credentials"
-printf '[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n' >"$WORK/node-credentials"
+node_credentials "$WORK/node-credentials"
 
 # write_map ENDPOINT [ALLOWED_USER] [MARGIN] [TIMEOUT]: 20-s sessions, refreshed half-way (the lead
 # is capped at half a session), orphans removed 2 s after their end.
 write_map() {
-  cat >"$WORK/map.toml.new" <<TOML
-[sts]
-region = "us-east-1"
-endpoint = "$1"
-credentials_file = "$WORK/node-credentials"
-timeout = "${4:-3s}"
-max_attempts = 1
-min_session = "20s"
-
-[node]
-base_dir = "$BASE"
-credential_helper = "$BIN/aws-role-credentials"
+  {
+    map_head "$1" "${4:-3s}" 1 'min_session = "20s"'
+    cat <<TOML
 
 [defaults]
 margin = "${3:-5m}"
@@ -49,6 +39,7 @@ arn = "arn:aws:iam::123456789012:role/demo"
 allow_users = ["${2:-alice}"]
 max_session = "20s"
 TOML
+  } >"$WORK/map.toml.new"
   mv -f "$WORK/map.toml.new" "$WORK/map.toml"
 }
 
