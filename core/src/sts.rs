@@ -494,11 +494,7 @@ where
             StsError::Malformed(Unusable::Cut)
         }
         // The answer's body could not be read (a decoding failure is a ServiceError).
-        SdkError::ResponseError(_) => StsError::Interrupted(
-            source
-                .map(|e| io_reason(e).unwrap_or_else(|| chain(e)))
-                .unwrap_or_else(|| "the answer could not be read".into()),
-        ),
+        SdkError::ResponseError(_) => interrupted(source),
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             let err = s.err();
@@ -515,6 +511,15 @@ where
 /// No connection (refused, reset before an answer, no route): the reason in a few words.
 fn unreachable(c: &ConnectorError) -> StsError {
     StsError::Unreachable(io_reason(c).unwrap_or_else(|| chain(c)))
+}
+
+/// The answer broke off while it was read; `source` is what broke it.
+fn interrupted(source: Option<&(dyn std::error::Error + 'static)>) -> StsError {
+    StsError::Interrupted(
+        source
+            .map(|e| io_reason(e).unwrap_or_else(|| chain(e)))
+            .unwrap_or_else(|| "the answer could not be read".into()),
+    )
 }
 
 /// STS's error answer with HTTP `status`, by its error code.
@@ -817,32 +822,52 @@ mod tests {
         Say(String),
         /// Sends these bytes, then resets the connection.
         Reset(String),
+        /// Never answers (the connection stays open).
+        Silent,
     }
 
     /// A one-request HTTP peer on a free loopback port; returns its URL.
     fn peer(p: Peer) -> String {
+        peer_for_all(vec![p]).0
+    }
+
+    /// A loopback HTTP peer for any number of requests: the i-th gets `answers[i]`, the last
+    /// one over and over. Returns its URL and how many requests it has read.
+    fn peer_for_all(answers: Vec<Peer>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
         use std::io::Write;
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
         std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            read_request(&mut s);
-            match p {
-                Peer::Say(out) => {
-                    let _ = s.write_all(out.as_bytes());
-                }
-                Peer::Reset(out) => {
-                    let _ = s.write_all(out.as_bytes());
-                    let linger = nix::libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    };
-                    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Linger, &linger)
+            let mut held = Vec::new();
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                read_request(&mut s);
+                let i = seen.fetch_add(1, Ordering::SeqCst);
+                match &answers[i.min(answers.len() - 1)] {
+                    Peer::Say(out) => {
+                        let _ = s.write_all(out.as_bytes());
+                    }
+                    Peer::Reset(out) => {
+                        let _ = s.write_all(out.as_bytes());
+                        let linger = nix::libc::linger {
+                            l_onoff: 1,
+                            l_linger: 0,
+                        };
+                        nix::sys::socket::setsockopt(
+                            &s,
+                            nix::sys::socket::sockopt::Linger,
+                            &linger,
+                        )
                         .unwrap();
+                    }
+                    Peer::Silent => held.push(s),
                 }
             }
         });
-        url
+        (url, count)
     }
 
     /// A loopback URL nothing listens on (the port was bound and released).
@@ -873,32 +898,6 @@ mod tests {
                 break;
             }
         }
-    }
-
-    /// A loopback peer for any number of requests: the i-th gets `answers[i]` (the last
-    /// one over and over), `None` = never answered. Returns its URL and a request count.
-    fn peer_for_all(answers: Vec<Option<String>>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-        use std::io::Write;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = count.clone();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                read_request(&mut s);
-                let i = seen.fetch_add(1, Ordering::SeqCst);
-                match &answers[i.min(answers.len() - 1)] {
-                    Some(out) => {
-                        let _ = s.write_all(out.as_bytes());
-                    }
-                    None => held.push(s),
-                }
-            }
-        });
-        (url, count)
     }
 
     fn http(status: &str, body: &str) -> String {
@@ -1020,7 +1019,7 @@ mod tests {
 
         // Throttled every time: the backoffs (0.2 s doubling to 2 s) outlast a 1-s deadline
         // long before 10 attempts.
-        let (url, calls) = peer_for_all(vec![Some(throttled.clone())]);
+        let (url, calls) = peer_for_all(vec![Peer::Say(throttled.clone())]);
         let e = assume_role(&at(&url, 1), &req()).await.unwrap_err();
         let n = calls.load(Ordering::SeqCst);
         assert!(
@@ -1048,7 +1047,7 @@ mod tests {
         );
 
         // Throttled once, then no answer: the deadline falls inside an attempt.
-        let (url, calls) = peer_for_all(vec![Some(throttled), None]);
+        let (url, calls) = peer_for_all(vec![Peer::Say(throttled), Peer::Silent]);
         let e = assume_role(&at(&url, 2), &req()).await.unwrap_err();
         assert!(calls.load(Ordering::SeqCst) >= 2);
         assert!(matches!(e, StsError::Deadline(_)), "{e:?}");
