@@ -165,7 +165,8 @@ impl Intercept for WholeAnswer {
 /// What the last finished attempt got, for when the deadline ends the retries.
 ///
 /// The SDK reports only "timeout" when its operation deadline fires, even while it was
-/// backing off after STS had answered `Throttling`, or after the connection was refused.
+/// backing off after STS had answered `Throttling`, after the connection was refused, or
+/// after an answer broke off.
 /// A job's user should read that reason, not "did not answer". The slot is cleared when
 /// an attempt starts, so an attempt the deadline cut off mid-flight leaves it empty (the
 /// deadline then is the reason).
@@ -217,6 +218,8 @@ impl Intercept for LastAttempt {
                     // by `classify`; only STS's own error answers are kept here.
                     (!(200..300).contains(&status))
                         .then(|| service_error(status, op.code(), op.message().unwrap_or("")))
+                } else if e.is_response_error() {
+                    Some(interrupted(std::error::Error::source(e)))
                 } else {
                     None
                 }
@@ -1044,6 +1047,24 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "STS could not be reached: connection refused"
+        );
+
+        // Every answer broken off by a reset after half its body.
+        let good = answer(SystemTime::now() + HOUR);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+            good.len()
+        );
+        let (url, calls) = peer_for_all(vec![Peer::Reset(format!(
+            "{head}{}",
+            &good[..good.len() / 2]
+        ))]);
+        let e = assume_role(&at(&url, 1), &req()).await.unwrap_err();
+        let n = calls.load(Ordering::SeqCst);
+        assert!((1..10).contains(&n), "the deadline ended it: {n} calls");
+        assert_eq!(
+            e.to_string(),
+            "the connection to STS broke while it answered: connection reset by peer"
         );
 
         // Throttled once, then no answer: the deadline falls inside an attempt.
