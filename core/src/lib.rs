@@ -5,6 +5,8 @@
 //!
 //! - [`map`]: the site's role map (TOML), validated with file/line/column errors.
 //! - [`policy`]: which role a job gets, and why (or why not).
+//! - [`accounts`]: whether the scheduler vouches for a job's account (Slurm's
+//!   `AccountingStorageEnforce`), without which accounts grant nothing.
 //! - [`walltime`]: Slurm/PBS time limits and the AssumeRole duration.
 //! - [`session`]: role session names (`slurm-<jobid>-<task>`) within STS's rules.
 //! - [`job`]: what we know about a job, with validated job ids.
@@ -22,9 +24,11 @@
 //! - [`refresh`]: when a long job's credentials are replaced, and the replacing (feature `sts`).
 //! - [`refresher`]: the node daemon that refreshes every live job and removes orphans (feature `sts`).
 //! - [`status`]: what a node holds, for `aws-role-prolog --status`.
+//! - [`output`]: printing without a panic when the reader has gone (`| head -1`).
 //! - [`node`]: whether a compute node is set up safely (IMDS, Slurm flags, ownership), for
 //!   `aws-role-prolog --check-node`.
 
+pub mod accounts;
 #[cfg(feature = "sts")]
 pub mod ca;
 pub mod creds;
@@ -34,6 +38,7 @@ pub mod jobenv;
 pub mod logging;
 pub mod map;
 pub mod node;
+pub mod output;
 pub mod pbs;
 pub mod policy;
 #[cfg(feature = "sts")]

@@ -5,6 +5,9 @@
 //! `Expiration`, so SDKs refresh by themselves. Errors go to stderr and never contain a
 //! secret; stdout carries nothing but the JSON.
 
+// Every line goes through aws_role::output, which never panics on a closed stdout/stderr.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -54,31 +57,31 @@ fn main() -> ExitCode {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
+            aws_role::errln!(
                 "aws-role: this job has no AWS credentials on this node ({} is gone): the job has ended, or its role could not be given (see the job's output)",
                 path.display()
             );
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("aws-role: cannot read {}: {e}", path.display());
+            aws_role::errln!("aws-role: cannot read {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
     };
     let creds = match Credentials::from_process_json(&text) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("aws-role: {}: {e}", path.display());
+            aws_role::errln!("aws-role: {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
     };
     if creds.expiration <= SystemTime::now() {
-        eprintln!(
+        aws_role::errln!(
             "aws-role: the job's AWS credentials expired at {} and were not renewed (the job's time is up, or STS is unreachable from this node)",
             rfc3339(creds.expiration)
         );
         return ExitCode::FAILURE;
     }
-    print!("{}", creds.to_process_json());
+    let _ = aws_role::output::stdout(&creds.to_process_json());
     ExitCode::SUCCESS
 }

@@ -6,6 +6,9 @@
 //! epilogue can requeue the job or offline the node, and a job with nothing on this node
 //! (no role, failed prolog, already cleaned) is normal.
 
+// Every line goes through aws_role::output, which never panics on a closed stdout/stderr.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

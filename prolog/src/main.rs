@@ -8,6 +8,9 @@
 //! record: under Slurm it fails the job with a clear message; under PBS the login snippet
 //! (`packaging/pbs/aws-role.sh`) prints it and the job has no AWS credentials.
 
+// Every line goes through aws_role::output, which never panics on a closed stdout/stderr.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -311,36 +314,36 @@ fn task_prolog(args: &Args) -> ExitCode {
             .map(|r| r.reason)
             .unwrap_or_else(|_| "the job's AWS role could not be given".into());
         // One line: slurmstepd reads TaskProlog output line by line.
-        println!("print aws-role: {}", reason.replace('\n', " "));
+        aws_role::outln!("print aws-role: {}", reason.replace('\n', " "));
         return ExitCode::FAILURE;
     }
     if dir.join(CONFIG).exists() {
-        print!("{}", jobenv::task_prolog_lines(&dir));
+        let _ = aws_role::output::stdout(&jobenv::task_prolog_lines(&dir));
     }
     ExitCode::SUCCESS
 }
 
 fn status(args: &Args) -> ExitCode {
     let loaded = RoleMap::load(&args.config)
-        .map_err(|e| eprintln!("{e}; listing the default place"))
+        .map_err(|e| aws_role::errln!("{e}; listing the default place"))
         .ok();
     let store = Store::new(map::base_dir(args.base_dir.as_deref(), loaded.as_ref()));
     let entries = match aws_role::status::list(&store) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("{e}");
+            aws_role::errln!("{e}");
             return ExitCode::FAILURE;
         }
     };
     if args.json {
         for e in &entries {
             match serde_json::to_string(e) {
-                Ok(line) => println!("{line}"),
-                Err(e) => eprintln!("{e}"),
+                Ok(line) => aws_role::outln!("{line}"),
+                Err(e) => aws_role::errln!("{e}"),
             }
         }
     } else {
-        print!("{}", aws_role::status::render(&entries, SystemTime::now()));
+        let _ = aws_role::output::stdout(&aws_role::status::render(&entries, SystemTime::now()));
     }
     ExitCode::SUCCESS
 }
@@ -354,19 +357,19 @@ fn check_node(args: &Args) -> ExitCode {
             .map_or_else(|| PathBuf::from("/etc/slurm/slurm.conf"), PathBuf::from),
     };
     let findings = aws_role::node::check(&opts);
-    print!("{}", aws_role::node::render(&findings));
+    let _ = aws_role::output::stdout(&aws_role::node::render(&findings));
     ExitCode::from(aws_role::node::exit_code(&findings))
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
     match RoleMap::load(path) {
         Ok(map) => {
-            println!("{}: valid", path.display());
-            print!("{}", map.summary());
+            aws_role::outln!("{}: valid", path.display());
+            let _ = aws_role::output::stdout(&map.summary());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            aws_role::errln!("{e}");
             ExitCode::FAILURE
         }
     }

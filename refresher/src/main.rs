@@ -6,6 +6,9 @@
 //! is on disk, so it can be restarted at any time. SIGHUP re-reads the map at once;
 //! SIGTERM/SIGINT stop it between passes.
 
+// Every line goes through aws_role::output, which never panics on a closed stdout/stderr.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -132,9 +135,16 @@ async fn run(args: Args) -> ExitCode {
         let next = match refresher.pass(&map, &store, now).await {
             Ok(report) => {
                 if args.once {
-                    println!(
-                        "{} live, {} refreshed, {} failed, {} removed",
-                        report.live, report.refreshed, report.failed, report.removed
+                    let skipped = match report.skipped {
+                        0 => String::new(),
+                        n => format!(", {n} skipped"),
+                    };
+                    aws_role::outln!(
+                        "{} live, {} refreshed, {} failed, {} removed{skipped}",
+                        report.live,
+                        report.refreshed,
+                        report.failed,
+                        report.removed
                     );
                     return if report.failed == 0 {
                         ExitCode::SUCCESS
@@ -180,7 +190,7 @@ fn plan(args: &Args, limit: &str) -> ExitCode {
     let map = match RoleMap::load(&args.config) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{e}");
+            aws_role::errln!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -189,7 +199,7 @@ fn plan(args: &Args, limit: &str) -> ExitCode {
         Some(name) => match map.roles.get(name) {
             Some(r) => r.cap(&map.defaults),
             None => {
-                eprintln!("no role named {name:?} in {}", args.config.display());
+                aws_role::errln!("no role named {name:?} in {}", args.config.display());
                 return ExitCode::FAILURE;
             }
         },
@@ -200,7 +210,7 @@ fn plan(args: &Args, limit: &str) -> ExitCode {
         // What Slurm reports for an unlimited job: an end a year away.
         Ok(Walltime::Unlimited) => year,
         Err(e) => {
-            eprintln!("{e}");
+            aws_role::errln!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -210,7 +220,7 @@ fn plan(args: &Args, limit: &str) -> ExitCode {
     let life = lifetime(&t, "plan", cap, start, Some(end), end + year);
     let refreshes = life.len() - 1;
     let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
-    println!(
+    aws_role::outln!(
         "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {} AssumeRole calls (1 + {refreshes} refreshes)",
         length.as_secs(),
         human(cap),
