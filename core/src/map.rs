@@ -248,6 +248,35 @@ impl Role {
             && self.allow_accounts.is_empty())
     }
 
+    /// Where this role's session would carry the job's account (`{account}`): in its
+    /// SourceIdentity or session tags, or in the session name of `scheduler`'s jobs.
+    pub fn account_placeholders(&self, defaults: &Defaults, pbs: bool) -> Vec<&'static str> {
+        let name = if pbs {
+            &defaults.pbs_session_name
+        } else {
+            &defaults.session_name
+        };
+        let mut at = Vec::new();
+        if name.uses_account() {
+            at.push(if pbs {
+                "defaults.pbs_session_name"
+            } else {
+                "defaults.session_name"
+            });
+        }
+        if self
+            .source_identity
+            .as_ref()
+            .is_some_and(|t| t.uses_account())
+        {
+            at.push("source_identity");
+        }
+        if self.tags.iter().any(|(_, t)| t.uses_account()) {
+            at.push("tags");
+        }
+        at
+    }
+
     /// The longest session this role may get: its own `max_session`, else the default.
     pub fn cap(&self, defaults: &Defaults) -> Duration {
         self.max_session.unwrap_or(defaults.max_session)
@@ -348,6 +377,17 @@ impl RoleMap {
     }
 
     /// A human summary for `aws-role-prolog --check-config`.
+    /// Whether any decision or session of this map depends on a job's account (an
+    /// `allow_accounts` list, or `{account}` in a session name, SourceIdentity or tag):
+    /// only then must the node find out whether the scheduler vouches for accounts.
+    pub fn uses_accounts(&self) -> bool {
+        self.roles.values().any(|r| {
+            !r.allow_accounts.is_empty()
+                || !r.account_placeholders(&self.defaults, false).is_empty()
+                || !r.account_placeholders(&self.defaults, true).is_empty()
+        })
+    }
+
     pub fn summary(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

@@ -4,7 +4,7 @@
 //! re-authorized here against the map; the submit-time check in the plugin is only a
 //! friendly early error. Every decision carries a reason that can be shown to the user.
 
-use nix::unistd::{getgrouplist, Gid, Group};
+use nix::unistd::{getgrouplist, Group, User};
 
 use crate::job::{Job, RoleRequest, Scheduler};
 use crate::map::{Role, RoleMap};
@@ -13,8 +13,32 @@ use crate::map::{Role, RoleMap};
 #[derive(Debug, Clone)]
 pub struct Requester<'a> {
     pub user: &'a str,
+    /// The groups the user is a member of ([`groups_of`]).
     pub groups: &'a [String],
+    /// The job's account, as the scheduler reports it.
     pub account: Option<&'a str>,
+    /// Why that account is only the user's word (`None`: the scheduler vouches for it; see
+    /// [`crate::accounts`]). While there is doubt, `allow_accounts` grants nothing and no
+    /// role that puts `{account}` into its session is given.
+    pub account_doubt: Option<&'a str>,
+}
+
+/// What in a role's allow lists admitted a requester (said in the node's log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    User(String),
+    Group(String),
+    Account(String),
+}
+
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grant::User(u) => write!(f, "allowed by name for user {u}"),
+            Grant::Group(g) => write!(f, "allowed for group {g}"),
+            Grant::Account(a) => write!(f, "allowed for account {a}, which Slurm enforces"),
+        }
+    }
 }
 
 /// The outcome of authorization for one job.
@@ -78,13 +102,46 @@ pub fn may_get_role(
     }
 }
 
-/// Whether the allow lists of `role` admit `who`.
+/// What in the allow lists of `role` admits `who`, if anything: the user's name, then a
+/// group, then the account, which counts only while nobody doubts it.
+pub fn grant(role: &Role, who: &Requester<'_>) -> Option<Grant> {
+    if role.allow_users.iter().any(|u| u == who.user) {
+        return Some(Grant::User(who.user.to_string()));
+    }
+    if let Some(g) = role.allow_groups.iter().find(|g| who.groups.contains(g)) {
+        return Some(Grant::Group(g.clone()));
+    }
+    match (who.account, who.account_doubt) {
+        (Some(a), None) if role.allow_accounts.iter().any(|x| x == a) => {
+            Some(Grant::Account(a.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the allow lists of `role` admit `who` ([`grant`]).
 pub fn allows(role: &Role, who: &Requester<'_>) -> bool {
-    role.allow_users.iter().any(|u| u == who.user)
-        || role.allow_groups.iter().any(|g| who.groups.contains(g))
-        || who
-            .account
-            .is_some_and(|a| role.allow_accounts.iter().any(|x| x == a))
+    grant(role, who).is_some()
+}
+
+/// A role chosen for a job, unless its session would carry an account that nobody
+/// vouches for (a tag-keyed IAM policy would then trust what the user typed).
+fn given(map: &RoleMap, job: &Job, who: &Requester<'_>, role: &str, why: String) -> Decision {
+    let placeholders = map.roles.get(role).map_or_else(Vec::new, |r| {
+        r.account_placeholders(&map.defaults, job.scheduler == Scheduler::Pbs)
+    });
+    match who.account_doubt {
+        Some(doubt) if !placeholders.is_empty() => Decision::Denied {
+            why: format!(
+                "role {role} puts the job's account into its session ({}), but {doubt}; the administrators must enforce accounts or take {{account}} out",
+                placeholders.join(", ")
+            ),
+        },
+        _ => Decision::Role {
+            role: role.to_string(),
+            why,
+        },
+    }
 }
 
 /// Roles `who` may request by name in a job of `job`'s partition/queue (sorted).
@@ -131,10 +188,13 @@ pub fn resolve(map: &RoleMap, job: &Job, who: &Requester<'_>) -> Decision {
             };
             if default.as_ref().is_some_and(|(d, _)| *d == name.as_str()) {
                 let why = default.map(|(_, w)| w).unwrap_or_default();
-                return Decision::Role {
-                    role: name.clone(),
-                    why: format!("requested with --aws-role; it is {why}"),
-                };
+                return given(
+                    map,
+                    job,
+                    who,
+                    name,
+                    format!("requested with --aws-role; it is {why}"),
+                );
             }
             if !role.has_allow_list() {
                 return Decision::Denied {
@@ -144,29 +204,37 @@ pub fn resolve(map: &RoleMap, job: &Job, who: &Requester<'_>) -> Decision {
                     ),
                 };
             }
-            if allows(role, who) {
-                Decision::Role {
-                    role: name.clone(),
-                    why: format!(
-                        "requested with --aws-role and allowed for user {}",
-                        who.user
-                    ),
-                }
-            } else {
-                Decision::Denied {
-                    why: format!(
-                        "user {} may not use role {name}; roles you may request: {}",
-                        who.user,
-                        listing(&may)
-                    ),
-                }
+            match grant(role, who) {
+                Some(g) => given(
+                    map,
+                    job,
+                    who,
+                    name,
+                    format!("requested with --aws-role by user {}, {g}", who.user),
+                ),
+                // Said only to a user whose own account is in the list: nobody learns
+                // which account would unlock which role.
+                None => match (who.account, who.account_doubt) {
+                    (Some(a), Some(doubt)) if role.allow_accounts.iter().any(|x| x == a) => {
+                        Decision::Denied {
+                            why: format!(
+                                "role {name} is allowed for account {a}, but {doubt}, so accounts grant no role here; roles you may request: {}",
+                                listing(&may)
+                            ),
+                        }
+                    }
+                    _ => Decision::Denied {
+                        why: format!(
+                            "user {} may not use role {name}; roles you may request: {}",
+                            who.user,
+                            listing(&may)
+                        ),
+                    },
+                },
             }
         }
         None => match default {
-            Some((role, why)) => Decision::Role {
-                role: role.to_string(),
-                why,
-            },
+            Some((role, why)) => given(map, job, who, role, why),
             None => Decision::NoRole {
                 why: "the job did not ask for a role and its partition has no default".into(),
             },
@@ -188,19 +256,25 @@ pub fn needs_groups(map: &RoleMap) -> bool {
 
 /// The groups of `user` that `map` may look at: [`groups_of`] if it [`needs_groups`], else
 /// none (without asking the group database).
-pub fn groups_for(map: &RoleMap, user: &str, gid: Gid) -> Result<Vec<String>, nix::Error> {
+pub fn groups_for(map: &RoleMap, user: &str) -> Result<Vec<String>, nix::Error> {
     if needs_groups(map) {
-        groups_of(user, gid)
+        groups_of(user)
     } else {
         Ok(Vec::new())
     }
 }
 
-/// Names of the groups `user` belongs to (primary `gid` included), from the system's
-/// group database.
-pub fn groups_of(user: &str, gid: Gid) -> Result<Vec<String>, nix::Error> {
+/// Names of the groups `user` is a member of, from the system's user and group databases:
+/// the primary group of its passwd entry and every group that lists it.
+///
+/// Never the gid a job or a process runs with: that is the gid of whoever submitted, which
+/// can be a group the user has left (a shell started with `sg`/`newgrp` keeps it) or one
+/// root chose; it proves nothing about membership. PBS's group argument is checked
+/// against the same membership ([`crate::pbs`]).
+pub fn groups_of(user: &str) -> Result<Vec<String>, nix::Error> {
+    let entry = User::from_name(user)?.ok_or(nix::Error::ENOENT)?;
     let cname = std::ffi::CString::new(user).map_err(|_| nix::Error::EINVAL)?;
-    let gids = getgrouplist(&cname, gid)?;
+    let gids = getgrouplist(&cname, entry.gid)?;
     let mut names = Vec::with_capacity(gids.len());
     for g in gids {
         if let Some(group) = Group::from_gid(g)? {
@@ -266,6 +340,7 @@ default_role = "shared"
             user,
             groups: &groups,
             account,
+            account_doubt: None,
         };
         resolve(&map(), &j, &who)
     }
@@ -416,21 +491,77 @@ default_role = "shared"
             user: "x",
             groups: &[],
             account: None,
+            account_doubt: None,
         };
         assert_eq!(role(&resolve(&m, &j, &who)), Some("hidden"));
     }
 
     #[test]
     fn groups_come_from_the_system() {
-        let root = groups_of("root", Gid::from_raw(0)).unwrap();
+        let root = groups_of("root").unwrap();
         assert!(root.contains(&"root".to_string()), "{root:?}");
+        assert_eq!(groups_of("no-such-user-aws-role"), Err(nix::Error::ENOENT));
+    }
+
+    /// Membership, not the gid a job runs with: a job started with the gid of a group its
+    /// user is not in (kept from `sg`, or set by root) gets nothing through that group.
+    /// Before, `groups_of(user, job_gid)` put the job's gid into the list and the role
+    /// below was granted.
+    #[test]
+    fn a_jobs_gid_is_not_membership() {
+        let me = User::from_uid(nix::unistd::geteuid()).unwrap().unwrap();
+        let mine = groups_of(&me.name).unwrap();
+        let Some(other) = (1..65535)
+            .filter_map(|g| {
+                Group::from_gid(nix::unistd::Gid::from_raw(g))
+                    .ok()
+                    .flatten()
+            })
+            .find(|g| !mine.contains(&g.name) && is_plain(&g.name))
+        else {
+            eprintln!(
+                "skipped: every group on this machine is one of {}'s",
+                me.name
+            );
+            return;
+        };
+        let text = format!(
+            "[sts]\nregion = \"us-east-1\"\n[roles.ml]\narn = \"arn:aws:iam::123456789012:role/ml\"\nallow_groups = [\"{}\"]\n",
+            other.name
+        );
+        let m = RoleMap::parse(&text, Path::new("test.toml")).unwrap();
+        let mut j = job("42");
+        j.user = me.name.clone();
+        j.gid = other.gid;
+        j.requested = RoleRequest::from_value("ml");
+        let groups = groups_for(&m, &j.user).unwrap();
+        assert!(!groups.contains(&other.name), "{groups:?}");
+        let who = Requester {
+            user: &j.user,
+            groups: &groups,
+            account: None,
+            account_doubt: None,
+        };
+        assert!(
+            matches!(resolve(&m, &j, &who), Decision::Denied { .. }),
+            "group {} granted through the job's gid alone",
+            other.name
+        );
+    }
+
+    fn is_plain(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     }
 
     #[test]
     fn groups_are_looked_up_only_when_an_allow_list_names_one() {
         let m = map();
         assert!(needs_groups(&m));
-        let root = groups_for(&m, "root", Gid::from_raw(0)).unwrap();
+        let root = groups_for(&m, "root").unwrap();
         assert!(root.contains(&"root".to_string()), "{root:?}");
         let without = RoleMap::parse(
             "[sts]\nregion = \"us-east-1\"\n[roles.ml]\narn = \"arn:aws:iam::123456789012:role/ml\"\nallow_users = [\"alice\"]\nallow_accounts = [\"proj-x\"]\n",
@@ -439,12 +570,9 @@ default_role = "shared"
         .unwrap();
         assert!(!needs_groups(&without));
         // Not even asked: a user the system does not know has no groups to look up.
-        assert_eq!(
-            groups_for(&without, "no-such-user-aws-role", Gid::from_raw(4242)),
-            Ok(vec![])
-        );
-        assert!(groups_for(&m, "bad\0name", Gid::from_raw(0)).is_err());
-        assert!(groups_for(&without, "bad\0name", Gid::from_raw(0)).is_ok());
+        assert_eq!(groups_for(&without, "no-such-user-aws-role"), Ok(vec![]));
+        assert!(groups_for(&m, "bad\0name").is_err());
+        assert!(groups_for(&without, "bad\0name").is_ok());
         // Without groups in the map, the decision is the same with or without them.
         let mut j = job("42");
         j.user = "alice".into();
@@ -455,8 +583,85 @@ default_role = "shared"
                 user: "alice",
                 groups,
                 account: None,
+                account_doubt: None,
             };
             assert_eq!(role(&resolve(&without, &j, &who)), Some("ml"));
         }
+    }
+
+    const ACCOUNT_MAP: &str = r#"
+[sts]
+region = "us-east-1"
+[roles.finance]
+arn = "arn:aws:iam::123456789012:role/finance"
+allow_accounts = ["finance"]
+[roles.tagged]
+arn = "arn:aws:iam::123456789012:role/tagged"
+allow_users = ["alice"]
+tags = { project = "{account}" }
+[roles.plain]
+arn = "arn:aws:iam::123456789012:role/plain"
+allow_users = ["alice"]
+"#;
+
+    /// Before, `SLURM_JOB_ACCOUNT=finance` (any `sbatch --account` on a cluster that does
+    /// not enforce associations) gave alice role finance, and its text went into the
+    /// session tags. While the account is in doubt it grants nothing and no role puts it
+    /// into a session; once Slurm vouches for it, both work, and the reason says which
+    /// list granted the role.
+    #[test]
+    fn an_account_nobody_vouches_for_grants_nothing() {
+        let m = RoleMap::parse(ACCOUNT_MAP, Path::new("t.toml")).unwrap();
+        let mut j = job("42");
+        j.user = "alice".into();
+        j.account = Some("finance".into());
+        let doubt = "this cluster's Slurm does not enforce accounts";
+        let ask = |j: &Job, doubt: Option<&str>| {
+            resolve(
+                &m,
+                j,
+                &Requester {
+                    user: "alice",
+                    groups: &[],
+                    account: j.account.as_deref(),
+                    account_doubt: doubt,
+                },
+            )
+        };
+        j.requested = RoleRequest::from_value("finance");
+        let d = ask(&j, Some(doubt));
+        assert!(matches!(d, Decision::Denied { .. }), "{d:?}");
+        assert!(d.reason().contains("accounts grant no role here"), "{d:?}");
+        assert!(d.reason().contains(doubt), "{d:?}");
+        let d = ask(&j, None);
+        assert_eq!(role(&d), Some("finance"));
+        assert!(d.reason().contains("allowed for account finance"), "{d:?}");
+        // A user whose account is not in the list is not told which one is.
+        j.account = Some("physics".into());
+        let d = ask(&j, Some(doubt));
+        assert!(!d.reason().contains("finance is allowed"), "{d:?}");
+        assert!(
+            d.reason()
+                .starts_with("user alice may not use role finance"),
+            "{d:?}"
+        );
+        // {account} in a tag: refused while in doubt, whoever the user is.
+        j.requested = RoleRequest::from_value("tagged");
+        let d = ask(&j, Some(doubt));
+        assert!(matches!(d, Decision::Denied { .. }), "{d:?}");
+        assert!(
+            d.reason()
+                .contains("puts the job's account into its session (tags)"),
+            "{d:?}"
+        );
+        assert_eq!(role(&ask(&j, None)), Some("tagged"));
+        // Roles that do not look at accounts are untouched by the doubt.
+        j.requested = RoleRequest::from_value("plain");
+        let d = ask(&j, Some(doubt));
+        assert_eq!(role(&d), Some("plain"));
+        assert!(
+            d.reason().contains("allowed by name for user alice"),
+            "{d:?}"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::accounts;
 use crate::creds::{rfc3339, Credentials};
 use crate::job::{Job, JobId, Scheduler};
 use crate::map::{Role, RoleMap};
@@ -72,7 +73,7 @@ pub async fn prolog(
     job: &Job,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
-    let groups = match policy::groups_for(map, &job.user, job.gid) {
+    let groups = match policy::groups_for(map, &job.user) {
         Ok(g) => g,
         Err(e) => {
             return fail(
@@ -83,10 +84,15 @@ pub async fn prolog(
             );
         }
     };
+    // Asked only when some role depends on accounts (cached on the node).
+    let doubt = accounts::doubt_for(job, || {
+        accounts::slurm_doubt(map, store, now, accounts::FRESH_FOR)
+    });
     let who = Requester {
         user: &job.user,
         groups: &groups,
         account: job.account.as_deref(),
+        account_doubt: doubt.as_deref(),
     };
     let role_name = match policy::resolve(map, job, &who) {
         Decision::NoRole { why } => {

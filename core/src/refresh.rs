@@ -263,11 +263,14 @@ mod sts_side {
 
     /// Replaces the credentials of the job `state` describes (read from `dir`) with new
     /// ones, unless the job was removed or re-provisioned while STS answered.
+    /// `slurm_doubt`: why Slurm jobs' accounts cannot be trusted now
+    /// ([`crate::accounts::slurm_doubt`], asked once per pass).
     pub async fn refresh(
         map: &RoleMap,
         dir: &JobDir,
         state: &JobState,
         now: SystemTime,
+        slurm_doubt: Option<&str>,
     ) -> Result<Refreshed, RefreshError> {
         let job = job_of(state).map_err(RefreshError::Record)?;
         let t = Timing::of(map);
@@ -278,7 +281,7 @@ mod sts_side {
         {
             return Err(RefreshError::TooLate);
         }
-        let role = authorized(map, &job, state)?;
+        let role = authorized(map, &job, state, slurm_doubt)?;
         let req = provision::request(map, &job, role, now);
         let creds = sts::assume_role(&map.sts, &req).await?;
         let Some(_lock) = dir.lock()? else {
@@ -306,16 +309,18 @@ mod sts_side {
         map: &'m RoleMap,
         job: &Job,
         state: &JobState,
+        slurm_doubt: Option<&str>,
     ) -> Result<&'m crate::map::Role, RefreshError> {
-        let groups =
-            policy::groups_for(map, &job.user, job.gid).map_err(|e| RefreshError::Lookup {
-                user: job.user.clone(),
-                why: e.to_string(),
-            })?;
+        let doubt = crate::accounts::doubt_for(job, || slurm_doubt.map(str::to_string));
+        let groups = policy::groups_for(map, &job.user).map_err(|e| RefreshError::Lookup {
+            user: job.user.clone(),
+            why: e.to_string(),
+        })?;
         let who = Requester {
             user: &job.user,
             groups: &groups,
             account: job.account.as_deref(),
+            account_doubt: doubt.as_deref(),
         };
         match policy::resolve(map, job, &who) {
             Decision::Role { role, .. } if role == state.role => {}

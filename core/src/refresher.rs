@@ -68,6 +68,8 @@ pub struct Refresher {
     /// The map of the last pass: a changed map gives stopped jobs another chance (a role
     /// granted again, a record problem fixed by hand).
     last_map: Option<Arc<RoleMap>>,
+    /// Why accounts could not be trusted at the last pass ([`crate::accounts`]).
+    last_doubt: Option<String>,
 }
 
 /// What one pass did.
@@ -79,6 +81,9 @@ pub struct Report {
     pub failed: usize,
     /// Directories removed (job ended long ago, epilog never ran).
     pub removed: usize,
+    /// Entries that could not be read (not a directory, not ours, a broken record):
+    /// logged and passed over.
+    pub skipped: usize,
     /// When the next pass has work to do, if before the next regular scan.
     pub next: Option<SystemTime>,
 }
@@ -86,7 +91,6 @@ pub struct Report {
 /// A job whose credentials are due.
 struct Due {
     name: String,
-    dir: JobDir,
     state: JobState,
 }
 
@@ -108,26 +112,50 @@ impl Refresher {
             }
         }
         self.last_map = Some(Arc::clone(map));
+        // Whether Slurm still vouches for accounts, asked again before the prologs' cached
+        // answer is half as old as they accept; a change gives stopped jobs another chance.
+        let slurm_doubt =
+            crate::accounts::slurm_doubt(map, store, now, crate::accounts::FRESH_FOR / 2);
+        if self.last_doubt != slurm_doubt {
+            for tracker in self.trackers.values_mut() {
+                tracker.stopped = false;
+            }
+            self.last_doubt.clone_from(&slurm_doubt);
+        }
         let t = Timing::of(map);
         let mut report = Report::default();
         let mut due = Vec::new();
-        let jobs = store.jobs()?;
+        let scan = store.scan()?;
         let present: std::collections::HashSet<&str> =
-            jobs.iter().map(|(name, _)| name.as_str()).collect();
+            scan.names().iter().map(String::as_str).collect();
         self.trackers
             .retain(|name, _| present.contains(name.as_str()));
-        for (name, dir) in jobs {
+        for name in scan.names() {
+            // One directory open at a time; an entry that cannot be read is logged and
+            // skipped, never the end of the pass.
+            let dir = match scan.open(name) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    report.skipped += 1;
+                    tracing::warn!(job = %crate::text::one_line(name, 80), "skipped: {e}");
+                    continue;
+                }
+            };
+            let name = name.clone();
             let state = match dir.read_record::<JobState>(STATE) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     if self.failure_expired(&dir, now) {
+                        drop(dir);
                         report.removed +=
                             remove(store, &name, "its failure record is over 7 days old");
                     }
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!("{e}");
+                    report.skipped += 1;
+                    tracing::warn!("skipped: {e}");
                     continue;
                 }
             };
@@ -166,12 +194,16 @@ impl Refresher {
                 Plan::At(at) => tracker.retry_at.map_or(at, |r| r.max(at)),
             };
             if when <= now {
-                due.push(Due { name, dir, state });
+                // Only the name: the directory is opened again when its refresh starts,
+                // so a pass with thousands of jobs due holds `concurrency` descriptors.
+                drop(dir);
+                due.push(Due { name, state });
             } else {
                 report.next = Some(report.next.map_or(when, |n| n.min(when)));
             }
         }
-        self.refresh_all(map, due, now, &mut report).await;
+        self.refresh_all(map, store, due, now, slurm_doubt, &mut report)
+            .await;
         Ok(report)
     }
 
@@ -187,8 +219,10 @@ impl Refresher {
     async fn refresh_all(
         &mut self,
         map: &Arc<RoleMap>,
+        store: &Store,
         due: Vec<Due>,
         now: SystemTime,
+        slurm_doubt: Option<String>,
         report: &mut Report,
     ) {
         let limit = map.refresh.concurrency.max(1) as usize;
@@ -196,9 +230,17 @@ impl Refresher {
         let mut running = tokio::task::JoinSet::new();
         let spawn = |running: &mut tokio::task::JoinSet<_>, d: Due| {
             let map = Arc::clone(map);
+            let store = store.clone();
+            let doubt = slurm_doubt.clone();
             running.spawn(async move {
-                let result = refresh::refresh(&map, &d.dir, &d.state, now).await;
-                (d, result)
+                let dir = match store.open_entry(&d.name) {
+                    Ok(Some(dir)) => dir,
+                    // Removed since the scan (the epilog ran): nothing to refresh.
+                    Ok(None) => return (d, None, Ok(Refreshed::Gone)),
+                    Err(e) => return (d, None, Err(RefreshError::Store(e))),
+                };
+                let result = refresh::refresh(&map, &dir, &d.state, now, doubt.as_deref()).await;
+                (d, Some(dir), result)
             });
         };
         for d in queue.by_ref().take(limit) {
@@ -208,20 +250,21 @@ impl Refresher {
             if let Some(d) = queue.next() {
                 spawn(&mut running, d);
             }
-            let Ok((d, result)) = joined else {
+            let Ok((d, dir, result)) = joined else {
                 // A refresh task panicked: nothing was written (writes are atomic); the job
                 // is tried again next pass.
                 tracing::error!("a refresh task failed unexpectedly");
                 report.failed += 1;
                 continue;
             };
-            self.settle(d, result, now, report);
+            self.settle(d, dir.as_ref(), result, now, report);
         }
     }
 
     fn settle(
         &mut self,
         d: Due,
+        dir: Option<&JobDir>,
         result: Result<Refreshed, RefreshError>,
         now: SystemTime,
         report: &mut Report,
@@ -281,7 +324,9 @@ impl Refresher {
                         d.state.expiration
                     );
                 }
-                if let Err(e) = refresh::record_failure(&d.dir, &d.state, &message, now) {
+                if let Some(Err(e)) =
+                    dir.map(|dir| refresh::record_failure(dir, &d.state, &message, now))
+                {
                     tracing::warn!("cannot note the failure in the state record: {e}");
                 }
             }
@@ -406,5 +451,39 @@ mod tests {
         let report = rt.block_on(Refresher::new().pass(&m, &store, now)).unwrap();
         assert_eq!((report.live, report.removed, report.failed), (0, 1, 0));
         assert!(!store.job_path(&id).exists());
+    }
+
+    #[test]
+    fn odd_entries_are_skipped_and_the_rest_still_refreshed() {
+        use std::os::unix::fs::PermissionsExt;
+        let me = me();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("base"));
+        let now = SystemTime::now();
+        // Sorted first and last around the odd ones, so the walk must pass them.
+        for id in ["10", "99"] {
+            let dir = store
+                .open_job(&JobId::slurm(id).unwrap(), true)
+                .unwrap()
+                .unwrap();
+            dir.write_record(STATE, &due_state(&me, now)).unwrap();
+        }
+        let base = store.base();
+        std::fs::write(base.join("20"), "a file where a directory should be").unwrap();
+        std::fs::create_dir(base.join("30")).unwrap();
+        std::fs::set_permissions(base.join("30"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::create_dir(base.join("40")).unwrap();
+        std::fs::write(base.join("40").join(STATE), "{not json").unwrap();
+        std::fs::create_dir_all(base.join("50").join(STATE)).unwrap();
+        let rt = runtime();
+        let m = map(&me.name, base);
+        let report = rt
+            .block_on(Refresher::new().pass(&m, &store, now))
+            .expect("odd entries must not end the pass");
+        // Both real jobs were tried (and failed only because nothing answers on port 9).
+        assert_eq!((report.live, report.failed), (2, 2), "{report:?}");
+        assert_eq!(report.skipped, 4, "{report:?}");
+        let listed = crate::status::list(&store).expect("odd entries must not end --status");
+        assert_eq!(listed.len(), 6, "{listed:?}");
     }
 }

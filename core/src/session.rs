@@ -119,6 +119,11 @@ impl Template {
         Ok(t)
     }
 
+    /// Whether the template puts the job's account (`{account}`) into what it renders.
+    pub fn uses_account(&self) -> bool {
+        self.pieces.contains(&Piece::Field(Field::Account))
+    }
+
     /// Parses a value template (a SourceIdentity or a session tag value): the same
     /// placeholders, `{job_id}` optional, literal characters checked with `allowed`.
     pub fn parse_value(

@@ -19,8 +19,22 @@ pub enum Entry {
 
 /// Every job directory under the store, in name order.
 pub fn list(store: &Store) -> Result<Vec<Entry>, StoreError> {
-    let mut out = Vec::new();
-    for (dir, jd) in store.jobs()? {
+    let scan = store.scan()?;
+    let mut out = Vec::with_capacity(scan.names().len());
+    for dir in scan.names() {
+        let dir = dir.clone();
+        // One directory open at a time; one that cannot be opened is listed with why.
+        let jd = match scan.open(&dir) {
+            Ok(Some(jd)) => jd,
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(Entry::Other {
+                    dir,
+                    note: e.to_string(),
+                });
+                continue;
+            }
+        };
         let entry = match jd.read_record::<JobState>(STATE) {
             Ok(Some(state)) => Entry::Live {
                 dir,

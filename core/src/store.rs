@@ -132,6 +132,19 @@ impl Store {
         Ok(Some(fd))
     }
 
+    /// The base directory itself (created if needed), for the node's own small records:
+    /// names starting with `.`, which no [`Store::scan`] lists as a job.
+    pub fn node_dir(&self) -> Result<JobDir, StoreError> {
+        let fd = self.open_base(true)?.ok_or_else(|| StoreError::Unsafe {
+            path: self.base.clone(),
+            why: "it vanished while it was created".into(),
+        })?;
+        Ok(JobDir {
+            fd,
+            path: self.base.clone(),
+        })
+    }
+
     /// Opens a job's directory, creating it when `create` is set. `Ok(None)`: no such job.
     pub fn open_job(&self, id: &JobId, create: bool) -> Result<Option<JobDir>, StoreError> {
         let Some(base) = self.open_base(create)? else {
@@ -140,23 +153,41 @@ impl Store {
         self.open_in(&base, &id.dir_name(), create)
     }
 
-    /// Every job directory, opened, in name order (for tools that walk every job on the
-    /// node). The base is opened once; entries that are not names we create, and entries
-    /// removed meanwhile, are skipped.
-    pub fn jobs(&self) -> Result<Vec<(String, JobDir)>, StoreError> {
+    /// The job directories of this store, listed once, in name order, for tools that walk
+    /// every job on the node (the refresher, `--status`). Nothing is opened yet: each
+    /// directory is opened by [`Scan::open`] when its turn comes and closed when its
+    /// [`JobDir`] is dropped, so a walk holds a bounded number of descriptors however many
+    /// jobs there are (one per directory would pass the default limit of 1,024 with a few
+    /// thousand failure records). Entries that are not names we create are left out.
+    /// `Err` only when the base itself cannot be used.
+    pub fn scan(&self) -> Result<Scan, StoreError> {
         let Some(base) = self.open_base(false)? else {
-            return Ok(Vec::new());
+            return Ok(Scan {
+                store: self.clone(),
+                base: None,
+                names: Vec::new(),
+            });
         };
         let mut names = list(&base, &self.base)?;
         names.retain(|n| is_dir_name(n));
         names.sort();
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            if let Some(dir) = self.open_in(&base, &name, false)? {
-                out.push((name, dir));
-            }
+        Ok(Scan {
+            store: self.clone(),
+            base: Some(base),
+            names,
+        })
+    }
+
+    /// Opens the job directory named `name` (an entry of [`Store::scan`]); `Ok(None)`
+    /// when it is gone or is not a name we create.
+    pub fn open_entry(&self, name: &str) -> Result<Option<JobDir>, StoreError> {
+        if !is_dir_name(name) {
+            return Ok(None);
         }
-        Ok(out)
+        let Some(base) = self.open_base(false)? else {
+            return Ok(None);
+        };
+        self.open_in(&base, name, false)
     }
 
     fn open_in(
@@ -234,6 +265,31 @@ impl Store {
     }
 }
 
+/// The job directories of a store at one moment (see [`Store::scan`]).
+#[derive(Debug)]
+pub struct Scan {
+    store: Store,
+    base: Option<OwnedFd>,
+    names: Vec<String>,
+}
+
+impl Scan {
+    /// The directory names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Opens one directory of the scan. `Ok(None)`: it was removed meanwhile. An `Err`
+    /// concerns this entry alone (not a directory, not ours, …): callers log it and go on
+    /// with the next one, so one odd entry never stops the walk.
+    pub fn open(&self, name: &str) -> Result<Option<JobDir>, StoreError> {
+        match &self.base {
+            Some(base) => self.store.open_in(base, name, false),
+            None => Ok(None),
+        }
+    }
+}
+
 /// An open job directory; all file operations are relative to its descriptor.
 #[derive(Debug)]
 pub struct JobDir {
@@ -245,12 +301,12 @@ pub struct JobDir {
 #[derive(Debug)]
 pub struct DirLock(#[allow(dead_code)] Flock<OwnedFd>);
 
-/// Whether `name` could be a job directory we created (see `JobId::dir_name`).
+/// Whether `name` could be a job directory we created (see `JobId::dir_name`: every job
+/// id starts with a digit). Names starting with `.` are the node's own files, never a job.
 fn is_dir_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
-        && name != "."
-        && name != ".."
+        && !name.starts_with('.')
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
@@ -553,8 +609,8 @@ mod tests {
         s.open_job(&id, true).unwrap().unwrap();
         // Something root put there by hand, with a name no job id maps to.
         std::fs::create_dir(s.base().join("not a job")).unwrap();
-        let names: Vec<String> = s.jobs().unwrap().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["12_3_.srv"]);
+        let scan = s.scan().unwrap();
+        assert_eq!(scan.names(), ["12_3_.srv"]);
         for bad in ["", ".", "..", "../aws-role", "a/b", "x\n", "not a job"] {
             assert_eq!(s.remove_entry(bad).unwrap(), 0, "{bad:?}");
         }
@@ -573,7 +629,7 @@ mod tests {
         assert_eq!(s.remove_job(&id).unwrap(), 4);
         assert!(!s.job_path(&id).exists());
         assert_eq!(s.remove_job(&id).unwrap(), 0);
-        assert!(s.jobs().unwrap().is_empty());
+        assert!(s.scan().unwrap().names().is_empty());
     }
 }
 

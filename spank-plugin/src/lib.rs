@@ -36,7 +36,7 @@ use aws_role::jobenv;
 use aws_role::map::RoleMap;
 use aws_role::policy;
 use aws_role::store::{FailureRecord, JobState, Store, FAILURE, STATE};
-use nix::unistd::{getgid, getuid, User};
+use nix::unistd::{getuid, User};
 use slurm_spank::{Context, Plugin, SpankHandle, SpankOption};
 
 use crate::config::Config;
@@ -252,7 +252,7 @@ fn check_at_submit(map_path: &Path, value: &str) -> Result<(), Box<dyn Error>> {
             return Ok(());
         }
     };
-    let groups = policy::groups_of(&user, getgid()).unwrap_or_else(|e| {
+    let groups = policy::groups_of(&user).unwrap_or_else(|e| {
         log::verbose(&format!("cannot look up the groups of {user}: {e}"));
         Vec::new()
     });

@@ -5,7 +5,8 @@
 //! (`aws_role::policy::resolve`). At submit the job's partition and account are not
 //! known to the plugin, so a role is accepted if the user may use it by name or by group,
 //! or if it could be allowed by the job's partition (a partition default) or account
-//! (an `allow_accounts` list); the node decides those cases.
+//! (an `allow_accounts` list); the node decides those cases. Roles that only an account
+//! can unlock are never listed to the user.
 
 use aws_role::map::{Role, RoleMap};
 use aws_role::policy::{self, Requester};
@@ -24,34 +25,32 @@ fn default_of<'m>(map: &'m RoleMap, name: &str) -> Vec<&'m str> {
         .collect()
 }
 
-/// Whether the submit-time check lets `role` through for this user, and with which
-/// restriction (shown in the listing of roles the user may request).
-fn acceptable(
-    map: &RoleMap,
-    name: &str,
-    role: &Role,
-    who: &Requester<'_>,
-) -> Option<Option<String>> {
+/// What the submit-time check makes of one role for this user.
+#[derive(Debug, PartialEq, Eq)]
+enum Acceptable {
+    /// The user may use it by name or group.
+    Yes,
+    /// As the default of these partitions (listed with the restriction).
+    InPartitions(String),
+    /// Only an account could allow it: let the node decide, which trusts an account only
+    /// where Slurm enforces it. Never listed: the listing is shown to every user who
+    /// asks, and must not tell them which account unlocks which role.
+    NodeDecides,
+}
+
+fn acceptable(map: &RoleMap, name: &str, role: &Role, who: &Requester<'_>) -> Option<Acceptable> {
     if policy::allows(role, who) {
-        return Some(None);
+        return Some(Acceptable::Yes);
     }
     let parts = default_of(map, name);
     if !parts.is_empty() {
         let s = if parts.len() == 1 { "" } else { "s" };
-        return Some(Some(format!("in partition{s} {}", parts.join(", "))));
-    }
-    if !role.allow_accounts.is_empty() {
-        let s = if role.allow_accounts.len() == 1 {
-            ""
-        } else {
-            "s"
-        };
-        return Some(Some(format!(
-            "with account{s} {}",
-            role.allow_accounts.join(", ")
+        return Some(Acceptable::InPartitions(format!(
+            "in partition{s} {}",
+            parts.join(", ")
         )));
     }
-    None
+    (!role.allow_accounts.is_empty()).then_some(Acceptable::NodeDecides)
 }
 
 /// The roles `user` may request, each with its restriction, then `none`.
@@ -60,13 +59,15 @@ pub fn requestable(map: &RoleMap, user: &str, groups: &[String]) -> String {
         user,
         groups,
         account: None,
+        account_doubt: None,
     };
     let mut names: Vec<String> = map
         .roles
         .iter()
         .filter_map(|(name, role)| match acceptable(map, name, role, &who)? {
-            None => Some(name.clone()),
-            Some(restriction) => Some(format!("{name} ({restriction})")),
+            Acceptable::Yes => Some(name.clone()),
+            Acceptable::InPartitions(restriction) => Some(format!("{name} ({restriction})")),
+            Acceptable::NodeDecides => None,
         })
         .collect();
     names.push(NONE.to_string());
@@ -103,6 +104,7 @@ pub fn check(map: &RoleMap, value: &str, user: &str, groups: &[String]) -> Resul
         user,
         groups,
         account: None,
+        account_doubt: None,
     };
     match acceptable(map, value, role, &who) {
         Some(_) => Ok(()),
@@ -181,7 +183,7 @@ default_role = "shared"
         assert_eq!(
             e,
             "user alice may not use role analytics; roles you may request: \
-             billing (with account finance), demo, shared (in partition gpu), none"
+             demo, shared (in partition gpu), none"
         );
         let e = check(&m, "nope", "bob", &groups(&["analysts"])).unwrap_err();
         assert!(
@@ -189,11 +191,11 @@ default_role = "shared"
             "{e}"
         );
         assert!(
-            e.contains(
-                "analytics, billing (with account finance), shared (in partition gpu), none"
-            ),
+            e.contains("analytics, shared (in partition gpu), none"),
             "{e}"
         );
+        // Which account unlocks billing is said to nobody.
+        assert!(!e.contains("finance") && !e.contains("billing"), "{e}");
         let e = check(&m, "arn:aws:iam::1:role/x", "bob", &[]).unwrap_err();
         assert!(e.contains("never an ARN"), "{e}");
         let e = check(&m, "", "bob", &[]).unwrap_err();
