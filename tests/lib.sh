@@ -71,3 +71,9 @@ finish() {
 
 # mode_owner PATH: "<octal mode> <user>:<group>"
 mode_owner() { stat -c '%a %U:%G' "$1" 2>&1; }
+# job_file PATH: mode, owner and the named-user ACL entries of a job's file, e.g.
+# "640 root:root user:alice:r--": root's, and readable (not writable) by the job's user.
+job_file() {
+  printf '%s %s' "$(stat -c '%a %U:%G' "$1" 2>&1)" \
+    "$(getfacl -cp "$1" 2>/dev/null | grep '^user:[^:]' | tr '\n' ' ' | sed 's/ $//')"
+}

@@ -69,6 +69,75 @@ pub fn task_prolog_lines(dir: &Path) -> String {
     out
 }
 
+/// What a TaskProlog (running as the job's user) found in the job's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Missing,
+    /// It exists but cannot be read (a record root wrote for an unknown user, a
+    /// permission problem): the text says why.
+    Unreadable(String),
+    /// Its contents.
+    Read(Vec<u8>),
+}
+
+impl Found {
+    /// What reading `path` found.
+    pub fn at(path: &Path) -> Found {
+        match std::fs::read(path) {
+            Ok(bytes) => Found::Read(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::Missing,
+            Err(e) => Found::Unreadable(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// What the TaskProlog prints (its lines are read by slurmstepd) and whether it succeeds:
+/// a job that should have a role and cannot get it fails, in every mode, with one `print`
+/// line (escaped and cut: the reason may quote what STS or a user said).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskProlog {
+    pub output: String,
+    pub ok: bool,
+}
+
+/// The TaskProlog's decision for a job whose directory is `dir`. `expected`: whether the
+/// job could get a role at all (a partition default, [`crate::policy::may_get_role`]):
+/// then finding nothing is a failure too, not a job without a role.
+pub fn task_prolog(dir: &Path, failure: Found, config: Found, expected: bool) -> TaskProlog {
+    let fail = |reason: &str| TaskProlog {
+        output: format!("print aws-role: {}\n", crate::text::one_line(reason, 1000)),
+        ok: false,
+    };
+    match failure {
+        Found::Read(bytes) => {
+            let reason = crate::store::parse_record::<crate::store::FailureRecord>(&bytes)
+                .map(|r| r.reason)
+                .unwrap_or_else(|_| "the job's AWS role could not be given".into());
+            return fail(&reason);
+        }
+        Found::Unreadable(why) => return fail(&format!(
+            "the job's AWS role could not be given, and its failure record cannot be read ({why})"
+        )),
+        Found::Missing => {}
+    }
+    match config {
+        Found::Read(_) => TaskProlog {
+            output: task_prolog_lines(dir),
+            ok: true,
+        },
+        Found::Unreadable(why) => fail(&format!(
+            "this job's AWS credentials on this node cannot be read ({why})"
+        )),
+        Found::Missing if expected => fail(
+            "this job should have an AWS role, but this node has neither credentials nor a failure record for it; the administrators find why in the node's log",
+        ),
+        Found::Missing => TaskProlog {
+            output: String::new(),
+            ok: true,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +242,96 @@ mod tests {
         // The job-specific paths end in the same file names.
         assert!(code.contains("AWS_CONFIG_FILE=\"$aws_role_dir/config\""));
         assert!(code.contains("AWS_ROLE_CREDENTIALS_FILE=\"$aws_role_dir/credentials\""));
+    }
+
+    fn failure(reason: &str) -> Found {
+        Found::Read(
+            format!(
+                "{{\"job_id\": \"1\", \"reason\": {reason:?}, \"time\": \"2026-01-01T00:00:00Z\"}}"
+            )
+            .into_bytes(),
+        )
+    }
+
+    /// Before, a failure record the user could not read (root's, written when the job's
+    /// user was not known) was taken for "no record", and the job ran without its role and
+    /// without a word; so did a job whose expected files were missing.
+    #[test]
+    fn a_job_that_cannot_get_its_role_fails_whatever_it_finds() {
+        let dir = Path::new("/run/aws-role/7");
+        let config = Found::Read(b"[default]".to_vec());
+        let t = task_prolog(dir, Found::Missing, config.clone(), true);
+        assert!(
+            t.ok && t
+                .output
+                .contains("export AWS_CONFIG_FILE=/run/aws-role/7/config"),
+            "{t:?}"
+        );
+        let t = task_prolog(
+            dir,
+            failure("STS could not be reached"),
+            config.clone(),
+            true,
+        );
+        assert_eq!(
+            (t.ok, t.output.as_str()),
+            (false, "print aws-role: STS could not be reached\n")
+        );
+        let denied = Found::Unreadable("failure.json: Permission denied".into());
+        for expected in [true, false] {
+            let t = task_prolog(dir, denied.clone(), Found::Missing, expected);
+            assert!(
+                !t.ok
+                    && t.output
+                        .contains("cannot be read (failure.json: Permission denied)"),
+                "{t:?}"
+            );
+        }
+        let t = task_prolog(
+            dir,
+            Found::Missing,
+            Found::Unreadable("config: EACCES".into()),
+            false,
+        );
+        assert!(!t.ok, "{t:?}");
+        let t = task_prolog(dir, Found::Missing, Found::Missing, true);
+        assert!(
+            !t.ok
+                && t.output
+                    .contains("neither credentials nor a failure record"),
+            "{t:?}"
+        );
+        // A job that could get no role and has nothing: fine, and silent.
+        assert_eq!(
+            task_prolog(dir, Found::Missing, Found::Missing, false),
+            TaskProlog {
+                output: String::new(),
+                ok: true
+            }
+        );
+    }
+
+    /// The reason may quote STS or a user: one line, no terminal escapes, no carriage
+    /// return that would let it overwrite what the job's output shows.
+    #[test]
+    fn a_failure_reason_cannot_forge_lines_or_escape_to_the_terminal() {
+        let t = task_prolog(
+            Path::new("/x"),
+            failure("denied\r\u{1b}[2Kall good\nexport AWS_PROFILE=evil"),
+            Found::Missing,
+            true,
+        );
+        assert_eq!(t.output.lines().count(), 1, "{t:?}");
+        assert!(
+            !t.output.contains('\r') && !t.output.contains('\u{1b}'),
+            "{t:?}"
+        );
+        let long = failure(&"x".repeat(5000));
+        assert!(
+            task_prolog(Path::new("/x"), long, Found::Missing, true)
+                .output
+                .len()
+                < 1100
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::map::{Role, RoleMap};
 use crate::policy::{self, Decision, Requester};
 use crate::session::is_tag_char;
 use crate::store::{
-    FailureRecord, JobDir, JobState, Owner, Store, StoreError, CONFIG, CREDENTIALS_INI,
+    FailureRecord, JobDir, JobState, Reader, Store, StoreError, CONFIG, CREDENTIALS_INI,
     CREDENTIALS_JSON, FAILURE, STATE,
 };
 use crate::sts::{self, AssumeRequest};
@@ -196,7 +196,7 @@ pub fn write_credentials(
     creds: &Credentials,
     state: &JobState,
 ) -> Result<(), StoreError> {
-    let user = Owner {
+    let user = Reader {
         uid: Uid::from_raw(state.uid),
         gid: Gid::from_raw(state.gid),
     };
@@ -228,8 +228,8 @@ pub fn config_file(map: &RoleMap, dir: &JobDir) -> String {
 }
 
 /// The job's user, who owns the job's credential files and failure record.
-pub fn owner(job: &Job) -> Owner {
-    Owner {
+pub fn owner(job: &Job) -> Reader {
+    Reader {
         uid: job.uid,
         gid: job.gid,
     }
@@ -243,7 +243,7 @@ pub fn owner(job: &Job) -> Owner {
 pub fn fail(
     store: &Store,
     id: &JobId,
-    owner: Option<Owner>,
+    owner: Option<Reader>,
     reason: String,
 ) -> Result<Outcome, StoreError> {
     tracing::warn!("job will fail: {reason}");

@@ -5,14 +5,15 @@
 //!   their own job's files but cannot list other jobs.
 //! - `<base>/<jobid>/`: owned by us, 0711; the job's user cannot create, rename or delete
 //!   anything in it.
-//! - Files: credential files and the failure record are 0600 and owned by the job's user;
-//!   the state record is 0600 root, because root-side tools act on it and the user must
-//!   not be able to change what it says.
+//! - Files: all root's. The credential files and the failure record are 0640 with a
+//!   POSIX ACL that lets the job's user read them ([`Reader`]): the user can neither change
+//!   what they say nor grow them to fill the node's `/run`. The state record is 0600 root
+//!   only, because root-side tools act on it.
 //!
 //! Every operation works on directory file descriptors (`openat`, `mkdirat`, `renameat`,
 //! `unlinkat`) with `O_NOFOLLOW`: no path a user can influence, and no symlink, is ever
-//! followed. Files are written under an exclusive temporary name, `fchown`ed, `fsync`ed
-//! and renamed into place, so a reader sees the old file or the new one, never a part.
+//! followed. Files are written under an exclusive temporary name, given their ACL,
+//! `fsync`ed and renamed into place, so a reader sees the old file or the new one, never a part.
 //!
 //! Root-side writers (the prolog, the refresher, the epilog) serialize on an exclusive
 //! `flock` of the job directory ([`JobDir::lock`]): the epilog never races a refresh into
@@ -78,10 +79,18 @@ pub struct Store {
     base: PathBuf,
 }
 
-/// Who owns a written file, and with which mode.
+/// Who may read a written file besides root: the job's user.
+///
+/// The file stays root's (mode 0640 with a POSIX ACL `user:<uid>:r--` and an empty group
+/// class), so the user can read it but never write, append to, truncate, chmod or grow
+/// it: a job cannot fill the node's `/run` through its own credential files. Only the
+/// owner of a file may change its mode or ACL, and root owns it. On a file system
+/// without POSIX ACLs (tmpfs, ext4, xfs all have them) the file is the user's 0600
+/// instead, with a warning; `--check-node` says so too.
 #[derive(Debug, Clone, Copy)]
-pub struct Owner {
+pub struct Reader {
     pub uid: Uid,
+    /// Only for a file system without ACLs, where the file is then chowned to the user.
     pub gid: Gid,
 }
 
@@ -338,13 +347,16 @@ impl JobDir {
         Ok(Some(DirLock(lock)))
     }
 
-    /// Atomically replaces `name` with `contents`, owned by `owner` with mode 0600.
-    pub fn write(&self, name: &str, contents: &[u8], owner: Owner) -> Result<(), StoreError> {
+    /// Atomically replaces `name` with `contents`: ours, mode 0600, readable also by
+    /// `reader` (see [`Reader`]) when that is somebody else.
+    pub fn write(&self, name: &str, contents: &[u8], reader: Reader) -> Result<(), StoreError> {
         let target = self.path.join(name);
         let (tmp, file) = self.create_temp(name)?;
         let result = (|| {
-            fchown(&file, Some(owner.uid), Some(owner.gid)).map_err(sys(&target, "chown"))?;
             fchmod(&file, Mode::from_bits_truncate(0o600)).map_err(sys(&target, "chmod"))?;
+            if reader.uid != geteuid() {
+                grant_read(&file, &target, reader)?;
+            }
             let mut f = File::from(file);
             let io = |source| StoreError::Io {
                 path: target.clone(),
@@ -362,7 +374,7 @@ impl JobDir {
         result
     }
 
-    /// Creates a fresh temporary file with `O_EXCL|O_NOFOLLOW`, 0600, not yet chowned.
+    /// Creates a fresh temporary file with `O_EXCL|O_NOFOLLOW`, 0600, ours.
     fn create_temp(&self, name: &str) -> Result<(String, OwnedFd), StoreError> {
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
@@ -419,6 +431,69 @@ impl JobDir {
     }
 }
 
+/// The extended attribute that holds a file's access ACL.
+const ACL_XATTR: &str = "system.posix_acl_access";
+
+/// The value of [`ACL_XATTR`] for "the owner reads and writes, `reader` reads, nobody
+/// else anything". Its layout is the kernel's (`include/uapi/linux/posix_acl_xattr.h`):
+/// a little-endian u32 version (2), then one entry per tag in ascending tag order, each
+/// a u16 tag, a u16 permission set and a u32 id (the uid for `ACL_USER`, else -1). The
+/// mask is `r--`, so the group class gets nothing that the named user does not.
+/// No crate sets an ACL on an open descriptor (exacl and posix-acl take paths, which
+/// would reopen a name a user might race); tests read it back with the real `getfacl`.
+fn read_acl(reader: Uid) -> Vec<u8> {
+    const VERSION: u32 = 2;
+    const USER_OBJ: u16 = 0x01;
+    const USER: u16 = 0x02;
+    const GROUP_OBJ: u16 = 0x04;
+    const MASK: u16 = 0x10;
+    const OTHER: u16 = 0x20;
+    const READ: u16 = 4;
+    const WRITE: u16 = 2;
+    const NO_ID: u32 = u32::MAX;
+    let entries = [
+        (USER_OBJ, READ | WRITE, NO_ID),
+        (USER, READ, reader.as_raw()),
+        (GROUP_OBJ, 0, NO_ID),
+        (MASK, READ, NO_ID),
+        (OTHER, 0, NO_ID),
+    ];
+    let mut value = VERSION.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        value.extend(tag.to_le_bytes());
+        value.extend(perm.to_le_bytes());
+        value.extend(id.to_le_bytes());
+    }
+    value
+}
+
+static NO_ACL_WARNED: std::sync::Once = std::sync::Once::new();
+
+/// Lets `reader` read `file` (ours, 0600) through an ACL; where the file system has no
+/// ACLs, gives the file to `reader` instead (see [`Reader`]).
+fn grant_read(file: &OwnedFd, target: &Path, reader: Reader) -> Result<(), StoreError> {
+    match rustix::fs::fsetxattr(
+        file,
+        ACL_XATTR,
+        &read_acl(reader.uid),
+        rustix::fs::XattrFlags::empty(),
+    ) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP => {
+            NO_ACL_WARNED.call_once(|| {
+                tracing::warn!(
+                    "{}: the file system has no POSIX ACLs: job files are given to the job's user, who could then grow them; mount the base on a tmpfs of its own",
+                    target.display()
+                )
+            });
+            fchown(file, Some(reader.uid), Some(reader.gid)).map_err(sys(target, "chown"))
+        }
+        Err(e) => Err(sys(target, "set the read ACL of")(Errno::from_raw(
+            e.raw_os_error(),
+        ))),
+    }
+}
+
 fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
@@ -469,8 +544,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    fn me() -> Owner {
-        Owner {
+    fn me() -> Reader {
+        Reader {
             uid: geteuid(),
             gid: nix::unistd::getegid(),
         }
@@ -496,6 +571,77 @@ mod tests {
         assert_eq!(f.permissions().mode() & 0o7777, 0o600);
         assert_eq!(f.uid(), geteuid().as_raw());
         assert_eq!(d.read(CREDENTIALS_JSON).unwrap().unwrap(), b"{}");
+    }
+
+    /// The job's user reads its files but cannot write, append to, truncate or chmod
+    /// them. Before, they were the user's 0600, and a job could append until the node's
+    /// `/run` was full (and every other job's prolog and refresh failed with ENOSPC).
+    #[test]
+    fn the_jobs_user_reads_its_files_and_cannot_grow_them() {
+        if !geteuid().is_root() {
+            eprintln!("needs root (another uid must read); run as root, as CI does");
+            return;
+        }
+        use std::os::unix::process::CommandExt;
+        let (t, s) = store();
+        // The test tree is root's 0700: let others reach the job directory.
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let id = JobId::slurm("43").unwrap();
+        let d = s.open_job(&id, true).unwrap().unwrap();
+        let nobody = Reader {
+            uid: Uid::from_raw(65534),
+            gid: Gid::from_raw(65534),
+        };
+        d.write(CREDENTIALS_JSON, b"{\"secret\": 1}", nobody)
+            .unwrap();
+        let path = s.job_path(&id).join(CREDENTIALS_JSON);
+        let md = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (md.uid(), md.mode() & 0o7777),
+            (0, 0o640),
+            "root's, group class = mask r--"
+        );
+        let as_nobody = |script: &str| {
+            std::process::Command::new("/bin/sh")
+                .args(["-c", script, "sh", path.to_str().unwrap()])
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap()
+        };
+        let read = as_nobody("cat \"$1\"");
+        assert!(read.status.success(), "{read:?}");
+        assert_eq!(read.stdout, b"{\"secret\": 1}");
+        for attempt in ["echo more >> \"$1\"", ": > \"$1\"", "chmod 0666 \"$1\""] {
+            let o = as_nobody(attempt);
+            assert!(!o.status.success(), "{attempt}: {o:?}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"secret\": 1}");
+        // Another uid reads nothing.
+        let other = std::process::Command::new("/bin/cat")
+            .arg(&path)
+            .uid(65533)
+            .gid(65533)
+            .output()
+            .unwrap();
+        assert!(!other.status.success(), "{other:?}");
+        // What the real getfacl says (when installed).
+        if let Ok(o) = std::process::Command::new("getfacl")
+            .args(["-cn"])
+            .arg(&path)
+            .output()
+        {
+            let text = String::from_utf8_lossy(&o.stdout);
+            for line in [
+                "user::rw-",
+                "user:65534:r--",
+                "group::---",
+                "mask::r--",
+                "other::---",
+            ] {
+                assert!(text.lines().any(|l| l == line), "{line} in {text}");
+            }
+        }
     }
 
     #[test]
@@ -730,19 +876,19 @@ impl JobDir {
         name: &str,
         record: &T,
     ) -> Result<(), StoreError> {
-        let root = Owner {
+        let root = Reader {
             uid: geteuid(),
             gid: nix::unistd::getegid(),
         };
         self.write_record_as(name, record, root)
     }
 
-    /// Writes a record as JSON, 0600 owned by `owner`.
+    /// Writes a record as JSON, readable also by `reader` ([`JobDir::write`]).
     pub fn write_record_as<T: serde::Serialize>(
         &self,
         name: &str,
         record: &T,
-        owner: Owner,
+        owner: Reader,
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string_pretty(record).map_err(|e| StoreError::Io {
             path: self.path.join(name),

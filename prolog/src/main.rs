@@ -17,13 +17,13 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use aws_role::job::{Job, JobId, Scheduler};
-use aws_role::jobenv;
+use aws_role::jobenv::{self, Found};
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
 use aws_role::pbs;
 use aws_role::provision::{self, Outcome};
 use aws_role::slurm::{self, Extra};
 use aws_role::store::Store;
-use aws_role::store::{FailureRecord, CONFIG, FAILURE};
+use aws_role::store::{CONFIG, FAILURE};
 use clap::Parser;
 
 /// Assume a job's AWS IAM role and store its short-lived credentials on this node.
@@ -309,18 +309,23 @@ fn task_prolog(args: &Args) -> ExitCode {
         RoleMap::load(&args.config).ok().as_ref(),
     );
     let dir = base.join(id.dir_name());
-    if let Ok(text) = std::fs::read_to_string(dir.join(FAILURE)) {
-        let reason = serde_json::from_str::<FailureRecord>(&text)
-            .map(|r| r.reason)
-            .unwrap_or_else(|_| "the job's AWS role could not be given".into());
-        // One line: slurmstepd reads TaskProlog output line by line.
-        aws_role::outln!("print aws-role: {}", reason.replace('\n', " "));
-        return ExitCode::FAILURE;
+    // Whether the job could get a role at all: its partition has a default (a Prolog=
+    // without the plugin knows no --aws-role). The map is world-readable on the node.
+    let expected = RoleMap::load(&args.config).is_ok_and(|m| {
+        aws_role::policy::may_get_role(&m, env("SLURM_JOB_PARTITION").as_deref(), None)
+    });
+    let t = jobenv::task_prolog(
+        &dir,
+        Found::at(&dir.join(FAILURE)),
+        Found::at(&dir.join(CONFIG)),
+        expected,
+    );
+    let _ = aws_role::output::stdout(&t.output);
+    if t.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
-    if dir.join(CONFIG).exists() {
-        let _ = aws_role::output::stdout(&jobenv::task_prolog_lines(&dir));
-    }
-    ExitCode::SUCCESS
 }
 
 fn status(args: &Args) -> ExitCode {

@@ -137,8 +137,8 @@ if wait_file "$OUT/$J.ready"; then
   check_eq "the state records differ only in issue and expiry times" "$(state_core "$st1")" "$(state_core "$st2")"
   check_eq "the AWS config files are identical on both nodes" \
     "$(on_node n1 cat "$MN_NODE_BASE/$J/config")" "$(on_node n2 cat "$MN_NODE_BASE/$J/config")"
-  check "the files are alice's, 0600, on n2 too" \
-    test "$(on_node n2 stat -c '%a %U' "$MN_NODE_BASE/$J/credentials.json" "$MN_NODE_BASE/$J/credentials" | sort -u)" = "600 alice"
+  check "the files are root's 0640 (read-only for alice), on n2 too" \
+    test "$(on_node n2 stat -c '%a %U' "$MN_NODE_BASE/$J/credentials.json" "$MN_NODE_BASE/$J/credentials" | sort -u)" = "640 root"
 else
   not_ok "job $J did not reach its checkpoint (state $(state_of "$J")): $(cat "$WORK_ERR")"
 fi

@@ -85,7 +85,7 @@ check_contains "aws-sdk-rust in the job: assumed-role/demo/slurm-$J-0" "assumed-
 check_contains "AWS_ROLE_NAME is exported" "ENV AWS_ROLE_NAME=demo" "$o"
 check_contains "AWS_ROLE_SESSION_NAME is exported" "ENV AWS_ROLE_SESSION_NAME=slurm-$J-0" "$o"
 check_contains "AWS_ACCESS_KEY_ID and AWS_PROFILE exported at submit do not reach the job" "KEYVAR=unset PROFILE=unset" "$o"
-check_contains "the job's files are 0600 alice" "FILES=600 alice 600 alice" "$o"
+check_contains "the job's files are root's 0640, readable by alice" "FILES=640 root 640 root" "$o"
 check "credentials gone after normal end" test ! -e "/run/aws-role/$J"
 if [ -n "${secret:-}" ]; then
   check "the secret key is in no Slurm log" bash -c "! grep -rqF -- '$secret' /var/log/slurm/ /var/log/aws-role-test/"

@@ -87,7 +87,7 @@ check_eq "Torque prologue exits 0" 0 "$RC"
 check_eq "base dir is root 0711" "711 root:root" "$(mode_owner $BASE)"
 check_eq "job dir is root 0711" "711 root:root" "$(mode_owner "$BASE/$J")"
 for f in credentials.json credentials config; do
-  check_eq "Torque: $f is 0600 alice" "600 alice:alice" "$(mode_owner "$BASE/$J/$f")"
+  check_eq "Torque: $f is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file "$BASE/$J/$f")"
 done
 check_eq "Torque: state record is root-only" "600 root:root" "$(mode_owner "$BASE/$J/state.json")"
 check "Torque: no failure record" test ! -e "$BASE/$J/failure.json"
@@ -114,7 +114,7 @@ A='1234[5].server'
 prologue "$A" alice alice
 check_eq "OpenPBS prologue exits 0" 0 "$RC"
 check "array job dir has brackets mapped" test -d "$BASE/1234_5_.server"
-check_eq "OpenPBS: config is 0600 alice" "600 alice:alice" "$(mode_owner "$BASE/1234_5_.server/config")"
+check_eq "OpenPBS: config is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file "$BASE/1234_5_.server/config")"
 secs=$(expires_in "$BASE/1234_5_.server")
 check "no walltime: duration is the role's 1 h cap: ${secs}s" test "$secs" -ge 3500 -a "$secs" -le 3610
 check_contains "AWS CLI: array job session is pbs-<jobid> with brackets mapped" \
@@ -149,7 +149,7 @@ MAP=$WORK/dead.toml prologue 55.server alice alice myjob "walltime=00:10:00" bat
 took=$(($(date +%s) - start))
 check_eq "STS down: prologue still exits 0 (no requeue/hold)" 0 "$RC"
 check "STS down: prologue finished well inside OpenPBS's 30 s (${took}s)" test "$took" -lt 20
-check_eq "STS down: failure record is alice's 0600" "600 alice:alice" "$(mode_owner "$BASE/55.server/failure.json")"
+check_eq "STS down: failure record is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file "$BASE/55.server/failure.json")"
 check "STS down: no config" test ! -e "$BASE/55.server/config"
 msg=$(login_shell 55.server 'env | grep ^AWS_EC2_METADATA_DISABLED')
 check_contains "the login shell says why there are no credentials" "aws-role: this job has no AWS credentials: could not assume role pbs-batch" "$msg"

@@ -91,7 +91,7 @@ check_eq "prolog exits 0" 0 "$RC"
 check_eq "base dir is root 0711" "711 root:root" "$(mode_owner $BASE)"
 check_eq "job dir is root 0711" "711 root:root" "$(mode_owner $BASE/$J)"
 for f in credentials.json credentials config; do
-  check_eq "$f is 0600 alice" "600 alice:alice" "$(mode_owner $BASE/$J/$f)"
+  check_eq "$f is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file $BASE/$J/$f)"
 done
 check_eq "state record is root-only" "600 root:root" "$(mode_owner $BASE/$J/state.json)"
 check "no failure record" test ! -e "$BASE/$J/failure.json"

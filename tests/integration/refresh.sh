@@ -79,7 +79,7 @@ check "the refresh wrote new keys" test -n "$k2" -a "$k1" != "$k2"
 check "the new credentials expire later" test "$(field "$BASE/$J/credentials.json" Expiration)" '>' "$exp1"
 check_eq "state counts the refresh" 1 "$(field "$BASE/$J/state.json" refreshes)"
 for f in credentials.json credentials config; do
-  check_eq "$f is still 0600 alice" "600 alice:alice" "$(mode_owner "$BASE/$J/$f")"
+  check_eq "$f is still root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file "$BASE/$J/$f")"
 done
 check_eq "state is still root-only" "600 root:root" "$(mode_owner "$BASE/$J/state.json")"
 check_eq "no temporary files left" "config credentials credentials.json state.json" "$(ls "$BASE/$J" | sort | tr '\n' ' ' | sed 's/ $//')"
