@@ -115,9 +115,11 @@ pub fn task_prolog(dir: &Path, failure: Found, config: Found, expected: bool) ->
                 .unwrap_or_else(|_| "the job's AWS role could not be given".into());
             return fail(&reason);
         }
-        Found::Unreadable(why) => return fail(&format!(
+        Found::Unreadable(why) => {
+            return fail(&format!(
             "the job's AWS role could not be given, and its failure record cannot be read ({why})"
-        )),
+        ))
+        }
         Found::Missing => {}
     }
     match config {

@@ -24,6 +24,7 @@
 //! - [`refresh`]: when a long job's credentials are replaced, and the replacing (feature `sts`).
 //! - [`refresher`]: the node daemon that refreshes every live job and removes orphans (feature `sts`).
 //! - [`status`]: what a node holds, for `aws-role-prolog --status`.
+//! - [`perms`]: who could change (or read) a file: a path and the directories above it.
 //! - [`output`]: printing without a panic when the reader has gone (`| head -1`).
 //! - [`node`]: whether a compute node is set up safely (IMDS, Slurm flags, ownership), for
 //!   `aws-role-prolog --check-node`.
@@ -40,6 +41,7 @@ pub mod map;
 pub mod node;
 pub mod output;
 pub mod pbs;
+pub mod perms;
 pub mod policy;
 #[cfg(feature = "sts")]
 pub mod provision;

@@ -756,6 +756,17 @@ impl Checker<'_> {
                         shown(endpoint.get_ref())
                     ),
                 );
+            } else if endpoint.get_ref().starts_with("http://")
+                && !is_loopback_url(endpoint.get_ref())
+            {
+                // The answer carries the job's secret keys, the request the node's signature.
+                self.at(
+                    endpoint.span(),
+                    format!(
+                        "sts.endpoint {} is plain http to a host other than this one: the node's signed requests and the jobs' secret keys would cross the network unencrypted; use https (plain http is only for a local STS emulator on 127.0.0.1, localhost or [::1])",
+                        shown(endpoint.get_ref())
+                    ),
+                );
             }
             sts.endpoint = Some(endpoint.into_inner());
         }
@@ -2652,6 +2663,26 @@ mod tests {
             "{STS}endpoint = \"http://127.0.0.1:5000\"\n[node]\nbase_dir = \"/tmp/aws-role\"\n"
         ));
         assert_eq!(map.sts.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        // Plain http only to this host: before, any host was accepted, and the jobs'
+        // secret keys crossed the network in clear text.
+        for remote in [
+            "http://sts.us-east-1.amazonaws.com",
+            "http://10.0.0.5:5000",
+            "http://127.0.0.1.evil.example",
+            "http://localhost@evil.example",
+        ] {
+            assert_problems(
+                &format!("{STS}endpoint = \"{remote}\"\n"),
+                &[(3, 12, "is plain http to a host other than this one")],
+            );
+        }
+        for local in [
+            "http://localhost:5000",
+            "http://[::1]:5000/",
+            "https://10.0.0.5:5000",
+        ] {
+            accepted(&format!("{STS}endpoint = \"{local}\"\n"));
+        }
         assert_eq!(map.node.base_dir, Path::new("/tmp/aws-role"));
     }
 

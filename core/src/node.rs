@@ -18,6 +18,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 
 use crate::map::{MapError, RoleMap};
+use crate::perms::writers;
+pub use crate::perms::{ancestor_problems, inspect, seen, Kind, Meta, PathView, Seen};
 use crate::slurm::ScontrolError;
 
 /// Where the plugin finds the prolog when its plugstack line has no `prolog=`.
@@ -133,154 +135,7 @@ pub fn map_findings(loaded: &Result<RoleMap, MapError>) -> Vec<Finding> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Files and directories
-
-/// What kind of file `lstat` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Dir,
-    File,
-    Symlink,
-    Other,
-}
-
-/// The parts of `lstat` that decide who can change a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
-    pub kind: Kind,
-    pub uid: u32,
-    /// Permission bits, with setuid/setgid/sticky (`& 0o7777`).
-    pub mode: u32,
-}
-
-/// What was found at a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    Missing,
-    Found(Meta),
-    Error(Errno),
-}
-
-/// A path, what is there, and the directories above it (from `/` down to its parent).
-/// Whoever can write to one of those directories can replace what is below it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathView {
-    pub path: PathBuf,
-    /// Where the path leads when symbolic links were followed and it differs.
-    pub real: Option<PathBuf>,
-    pub seen: Seen,
-    pub ancestors: Vec<(PathBuf, Seen)>,
-}
-
-/// `lstat(path)`.
-pub fn seen(path: &Path) -> Seen {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) => {
-            let t = m.file_type();
-            let kind = if t.is_dir() {
-                Kind::Dir
-            } else if t.is_file() {
-                Kind::File
-            } else if t.is_symlink() {
-                Kind::Symlink
-            } else {
-                Kind::Other
-            };
-            Seen::Found(Meta {
-                kind,
-                uid: m.uid(),
-                mode: m.mode() & 0o7777,
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Seen::Missing,
-        Err(e) => Seen::Error(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
-    }
-}
-
-/// Looks at `path` and every directory above it. With `follow`, symbolic links in the path
-/// itself are followed (a binary may be a link); without, a link is reported as one (the
-/// store refuses a base directory that is a link). Either way the directories above are
-/// those of the real location: the deepest that exists is resolved, and those below it
-/// that do not exist are listed as missing.
-pub fn inspect(path: &Path, follow: bool) -> PathView {
-    let mut real = None;
-    let mut target = path.to_path_buf();
-    if follow {
-        if let Ok(r) = path.canonicalize() {
-            if r != path {
-                real = Some(r.clone());
-            }
-            target = r;
-        }
-    }
-    let mut missing = Vec::new();
-    let mut existing = target.parent().map(Path::to_path_buf);
-    while let Some(dir) = existing.clone() {
-        if seen(&dir) != Seen::Missing {
-            break;
-        }
-        existing = dir.parent().map(Path::to_path_buf);
-        missing.push(dir);
-    }
-    let mut ancestors = Vec::new();
-    if let Some(dir) = existing {
-        let dir = dir.canonicalize().unwrap_or(dir);
-        let mut chain: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
-        chain.reverse();
-        ancestors.extend(chain.into_iter().map(|d| {
-            let s = seen(&d);
-            (d, s)
-        }));
-    }
-    ancestors.extend(missing.into_iter().rev().map(|d| (d, Seen::Missing)));
-    PathView {
-        path: path.to_path_buf(),
-        real,
-        seen: seen(&target),
-        ancestors,
-    }
-}
-
-/// `group`, `others` or `group and others`, when `mode` lets them write.
-fn writers(mode: u32) -> Option<&'static str> {
-    match (mode & 0o020 != 0, mode & 0o002 != 0) {
-        (true, true) => Some("group and others"),
-        (true, false) => Some("group"),
-        (false, true) => Some("others"),
-        (false, false) => None,
-    }
-}
-
-/// Why a directory above something root trusts would let someone else replace it. A
-/// sticky directory writable by all (`/tmp`) is safe when `sticky_ok`: nobody else can
-/// rename or remove root's entries in it. The store refuses a base directory for the same
-/// reasons (`store::Store`), so that `--check-node` and the prolog agree.
-pub(crate) fn ancestor_problems(ancestors: &[(PathBuf, Seen)], sticky_ok: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    for (dir, seen) in ancestors {
-        match seen {
-            Seen::Found(m) if m.uid != 0 && m.uid != nix::unistd::geteuid().as_raw() => {
-                out.push(format!("{} is owned by uid {}", dir.display(), m.uid))
-            }
-            Seen::Found(m) => {
-                if let Some(who) = writers(m.mode) {
-                    let safe = sticky_ok && m.mode & 0o1000 != 0;
-                    if !safe {
-                        out.push(format!(
-                            "{} is writable by {who} (mode {:04o})",
-                            dir.display(),
-                            m.mode
-                        ));
-                    }
-                }
-            }
-            Seen::Error(e) => out.push(format!("cannot inspect {}: {}", dir.display(), e.desc())),
-            Seen::Missing => {}
-        }
-    }
-    out
-}
+// Files and directories (inspected by crate::perms)
 
 const BASE_DIR: &str = "base dir";
 

@@ -119,6 +119,22 @@ pub fn grant(role: &Role, who: &Requester<'_>) -> Option<Grant> {
     }
 }
 
+/// Why a job step may not run, when it asks with `--aws-role` for something other than
+/// the role its job has (`job_role`). A step always runs with its job's role: the node
+/// assumes one role per job, at the job's start, and every step inherits the job's
+/// environment; a step that silently ran with another role than it asked for would
+/// mislead its user, and one that could switch would need its own authorization.
+pub fn step_conflict(job_role: &str, step_asked: Option<&RoleRequest>) -> Option<String> {
+    match step_asked {
+        None => None,
+        Some(RoleRequest::Named(n)) if n == job_role => None,
+        Some(asked) => Some(format!(
+            "a job step cannot change the job's AWS role: this job has role {job_role}, and this step asked for --aws-role={}; steps always run with the job's role (give --aws-role to sbatch or salloc)",
+            crate::text::one_line(asked.as_value(), 80)
+        )),
+    }
+}
+
 /// Whether the allow lists of `role` admit `who` ([`grant`]).
 pub fn allows(role: &Role, who: &Requester<'_>) -> bool {
     grant(role, who).is_some()
@@ -663,5 +679,22 @@ allow_users = ["alice"]
             d.reason().contains("allowed by name for user alice"),
             "{d:?}"
         );
+    }
+
+    /// Before, `srun --aws-role=analytics` inside a job with role demo was only checked
+    /// for permission, then ran with demo without a word.
+    #[test]
+    fn a_step_cannot_change_the_jobs_role() {
+        let ask = |v: &str| RoleRequest::from_value(v);
+        assert_eq!(step_conflict("demo", None), None);
+        assert_eq!(step_conflict("demo", ask("demo").as_ref()), None);
+        let why = step_conflict("demo", ask("analytics").as_ref()).unwrap();
+        assert!(
+            why.contains("this job has role demo, and this step asked for --aws-role=analytics"),
+            "{why}"
+        );
+        assert!(step_conflict("demo", ask("none").as_ref()).is_some());
+        let odd = step_conflict("demo", ask("x\u{1b}[2J").as_ref()).unwrap_or_default();
+        assert!(!odd.contains('\u{1b}'), "{odd}");
     }
 }

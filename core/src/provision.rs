@@ -227,7 +227,10 @@ pub fn config_file(map: &RoleMap, dir: &JobDir) -> String {
     format!("# Written by aws-role for this job; it is replaced while the job runs.\n{text}")
 }
 
-/// The job's user, who owns the job's credential files and failure record.
+/// The longest failure reason kept (characters).
+pub const REASON_MAX: usize = 1000;
+
+/// The job's user, who may read the job's credential files and failure record.
 pub fn owner(job: &Job) -> Reader {
     Reader {
         uid: job.uid,
@@ -246,6 +249,9 @@ pub fn fail(
     owner: Option<Reader>,
     reason: String,
 ) -> Result<Outcome, StoreError> {
+    // The reason may quote STS, a user's value or a file: one line, escaped and cut, in
+    // the record and the log alike (the record is shown in job output and MOM logs).
+    let reason = crate::text::one_line(&reason, REASON_MAX);
     tracing::warn!("job will fail: {reason}");
     let Some(dir) = store.open_job(id, true)? else {
         return Ok(Outcome::Failed { reason });
@@ -332,5 +338,25 @@ tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
         let r = request(&map, &j, &map.roles["long"], now);
         assert_eq!(r.source_identity.as_deref(), Some("x_"));
         r.validate(walltime::MIN_SESSION).unwrap();
+    }
+
+    /// Every failure reason is stored and logged as one escaped, bounded line.
+    #[test]
+    fn failure_reasons_are_one_bounded_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("base"));
+        let id = JobId::slurm("61").unwrap();
+        let reason = format!("STS said \u{1b}]0;owned\u{7}\r\nok{}", "y".repeat(5000));
+        let Outcome::Failed { reason } = fail(&store, &id, None, reason).unwrap() else {
+            panic!("not a failure")
+        };
+        assert!(
+            !reason.contains(['\r', '\n', '\u{1b}', '\u{7}']),
+            "{reason:?}"
+        );
+        assert!(reason.chars().count() <= REASON_MAX + 1);
+        let dir = store.open_job(&id, false).unwrap().unwrap();
+        let record: FailureRecord = dir.read_record(FAILURE).unwrap().unwrap();
+        assert_eq!(record.reason, reason);
     }
 }

@@ -116,7 +116,7 @@ impl Store {
         // the base can swap the whole tree under it, after we have written: such a base is
         // refused as a whole (`--check-node` reports the same problems).
         let problems =
-            crate::node::ancestor_problems(&crate::node::inspect(path, false).ancestors, true);
+            crate::perms::ancestor_problems(&crate::perms::inspect(path, false).ancestors, true);
         if !problems.is_empty() {
             return Err(StoreError::Unsafe {
                 path: path.clone(),

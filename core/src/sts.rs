@@ -377,6 +377,19 @@ pub async fn assume_role(
     req: &AssumeRequest,
 ) -> Result<Credentials, StsError> {
     req.validate(settings.min_session)?;
+    // The node's own keys: anyone who can read them can assume every job role, and anyone
+    // who can replace them decides whose identity the node uses.
+    if let Some(problems) = settings
+        .credentials_file
+        .as_deref()
+        .and_then(|f| crate::perms::secret_file_problems(f).map(|p| (f, p)))
+    {
+        return Err(StsError::NodeCredentials(format!(
+            "{} is not root's alone ({}); the administrators must make it root's 0600 in a directory only root can write",
+            problems.0.display(),
+            problems.1
+        )));
+    }
     let last = LastAttempt::default();
     let client = client(settings, last.clone()).await;
     let mut call = client
@@ -526,9 +539,12 @@ fn interrupted(source: Option<&(dyn std::error::Error + 'static)>) -> StsError {
 }
 
 /// STS's error answer with HTTP `status`, by its error code.
+///
+/// What the peer said is untrusted text (a proxy's error page, a forged answer): it is
+/// escaped and cut here, once, so it reaches no log, record or job output raw.
 fn service_error(status: u16, code: Option<&str>, message: &str) -> StsError {
-    let message = message.to_string();
-    let Some(code) = code.map(str::to_string) else {
+    let message = crate::text::one_line(message, 300);
+    let Some(code) = code.map(|c| crate::text::one_line(c, 64)) else {
         return StsError::Service {
             status,
             code: None,
@@ -918,6 +934,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let creds = dir.path().join("node-credentials");
         std::fs::write(&creds, "[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n").unwrap();
+        // Root's alone, as assume_role requires of the node's keys.
+        std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let settings = StsSettings {
             region: "us-east-1".into(),
             endpoint: Some(url),
@@ -1097,5 +1116,25 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("/nonexistent/aws-role-test/credentials"), "{e}");
+    }
+
+    /// Before, what an STS (or a proxy pretending to be one) put in its error message went
+    /// raw into failure records, the node's log and the job's output.
+    #[test]
+    fn a_peers_error_text_is_escaped_and_cut() {
+        let forged = format!(
+            "denied\r\u{1b}[2K\nslurmstepd: all good{}",
+            "x".repeat(10_000)
+        );
+        for e in [
+            service_error(403, Some("AccessDenied"), &forged),
+            service_error(400, Some("Throttling"), &forged),
+            service_error(502, None, &forged),
+            service_error(500, Some("Odd\ncode"), &forged),
+        ] {
+            let text = e.to_string();
+            assert!(!text.contains(['\r', '\n', '\u{1b}']), "{text:?}");
+            assert!(text.chars().count() < 450, "{}", text.len());
+        }
     }
 }

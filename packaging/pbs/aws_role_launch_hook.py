@@ -94,11 +94,28 @@ def apply(env, job_id, base_dir=BASE_DIR, isfile=os.path.isfile):
     return "none"
 
 
+# The largest failure record read (aws-role writes far less); the longest reason logged.
+RECORD_MAX = 64 * 1024
+REASON_MAX = 500
+
+
+def one_line(text, limit=REASON_MAX):
+    """Untrusted text for one log line: control characters escaped, cut at `limit`
+    characters (the same rule as aws-role's own text::one_line)."""
+    out = []
+    for n, c in enumerate(text):
+        if n >= limit:
+            out.append("\u2026")
+            break
+        out.append(c if c.isprintable() else c.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 def failure_reason(job_id, base_dir=BASE_DIR):
     directory = job_dir(job_id, base_dir)
     try:
         with open(os.path.join(directory, "failure.json")) as f:
-            return str(json.load(f).get("reason", ""))
+            return one_line(str(json.loads(f.read(RECORD_MAX)).get("reason", "")))
     except Exception:
         return ""
 
@@ -129,7 +146,7 @@ def main():
         reason = failure_reason(job_id, base)
         pbs.logmsg(
             pbs.LOG_WARNING,
-            "aws-role: job %s has no AWS credentials: %s" % (job_id, reason[:500]),
+            "aws-role: job %s has no AWS credentials: %s" % (one_line(job_id, 200), reason),
         )
     elif what == "invalid":
         pbs.logmsg(pbs.LOG_WARNING, "aws-role: job id %r refused" % job_id[:200])

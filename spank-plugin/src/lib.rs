@@ -295,15 +295,16 @@ fn step_role(s: &SpankHandle) -> JobRole {
             reason: "this job's AWS credentials on this node cannot be read; the administrators find the details in the node's log".into(),
         }
     };
+    // What this step asked for: srun's own --aws-role, or the batch step's sbatch value.
+    let requested = s
+        .get_option_value(OPTION)
+        .ok()
+        .flatten()
+        .as_deref()
+        .and_then(RoleRequest::from_value);
     // Whether the prolog had to leave a record for this job: it names a role, or its
     // partition has a default it did not opt out of. Only such jobs fail without one.
     let expects_record = || {
-        let requested = s
-            .get_option_value(OPTION)
-            .ok()
-            .flatten()
-            .as_deref()
-            .and_then(RoleRequest::from_value);
         let partition = s.getenv("SLURM_JOB_PARTITION").ok().flatten();
         map.as_ref()
             .map_or(matches!(requested, Some(RoleRequest::Named(_))), |m| {
@@ -345,6 +346,10 @@ fn step_role(s: &SpankHandle) -> JobRole {
                     st.job_id,
                     st.uid
                 ));
+            }
+            if let Some(reason) = policy::step_conflict(&st.role, requested.as_ref()) {
+                log::info(&format!("job {id}: step refused: {reason}"));
+                return JobRole::Failed { reason };
             }
             JobRole::Role {
                 dir: dir.path().to_path_buf(),

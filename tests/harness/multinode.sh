@@ -52,6 +52,10 @@ STS_IP=$NET.2                         # STS emulator: its own address, so one no
 CTLD_PORT=${AWS_ROLE_MN_CTLD_PORT:-6917}
 STS_PORT=${AWS_ROLE_MN_STS_PORT:-5359}
 STS_URL=http://$STS_IP:$STS_PORT
+# What the nodes use: aws-role accepts plain http only to this host, so each node reaches
+# the emulator through a forwarder (socat) on its own loopback, in its own network
+# namespace; a route cut to $STS_IP on one node still cuts that node off.
+NODE_STS_URL=http://127.0.0.1:$STS_PORT
 # Job ids far from the single-node cluster's, so no id can mean a job of both.
 FIRST_JOB_ID=${AWS_ROLE_MN_FIRST_JOB_ID:-7000001}
 CPUS=${AWS_ROLE_MN_CPUS:-8}
@@ -119,6 +123,8 @@ node_names() { local i; for ((i = 1; i <= $1; i++)); do echo "n$i"; done; }
 netns_of() { echo "$PREFIX-$1"; }
 node_ip() { echo "$NET.$((10 + ${1#n}))"; }
 slurmd_pidf() { echo "$PIDS/slurmd-$1.pid"; }
+forwarder_pidf() { echo "$PIDS/sts-forwarder-$1.pid"; }
+forwarder_pat() { printf 'socat TCP-LISTEN:%s,bind=127.0.0.1,fork,reuseaddr TCP:%s:%s' "$STS_PORT" "$STS_IP" "$STS_PORT"; }
 
 # ---------------------------------------------------------------- network
 
@@ -300,7 +306,7 @@ render_map() {
 # Test site map of the multi-node cluster, written by tests/harness/multinode.sh.
 [sts]
 region = "us-east-1"
-endpoint = "$STS_URL"
+endpoint = "$NODE_STS_URL"
 credentials_file = "$NODE_CREDS"
 timeout = "5s"
 
@@ -452,6 +458,10 @@ cmd_node_init() {
   mount -t tmpfs -o mode=0755,size=64m "$PREFIX-$node-spool" "$SROOT$SPOOL/$node"
   # Names of the cluster's hosts, for tools in jobs (Slurm itself uses the addresses).
   mount --bind "$HOSTS" "$SROOT/etc/hosts"
+  # The node's way to the STS emulator (see NODE_STS_URL), in this network namespace.
+  (exec setsid socat "TCP-LISTEN:$STS_PORT,bind=127.0.0.1,fork,reuseaddr" "TCP:$STS_IP:$STS_PORT" \
+    </dev/null >>"$MN_LOG/sts-forwarder-$node.log" 2>&1) &
+  echo $! >"$(forwarder_pidf "$node")"
   if [ -n "$SROOT" ]; then
     exec chroot "$SROOT" /usr/sbin/slurmd -D -f "$CONF" -N "$node"
   fi
@@ -496,6 +506,11 @@ stop_slurmds() {
     node=$(basename "$f" .pid)
     node=${node#slurmd-}
     stop_pidfile "$f" "$(slurmd_pat "$node")" "slurmd $node" &
+    waits+=($!)
+  done
+  for f in "$PIDS"/sts-forwarder-n*.pid; do
+    [ -e "$f" ] || continue
+    stop_pidfile "$f" "$(forwarder_pat)" "STS forwarder $(basename "$f" .pid)" &
     waits+=($!)
   done
   [ ${#waits[@]} = 0 ] || wait "${waits[@]}"
@@ -661,7 +676,8 @@ MN_CONF=$CONF
 MN_MAP=$MAP
 MN_BIN=$BIN
 MN_LOG=$MN_LOG
-MN_STS=$STS_URL
+MN_STS=$NODE_STS_URL
+MN_STS_HOST_URL=$STS_URL
 MN_STS_IP=$STS_IP
 MN_PREFIX=$PREFIX
 MN_NODES=$(node_count)

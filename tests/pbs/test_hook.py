@@ -111,6 +111,18 @@ class HookTest(unittest.TestCase):
         self.assertEqual(env, {"AWS_EC2_METADATA_DISABLED": "true"})
         self.assertTrue(any("STS down" in msg for _, msg in m.logs), m.logs)
 
+    def test_a_forged_reason_is_one_escaped_bounded_line(self):
+        # Before, the reason went into the MOM log (as root) raw: a record holding line
+        # breaks or terminal escapes forged log lines.
+        reason = "STS down\r\n\x1b[2K01/01/2027 pbs_mom;Svr;all good" + "x" * 5000
+        self.job("79.server", {"failure.json": json.dumps({"job_id": "79.server", "reason": reason, "time": "t"})})
+        _, m = self.launch("79.server", {})
+        logged = [msg for _, msg in m.logs if "79.server" in msg]
+        self.assertEqual(len(logged), 1, m.logs)
+        self.assertFalse(any(c in logged[0] for c in "\r\n\x1b"), logged)
+        self.assertLess(len(logged[0]), 600, len(logged[0]))
+        self.assertIn("STS down\\r\\n\\x1b[2K", logged[0])
+
     def test_hostile_ids_are_refused(self):
         # A directory that a traversal would reach must not be used.
         self.job("x", {"config": ""})
