@@ -197,6 +197,15 @@ impl Refresher {
                 // Only the name: the directory is opened again when its refresh starts,
                 // so a pass with thousands of jobs due holds `concurrency` descriptors.
                 drop(dir);
+                // A job without a known end (UNLIMITED) has no time after which it is an
+                // orphan: before renewing it, ask Slurm whether it still runs.
+                if times.end.is_none() {
+                    if let Some(why) = ended(map, &state) {
+                        report.live -= 1;
+                        report.removed += remove(store, &name, &why);
+                        continue;
+                    }
+                }
                 due.push(Due { name, state });
             } else {
                 report.next = Some(report.next.map_or(when, |n| n.min(when)));
@@ -334,6 +343,27 @@ impl Refresher {
     }
 }
 
+/// Why a job without a known end is over, if Slurm says so (it no longer knows the job,
+/// or the job ended); `None` while it runs, and when Slurm cannot be asked (slurmctld
+/// down): then it is refreshed as before, and asked again at its next refresh. PBS jobs
+/// are not asked (their epilogue removes them).
+fn ended(map: &RoleMap, state: &JobState) -> Option<String> {
+    if state.scheduler != crate::job::Scheduler::Slurm.to_string() {
+        return None;
+    }
+    let id = crate::job::JobId::slurm(&state.job_id).ok()?;
+    match crate::slurm::ask_liveness(&map.slurm.scontrol, &id, map.slurm.scontrol_timeout) {
+        crate::slurm::Liveness::Gone(why) => Some(format!(
+            "{why}; it has no end time, and its epilog never ran here"
+        )),
+        crate::slurm::Liveness::Alive => None,
+        crate::slurm::Liveness::Unknown(why) => {
+            tracing::warn!(job = %id, "cannot ask Slurm whether the job still runs ({why}); refreshing it");
+            None
+        }
+    }
+}
+
 /// Removes a job directory, logging why; the number removed (0 or 1).
 fn remove(store: &Store, name: &str, why: &str) -> usize {
     match store.remove_entry(name) {
@@ -354,12 +384,19 @@ mod tests {
     use crate::job::JobId;
     use std::path::Path;
 
-    /// A map whose STS endpoint refuses connections at once (nothing listens on port 9).
+    /// A map whose STS endpoint refuses connections at once (nothing listens on port 9),
+    /// and whose scontrol does not exist (Slurm cannot be asked).
     fn map(allowed: &str, base: &Path) -> Arc<RoleMap> {
+        map_with_scontrol(allowed, base, Path::new("/nonexistent/scontrol"))
+    }
+
+    fn map_with_scontrol(allowed: &str, base: &Path, scontrol: &Path) -> Arc<RoleMap> {
         let text = format!(
             "[sts]\nregion = \"us-east-1\"\nendpoint = \"http://127.0.0.1:9\"\ntimeout = \"1s\"\nmax_attempts = 1\n\
+             [slurm]\nscontrol = \"{}\"\n\
              [node]\nbase_dir = \"{}\"\n\
              [roles.demo]\narn = \"arn:aws:iam::123456789012:role/demo\"\nallow_users = [\"{allowed}\"]\n",
+            scontrol.display(),
             base.display()
         );
         Arc::new(RoleMap::parse(&text, Path::new("t.toml")).unwrap())
@@ -485,5 +522,50 @@ mod tests {
         assert_eq!(report.skipped, 4, "{report:?}");
         let listed = crate::status::list(&store).expect("odd entries must not end --status");
         assert_eq!(listed.len(), 6, "{listed:?}");
+    }
+
+    /// Before, a job without an end time was refreshed for as long as its directory
+    /// existed, and never removed. Now Slurm is asked before each of its refreshes: a job
+    /// it no longer knows (or that ended) is removed; one it runs, or an unanswered
+    /// question, is refreshed.
+    #[test]
+    fn a_job_without_an_end_is_removed_once_slurm_forgets_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let me = me();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("base"));
+        let now = SystemTime::now();
+        let scontrol = |name: &str, script: &str| {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let forgot = scontrol(
+            "forgot",
+            "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
+        );
+        let running = scontrol("running", "echo \"JobId=$3 JobState=RUNNING\"");
+        let id = JobId::slurm("42").unwrap();
+        let dir = store.open_job(&id, true).unwrap().unwrap();
+        dir.write_record(STATE, &due_state(&me, now)).unwrap();
+        let rt = runtime();
+        // Running: refreshed (and failing only because nothing answers on port 9).
+        let m = map_with_scontrol(&me.name, store.base(), &running);
+        let report = rt.block_on(Refresher::new().pass(&m, &store, now)).unwrap();
+        assert_eq!(
+            (report.live, report.failed, report.removed),
+            (1, 1, 0),
+            "{report:?}"
+        );
+        // Forgotten: removed, not refreshed.
+        let m = map_with_scontrol(&me.name, store.base(), &forgot);
+        let report = rt.block_on(Refresher::new().pass(&m, &store, now)).unwrap();
+        assert_eq!(
+            (report.live, report.failed, report.removed),
+            (0, 0, 1),
+            "{report:?}"
+        );
+        assert!(!store.job_path(&id).exists());
     }
 }

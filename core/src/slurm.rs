@@ -186,6 +186,71 @@ pub fn scontrol_end_time(output: &str, id: &JobId) -> Result<Option<SystemTime>,
     }
 }
 
+/// Whether Slurm still runs a job, as far as `scontrol show job` tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// Slurm knows the job and it has not ended (running, suspended, completing, …).
+    Alive,
+    /// Slurm no longer knows the job, or says it ended: why.
+    Gone(String),
+    /// No answer (slurmctld down, scontrol missing): why. Nothing is concluded.
+    Unknown(String),
+}
+
+/// Job states after which a job never runs again (squeue(1), "JOB STATE CODES").
+const ENDED: &[&str] = &[
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "TIMEOUT",
+];
+
+/// Reads [`Liveness`] from what `scontrol show job ID` did.
+pub fn liveness(id: &JobId, answer: &Result<String, ScontrolError>) -> Liveness {
+    match answer {
+        Ok(out) => {
+            let want = format!("JobId={}", id.as_str());
+            let Some(record) = out
+                .split("\n\n")
+                .find(|r| r.split_whitespace().any(|f| f == want))
+            else {
+                return Liveness::Unknown(format!("scontrol printed no record for job {id}"));
+            };
+            let state = record
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("JobState="))
+                .unwrap_or("");
+            if ENDED.contains(&state) {
+                Liveness::Gone(format!("Slurm says job {id} ended ({state})"))
+            } else if state.is_empty() {
+                Liveness::Unknown(format!("scontrol printed no JobState for job {id}"))
+            } else {
+                Liveness::Alive
+            }
+        }
+        // slurmctld forgets a job MinJobAge (default 300 s) after it ended.
+        Err(ScontrolError::Failed { stderr, .. })
+            if stderr.contains("Invalid job id specified") =>
+        {
+            Liveness::Gone(format!("Slurm no longer knows job {id}"))
+        }
+        Err(e) => Liveness::Unknown(e.to_string()),
+    }
+}
+
+/// Asks Slurm whether job `id` still runs ([`liveness`]).
+pub fn ask_liveness(scontrol: &Path, id: &JobId, timeout: Duration) -> Liveness {
+    liveness(
+        id,
+        &run_scontrol(scontrol, &["show", "job", id.as_str()], timeout),
+    )
+}
+
 /// Asks `scontrol show job` for the job's end time (`[slurm] end_time_from_scontrol`), for
 /// a Slurm `Prolog=` that is given none (22.05). Runs with an empty environment except
 /// `TZ=UTC0` (and `SLURM_CONF` when set), and is killed after `timeout`.
@@ -599,5 +664,48 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not a user"), "{e}");
+    }
+
+    #[test]
+    fn liveness_from_scontrol() {
+        use std::os::unix::process::ExitStatusExt;
+        let id = JobId::slurm("77").unwrap();
+        let show = |state: &str| -> Result<String, ScontrolError> {
+            Ok(format!(
+                "JobId=77 JobName=x\n   UserId=alice(1000) JobState={state} Reason=None\n"
+            ))
+        };
+        for alive in [
+            "RUNNING",
+            "SUSPENDED",
+            "COMPLETING",
+            "CONFIGURING",
+            "PENDING",
+            "REQUEUED",
+        ] {
+            assert_eq!(liveness(&id, &show(alive)), Liveness::Alive, "{alive}");
+        }
+        for ended in ["COMPLETED", "CANCELLED", "TIMEOUT", "FAILED", "NODE_FAIL"] {
+            assert!(
+                matches!(liveness(&id, &show(ended)), Liveness::Gone(_)),
+                "{ended}"
+            );
+        }
+        let forgotten = Err(ScontrolError::Failed {
+            path: "/usr/bin/scontrol".into(),
+            status: std::process::ExitStatus::from_raw(256),
+            stderr: "slurm_load_jobs error: Invalid job id specified\n".into(),
+        });
+        assert!(matches!(liveness(&id, &forgotten), Liveness::Gone(_)));
+        let down = Err(ScontrolError::Failed {
+            path: "/usr/bin/scontrol".into(),
+            status: std::process::ExitStatus::from_raw(256),
+            stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"
+                .into(),
+        });
+        assert!(matches!(liveness(&id, &down), Liveness::Unknown(_)));
+        // Another job's record (an array master lists its tasks) is no answer for this one.
+        let other = Ok("JobId=771 JobState=COMPLETED\n".to_string());
+        assert!(matches!(liveness(&id, &other), Liveness::Unknown(_)));
     }
 }
