@@ -179,7 +179,14 @@ mod tests {
             assert!(verdict(trusted, dbd).enforced(), "{trusted}");
             assert_eq!(verdict(trusted, dbd).doubt(), None);
         }
-        for doubtful in ["none", "nojobs", "nosteps", "wckeys", "", "associationsX"] {
+        for doubtful in [
+            "none",
+            "nojobs",
+            "nosteps",
+            "nojobs,nosteps",
+            "",
+            "associationsX",
+        ] {
             let v = verdict(doubtful, dbd);
             assert!(!v.enforced(), "{doubtful}");
             assert!(

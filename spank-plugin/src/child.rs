@@ -79,6 +79,18 @@ pub fn run(
             .stdout(Stdio::from(write_end.try_clone()?))
             .stderr(Stdio::from(write_end))
             .process_group(0);
+        // Its own process group, so a timeout kills all it started; but then nothing
+        // ends it when slurmstepd itself is killed (Slurm's PrologEpilogTimeout): it would
+        // go on writing a job's credentials after Slurm gave up on the job. The kernel
+        // kills it when this process dies.
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // prctl(2), which is async-signal-safe; it allocates nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(io::Error::from)
+            });
+        }
         cmd.spawn()?
         // `cmd` is dropped here, closing our copies of the write end: EOF on the read end
         // then means that the child (and whatever it started) closed its output.

@@ -42,6 +42,30 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The configuration with its `timeout` brought under Slurm's `PrologEpilogTimeout`
+    /// (`slurm`, seconds; `None`: Slurm waits for ever). Slurm kills a job_prolog or
+    /// job_epilog that outlives it, requeues the job and drains the node; the plugin's own
+    /// limit must end the binary first, leaving time to record the failure: a tenth of
+    /// Slurm's limit, at least 1 s, and never below 1 s in all. The second value says so
+    /// when the timeout was lowered.
+    pub fn within_slurm(mut self, slurm: Option<u32>) -> (Config, Option<String>) {
+        let Some(limit) = slurm else {
+            return (self, None);
+        };
+        let margin = (limit / 10).max(1);
+        let ours = Duration::from_secs(u64::from(limit.saturating_sub(margin).max(1)));
+        if ours >= self.timeout {
+            return (self, None);
+        }
+        let note = format!(
+            "timeout={} is not below Slurm's PrologEpilogTimeout={limit}; using {} s so that the plugin, not Slurm, ends a slow prolog (Slurm would drain the node)",
+            self.timeout.as_secs(),
+            ours.as_secs()
+        );
+        self.timeout = ours;
+        (self, Some(note))
+    }
+
     /// Parses the plugin arguments; the second value lists what was wrong with them
     /// (each problem already worded for the log).
     pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> (Config, Vec<String>) {
@@ -135,5 +159,22 @@ mod tests {
         assert_eq!(p.len(), 6, "{p:?}");
         assert!(p[0].contains("\"verbose\""), "{}", p[0]);
         assert!(p[2].contains("absolute"), "{}", p[2]);
+    }
+
+    /// Before, `timeout=30` applied whatever Slurm's PrologEpilogTimeout was: with a
+    /// shorter one, Slurm killed the job_prolog first and drained the node.
+    #[test]
+    fn the_timeout_stays_under_slurms() {
+        let secs = |c: &Config| c.timeout.as_secs();
+        let (c, note) = Config::default().within_slurm(None);
+        assert_eq!((secs(&c), note), (30, None));
+        let (c, note) = Config::default().within_slurm(Some(300));
+        assert_eq!((secs(&c), note), (30, None));
+        let (c, note) = Config::default().within_slurm(Some(20));
+        assert_eq!(secs(&c), 18);
+        assert!(note.unwrap().contains("PrologEpilogTimeout=20"));
+        assert_eq!(secs(&Config::default().within_slurm(Some(5)).0), 4);
+        assert_eq!(secs(&Config::default().within_slurm(Some(1)).0), 1);
+        assert_eq!(secs(&Config::default().within_slurm(Some(32)).0), 29);
     }
 }

@@ -156,7 +156,7 @@ unsafe impl Plugin for AwsRole {
 
     fn job_prolog(&mut self, s: &mut SpankHandle) -> Result<(), Box<dyn Error>> {
         // Never an error: a failing job_prolog drains the node.
-        let cfg = config(s, true);
+        let cfg = within_slurm(config(s, true));
         match s.job_id() {
             Ok(id) => prolog(s, &cfg, id),
             Err(e) => log::error(&format!("job_prolog: cannot get the job id: {e}")),
@@ -182,7 +182,7 @@ unsafe impl Plugin for AwsRole {
 
     fn job_epilog(&mut self, s: &mut SpankHandle) -> Result<(), Box<dyn Error>> {
         // Never an error: a failing job_epilog drains the node.
-        let cfg = config(s, false);
+        let cfg = within_slurm(config(s, false));
         match s.job_id() {
             Ok(id) => epilog(&cfg, id),
             Err(e) => log::error(&format!("job_epilog: cannot get the job id: {e}")),
@@ -209,6 +209,15 @@ unsafe impl Plugin for AwsRole {
         // installing a global subscriber in slurmd/slurmstepd is not ours to do.
         Ok(())
     }
+}
+
+/// [`Config::within_slurm`] with this slurmstepd's PrologEpilogTimeout, said in the log.
+fn within_slurm(cfg: Config) -> Config {
+    let (cfg, note) = cfg.within_slurm(shim::prolog_epilog_timeout());
+    if let Some(note) = note {
+        log::verbose(&note);
+    }
+    cfg
 }
 
 // ------------------------------------------------------------------------- submit

@@ -7,6 +7,7 @@
  * libslurmfull (slurmd, slurmstepd, srun, sbatch all link it); the plugin never links
  * libslurm itself.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -73,4 +74,31 @@ const char *aws_role_strerror(int err)
 {
 	const char *s = slurm_strerror(err);
 	return s != NULL ? s : "unknown Slurm error";
+}
+
+/*
+ * Slurm's PrologEpilogTimeout as the host process (slurmstepd) has configured it, in
+ * seconds; 0 when it has none (unset: Slurm waits for ever) or the configuration cannot be
+ * found. Slurm kills a job_prolog/job_epilog that runs longer, requeues the job and drains
+ * the node (slurm.conf(5)), so the plugin must end its prolog before this.
+ *
+ * `slurm_conf` is libslurmfull's global configuration, which slurmstepd has read before
+ * it runs SPANK callbacks. It is looked up with dlsym at call time, not referenced: a data
+ * symbol is resolved when the plugin is loaded, and a process without it (a client that
+ * does not link libslurmfull) would then fail to load the plugin at all. Its layout is
+ * that of the slurm.h this plugin is built against, which is the running Slurm's (a
+ * plugin only loads into the release it was built for).
+ */
+unsigned int aws_role_prolog_epilog_timeout(void)
+{
+	const slurm_conf_t *conf = dlsym(RTLD_DEFAULT, "slurm_conf");
+	uint16_t t;
+
+	if (conf == NULL)
+		return 0;
+	t = conf->prolog_epilog_timeout;
+	/* NO_VAL16 (unset) and INFINITE16: no limit. */
+	if (t == 0 || t == (uint16_t)NO_VAL16 || t == (uint16_t)INFINITE16)
+		return 0;
+	return t;
 }

@@ -38,6 +38,24 @@ extern "C" {
         array_task_id: *mut u32,
     ) -> c_int;
     fn aws_role_strerror(err: c_int) -> *const c_char;
+    fn aws_role_prolog_epilog_timeout() -> std::ffi::c_uint;
+}
+
+/// Slurm's `PrologEpilogTimeout` in seconds, `None` when Slurm waits for ever (or its
+/// configuration cannot be found in this process).
+#[cfg(not(test))]
+pub fn prolog_epilog_timeout() -> Option<u32> {
+    // SAFETY: takes no arguments and only reads one field of libslurmfull's global
+    // configuration, found with dlsym (NULL-checked in shim.c); slurmstepd has read that
+    // configuration before any SPANK callback and does not change it during one.
+    let t = unsafe { aws_role_prolog_epilog_timeout() };
+    (t > 0).then_some(t)
+}
+
+/// Unit tests run outside Slurm.
+#[cfg(test)]
+pub fn prolog_epilog_timeout() -> Option<u32> {
+    None
 }
 
 /// Asks slurmctld (one RPC, a few ms) for `job_id`'s end time and array ids.

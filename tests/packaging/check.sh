@@ -248,6 +248,28 @@ check_eq "tmpfiles.d: /run/aws-role as the store wants it (root, 0711)" "d /run/
   "$(grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/usr/lib/tmpfiles.d/aws-role.conf")"
 exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$ROOT/usr/lib/systemd/system/aws-role-refresher.service")
 check "systemd unit: ExecStart ($exec_start) is in the package" test -x "$ROOT$exec_start"
+# The IMDS lock-down follows every firewall service it lists both ways: their stop and
+# restart (PartOf=), reload (ReloadPropagatedFrom=) and start (WantedBy=: PartOf= does not
+# propagate a start, so `systemctl stop nftables; systemctl start nftables` used to leave
+# IMDS open). Without systemd as PID 1 here, `systemctl --root` shows what enabling wires
+# up, and systemd-analyze checks the unit; the start itself cannot run.
+lockdown=$ROOT/usr/lib/systemd/system/aws-role-imds-lockdown.service
+unit_list() { sed -n "s/^$1=//p" "$lockdown" | tr ' ' '\n' | grep . | sort -u; }
+for fw in $(unit_list PartOf); do
+  check_contains "IMDS lock-down: a start of $fw starts it (WantedBy)" "$fw" "$(unit_list WantedBy)"
+  check_contains "IMDS lock-down: ... and it runs after $fw (After)" "$fw" "$(unit_list After)"
+  check_contains "IMDS lock-down: ... a reload of $fw re-applies it" "$fw" "$(unit_list ReloadPropagatedFrom)"
+done
+check_contains "IMDS lock-down follows nftables" nftables.service "$(unit_list PartOf)"
+sysroot=$WORK/systemd-root
+mkdir -p "$sysroot/usr/lib/systemd/system" "$sysroot/etc/systemd/system"
+cp "$lockdown" "$sysroot/usr/lib/systemd/system/"
+systemctl --root="$sysroot" enable aws-role-imds-lockdown.service >/dev/null 2>&1
+check "IMDS lock-down: once enabled, nftables.service wants it" \
+  test -L "$sysroot/etc/systemd/system/nftables.service.wants/aws-role-imds-lockdown.service"
+check_eq "IMDS lock-down: systemd-analyze verify finds nothing but the binary's absence" "" \
+  "$(systemd-analyze verify --man=no "$lockdown" 2>&1 | grep -v 'is not executable' | sort -u)"
+
 for sh in sh bash; do
   out=$(env -i PATH=/usr/bin:/bin HOME=/nonexistent "$sh" -euc ". '$ROOT/etc/profile.d/aws-role.sh'; env" 2>&1)
   rc=$?
