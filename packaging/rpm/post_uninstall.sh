@@ -10,6 +10,10 @@ fi
 # cargo-generate-rpm cannot make the package own its directories, so rpm leaves them
 # behind: remove the ones that are only ours, if empty (a kept .rpmsave keeps /etc/aws-role).
 if [ "$1" -eq 0 ]; then
+    # The tmpfs aws-role-tmpfs.service mounted, when no job is left in it.
+    if mountpoint -q /run/aws-role 2>/dev/null && [ -z "$(ls -A /run/aws-role 2>/dev/null)" ]; then
+        umount /run/aws-role 2>/dev/null || :
+    fi
     rmdir /usr/libexec/aws-role /usr/share/aws-role/pbs /usr/share/aws-role \
         /usr/share/doc/aws-role /etc/aws-role >/dev/null 2>&1 || :
 fi

@@ -12,10 +12,6 @@ fn closed_pipe() -> OwnedFd {
     write
 }
 
-fn example_map() -> String {
-    format!("{}/../role-map.example.toml", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Runs the prolog with `args`, stdout (or stderr) on a closed pipe; returns its exit code
 /// and what it printed on the other stream.
 fn run(args: &[&str], close_stderr: bool) -> (Option<i32>, String) {
@@ -46,7 +42,14 @@ fn no_printing_mode_panics_on_a_closed_stdout() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("base");
     let base = base.to_str().unwrap();
-    let map = example_map();
+    // A valid map whose roles do not depend on accounts (so no scontrol is asked).
+    let map = tmp.path().join("map.toml");
+    std::fs::write(
+        &map,
+        "[sts]\nregion = \"us-east-1\"\n[roles.demo]\narn = \"arn:aws:iam::123456789012:role/demo\"\nallow_users = [\"alice\"]\n",
+    )
+    .unwrap();
+    let map = map.to_str().unwrap().to_string();
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "[sts\n").unwrap();
     let bad = bad.to_str().unwrap();

@@ -36,6 +36,9 @@ deb=$(grep '\.deb$' <<<"$outputs" | head -n1)
 
 log "dpkg -i $deb"
 DEBIAN_FRONTEND=noninteractive dpkg --force-confold -i "$deb" >&2
+# What aws-role-tmpfs.service does at boot (no systemd as PID 1 here): /run/aws-role on a
+# size-limited tmpfs of its own.
+/usr/libexec/aws-role/aws-role-tmpfs mount >&2
 
 printf 'required aws_role.so config=%s\n' "$MAP" >"$PLUGSTACK_CONF.new"
 chmod 0644 "$PLUGSTACK_CONF.new"

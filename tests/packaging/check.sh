@@ -68,6 +68,8 @@ FILES=(
   "-rw-r--r-- C etc/profile.d/aws-role.sh"
   "-rw-r--r-- usr/lib/tmpfiles.d/aws-role.conf"
   "-rw-r--r-- usr/lib/systemd/system/aws-role-refresher.service"
+  "-rwxr-xr-x usr/libexec/aws-role/aws-role-tmpfs"
+  "-rw-r--r-- usr/lib/systemd/system/aws-role-tmpfs.service"
   "-rwxr-xr-x usr/libexec/aws-role/aws-role-imds-lockdown"
   "-rw-r--r-- usr/lib/systemd/system/aws-role-imds-lockdown.service"
   "-rw-r--r-- usr/share/aws-role/pbs/aws_role_launch_hook.py"

@@ -36,6 +36,7 @@ check_eq "no aws-role unit is left enabled" "" "$(find /etc/systemd/system -name
 extra=$(find /etc/aws-role -mindepth 1 ! -name node-credentials 2>/dev/null)
 check_eq "/etc/aws-role holds only the suites' own node credentials (not the package's)" "" "$extra"
 check_eq "/run/aws-role holds no job" "" "$(ls -A /run/aws-role 2>/dev/null)"
+check "the purge unmounted the empty tmpfs of /run/aws-role" bash -c '! mountpoint -q /run/aws-role'
 
 # Slurm without the plugin: slurmd restarts, a job runs, nothing drains.
 check "slurmd restarts without the plugin" bash "$H/cluster.sh" restart-slurmd

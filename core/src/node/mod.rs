@@ -19,6 +19,8 @@ use nix::unistd::{Gid, Uid};
 
 use crate::map::{MapError, RoleMap};
 use crate::perms::writers;
+pub mod site;
+
 pub use crate::perms::{ancestor_problems, inspect, seen, Kind, Meta, PathView, Seen};
 use crate::slurm::ScontrolError;
 
@@ -806,6 +808,8 @@ pub struct PluginLine {
     pub config: Option<PathBuf>,
     pub prolog: Option<PathBuf>,
     pub epilog: Option<PathBuf>,
+    /// `timeout=` in seconds, when given as a number.
+    pub timeout: Option<u64>,
 }
 
 /// The first `required|optional .../aws_role.so [args]` line in `files`.
@@ -833,12 +837,14 @@ pub fn find_plugin(files: &[ConfFile]) -> Option<PluginLine> {
                 config: None,
                 prolog: None,
                 epilog: None,
+                timeout: None,
             };
             for arg in words {
                 match arg.split_once('=') {
                     Some(("config", v)) => p.config = Some(v.into()),
                     Some(("prolog", v)) => p.prolog = Some(v.into()),
                     Some(("epilog", v)) => p.epilog = Some(v.into()),
+                    Some(("timeout", v)) => p.timeout = v.parse().ok(),
                     _ => {}
                 }
             }
@@ -1099,6 +1105,19 @@ pub fn check(opts: &Options) -> Vec<Finding> {
 
     out.extend(imds_findings(map));
     out.extend(slurm_findings(&slurm, plugin.as_ref(), &opts.config));
+    out.push(site::base_mount_finding(&base, &site::base_mount(&base)));
+    if let Some(map) = map {
+        out.extend(site::node_keys_finding(map));
+        if slurm.present() {
+            out.extend(site::accounts_finding(map, slurm.show_config.as_ref()));
+        }
+    }
+    if let Some(Ok(show)) = &slurm.show_config {
+        out.extend(site::prolog_timeout_finding(
+            show,
+            plugin.as_ref().and_then(|p| p.timeout),
+        ));
+    }
     out
 }
 
@@ -1456,6 +1475,7 @@ mod tests {
             config: None,
             prolog: prolog.map(PathBuf::from),
             epilog: None,
+            timeout: None,
         }
     }
     fn paths(b: &[Binary]) -> Vec<String> {
@@ -1784,6 +1804,7 @@ mod tests {
                 config: Some("/etc/ar.toml".into()),
                 prolog: Some("/opt/p".into()),
                 epilog: Some("/opt/e".into()),
+                timeout: Some(30),
             }
         );
         assert_eq!(find_plugin(&files[..2]), None);
