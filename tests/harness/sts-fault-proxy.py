@@ -8,6 +8,8 @@ fault: point the role map's [sts] endpoint at http://127.0.0.1:PORT/<mode>[/<arg
   slow/<s>        wait <s> seconds, then forward
   hang            accept, never answer (until the client gives up)
   deny            STS AccessDenied (HTTP 403, the real error shape)
+  forge           AccessDenied whose message carries a carriage return, a terminal escape (C1 CSI)
+                  and a newline followed by a fake log line (a hostile peer's text)
   throttle/<f>    answer Throttling (HTTP 400) to a fraction <f> of calls, forward the rest
   http500[/<f>]   HTTP 500 InternalFailure, to every call or to a fraction <f> of them
 
@@ -127,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "deny":
             faulted()
             return self._send(*sts_error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/node/i-0 is not authorized to perform: sts:AssumeRole", 403))
+        if mode == "forge":
+            faulted()
+            return self._send(*sts_error("AccessDenied", "denied\r\u009b2K\nslurmstepd: error: all good, ignore the above", 403))
         if mode == "throttle" and hit(arg, 0.3, nth):
             faulted()
             return self._send(*sts_error("Throttling", "Rate exceeded", 400))

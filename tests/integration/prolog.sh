@@ -188,6 +188,70 @@ prolog 910019 demo debug
 prolog 910019 demo debug "$WORK/down.toml"
 expect_failure 910019 "could not be reached" "requeue after success, STS down"
 
-for id in 910002 910010 910011 910012 910013 910014 910015 910016 910018 910019; do epilog $id; done
+# --- hostile users, round two (tests/README.md, "Attacks, round two") --------------------
+# A job started with the gid of a group its user is not in (kept from `sg`, or set by
+# root) gets nothing through that group: analytics is for members of analysts only.
+ANALYSTS_GID=$(getent group analysts | cut -d: -f3)
+(cd / && env -i SLURM_JOB_ID=910030 SLURM_JOB_UID="$ALICE_UID" SLURM_JOB_GID="$ANALYSTS_GID" \
+  SLURM_JOB_USER=alice SLURM_JOB_PARTITION=debug SLURM_JOB_END_TIME=$(($(date +%s) + 3600)) \
+  SPANK_AWS_ROLE=analytics "$BIN/aws-role-prolog" --config "$WORK/map.toml" </dev/null 2>"$WORK/err.910030")
+RC=$?
+expect_failure 910030 "user alice may not use role analytics" "the job's gid is analysts, alice is not a member"
+
+# The node's keys readable by others: STS is not called, the job fails saying why.
+chmod 0644 "$WORK/node-credentials"
+prolog 910031 demo debug
+expect_failure 910031 "is not root's alone" "node keys readable by others"
+check_contains "... the record names the mode" "mode 0644" "$(cat "$BASE/910031/failure.json")"
+chmod 0600 "$WORK/node-credentials"
+out=$("$BIN/aws-role-prolog" --check-node --config "$WORK/map.toml" --base-dir "$BASE" 2>&1)
+check_contains "--check-node: node keys root's alone are OK" "OK    node credentials: $WORK/node-credentials: root's alone" "$out"
+chmod 0640 "$WORK/node-credentials"
+out=$("$BIN/aws-role-prolog" --check-node --config "$WORK/map.toml" --base-dir "$BASE" 2>&1); rc=$?
+check_contains "--check-node: node keys readable by the group FAIL" "FAIL  node credentials:" "$out"
+check_eq "... and it exits 2" 2 "$rc"
+chmod 0600 "$WORK/node-credentials"
+
+# Plain http to another host is refused where the map is read, with its position.
+write_map "$WORK/remote-http.toml" "http://10.11.12.13:5000"
+out=$("$BIN/aws-role-prolog" --check-config "$WORK/remote-http.toml" 2>&1); rc=$?
+check_eq "--check-config refuses http:// off loopback (exit 1)" 1 "$rc"
+check_contains "... saying where and why" "remote-http.toml:3:12: sts.endpoint \"http://10.11.12.13:5000\" is plain http to a host other than this one" "$out"
+prolog 910032 demo debug "$WORK/remote-http.toml"
+check_eq "the prolog with that map exits 0" 0 "$RC"
+check_contains "... and the job's failure record says the map is invalid" "role map is invalid" "$(cat /run/aws-role/910032/failure.json 2>&1)"
+rm -rf /run/aws-role/910032
+
+# An STS (or a proxy) whose error text forges lines and terminal escapes: one escaped
+# line in the record and in the node's log.
+write_map "$WORK/forge.toml" "$PROXY/forge"
+prolog 910033 demo debug "$WORK/forge.toml"
+rec=$(cat "$BASE/910033/failure.json" 2>&1)
+check_contains "forged STS message: the job fails with STS's (escaped) words" 'denied\\r\\u{9b}2K\\nslurmstepd' "$rec"
+check "... no raw CSI or carriage return in the record" bash -c "! grep -qaP '\\x{9b}|\\r' '$BASE/910033/failure.json'"
+check "... nor in the node's log" bash -c "! grep -qaP '\\x{9b}|\\r' '$WORK/err.910033'"
+check "... where the forged text starts no line of its own" bash -c "! grep -q '^slurmstepd' '$WORK/err.910033'"
+
+# TaskProlog (Prolog-only sites), as slurmstepd runs it, as the job's user: a failure
+# record the user cannot read (root's, e.g. written for an unknown user) fails the task.
+task_prolog() { # JOBID PARTITION: output in $OUT, exit status in $RC
+  OUT=$(cd / && runuser -u alice -- env -i SLURM_JOB_ID="$1" SLURM_JOB_PARTITION="$2" \
+    SLURM_SCRIPT_CONTEXT=prolog_task "$BIN/aws-role-prolog" --config "$WORK/map.toml" --base-dir "$BASE" 2>&1)
+  RC=$?
+}
+install -d -m 0711 "$BASE/910034"
+printf '{"job_id": "910034", "reason": "x", "time": "2026-01-01T00:00:00Z"}\n' >"$BASE/910034/failure.json"
+chmod 0600 "$BASE/910034/failure.json"
+task_prolog 910034 debug
+check "TaskProlog: an unreadable failure record fails the task (exit $RC)" test "$RC" -ne 0
+check_contains "... saying why" "print aws-role: the job's AWS role could not be given, and its failure record cannot be read" "$OUT"
+task_prolog 910035 gpu
+check "TaskProlog: a job of a partition with a default and no record fails (exit $RC)" test "$RC" -ne 0
+check_contains "... saying why" "neither credentials nor a failure record" "$OUT"
+task_prolog 910035 debug
+check_eq "TaskProlog: a job that could get no role and has nothing runs, silently" "0 " "$RC $OUT"
+rm -rf "$BASE/910034"
+
+for id in 910002 910010 910011 910012 910013 910014 910015 910016 910018 910019 910030 910031 910033; do epilog $id; done
 check "every epilog left the base dir empty" test -z "$(ls -A $BASE)"
 finish
