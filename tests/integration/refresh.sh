@@ -166,6 +166,50 @@ status=$("$BIN/aws-role-prolog" --config "$WORK/map.toml" --status 2>&1)
 check_contains "--status shows the failed job and why" "no credentials: the site's role map is invalid" "$status"
 epilog $J
 
+# --- a job without an end that Slurm no longer knows -------------------------------------
+# Before, a job without an end time was refreshed for as long as its directory existed.
+# Now the refresher asks `scontrol show job` before each of its refreshes (job 920005 is
+# not one the test cluster knows: "Invalid job id specified").
+J=920005
+(cd / && env -i SLURM_JOB_ID=$J SLURM_JOB_UID="$ALICE_UID" SLURM_JOB_GID="$ALICE_GID" \
+  SLURM_JOB_USER=alice SLURM_JOB_PARTITION=debug SPANK_AWS_ROLE=demo \
+  "$BIN/aws-role-prolog" --config "$WORK/map.toml" </dev/null 2>>"$WORK/prolog.err")
+check_eq "a job without an end gets credentials" None "$(field "$BASE/$J/state.json" end_time)"
+sleep 11 # half of the 20-s session: due
+refresh_once
+check_eq "a due job Slurm no longer knows is removed, not refreshed" "0 0 live, 0 refreshed, 0 failed, 1 removed" "$RC $(tail -n1 <<<"$OUT")"
+check_contains "... and the log says why" "Slurm no longer knows job $J" "$OUT"
+check "... its directory is gone" test ! -e "$BASE/$J"
+
+# --- 5,000 job directories, a few of them odd, under a 128-descriptor limit ------------
+# Before, the scan held one descriptor per directory (EMFILE past ~1,020 under the default
+# 1,024) and the first odd entry ended every pass and --status.
+J=920006
+prolog $J
+"$VENV/bin/python3" - "$BASE" <<'PY'
+import json, os, sys
+base = sys.argv[1]
+for n in range(5000):
+    d = os.path.join(base, str(940000 + n))
+    os.mkdir(d, 0o711)
+    with open(os.path.join(d, "failure.json"), "w") as f:
+        json.dump({"job_id": str(940000 + n), "reason": "STS could not be reached", "time": "2099-01-01T00:00:00Z"}, f)
+open(os.path.join(base, "930000"), "w").write("a file where a job directory should be")
+os.mkdir(os.path.join(base, "930001")); os.chmod(os.path.join(base, "930001"), 0o777)
+os.mkdir(os.path.join(base, "930002")); open(os.path.join(base, "930002", "state.json"), "w").write("{not json")
+os.makedirs(os.path.join(base, "930003", "state.json"))
+PY
+OUT=$(cd / && ulimit -n 128 && "$BIN/aws-role-refresher" --config "$WORK/map.toml" --once 2>&1); RC=$?
+check_eq "one pass over 5,005 entries with 128 descriptors: the live job, the odd ones skipped" \
+  "0 1 live, 0 refreshed, 0 failed, 0 removed, 4 skipped" "$RC $(tail -n1 <<<"$OUT")"
+check_contains "... each odd entry is logged" "930001" "$OUT"
+status=$(cd / && ulimit -n 128 && "$BIN/aws-role-prolog" --config "$WORK/map.toml" --status --json 2>&1); rc=$?
+check_eq "--status with 128 descriptors exits 0" 0 "$rc"
+check_eq "... and lists every entry (5,000 failed, the live one, 4 odd ones)" 5005 "$(grep -c '"kind"' <<<"$status")"
+check_contains "... the odd ones with why" '"dir":"930001","note"' "$status"
+rm -rf "$BASE"/94???? "$BASE"/93000?
+epilog $J
+
 # --- a broken map is reported with its position -----------------------------------------
 printf '[sts]\nregion = "us-east-1"\n[refresh]\nlead = "soon"\n' >"$WORK/map.toml"
 refresh_once
