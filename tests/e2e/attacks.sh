@@ -139,6 +139,14 @@ o=$(job_out "$S")
 check_contains "srun --aws-role=analytics inside alice's demo job: refused" "may not use role analytics" "$o"
 check_not_contains "... no step of it became analytics" "assumed-role/analytics" "$o"
 check_contains "... the job itself keeps demo" "assumed-role/demo/slurm-$S-0" "$o"
+# Round two, 13: a role she may ask for (shared, partition gpu's default) is still not the
+# job's: before, the step was only permission-checked, then ran with demo without a word.
+S3=$(submit alice --aws-role=demo <<<"srun --aws-role=shared bash -c '$ARN_OF' 2>&1; echo \"RC=\$?\"")
+slurm_job_wait "$S3" 60 >/dev/null
+o=$(job_out "$S3")
+check_contains "srun --aws-role=shared inside alice's demo job: the step fails, saying why" "a job step cannot change the job's AWS role: this job has role demo" "$o"
+check_not_contains "... it never ran as shared" "assumed-role/shared" "$o"
+check_not_contains "... nor silently as demo" "ARN=arn:aws:sts::123456789012:assumed-role/demo" "$o"
 S2=$(submit alice <<<"srun --aws-role=demo bash -c 'echo STEPCONFIG=\${AWS_CONFIG_FILE:-unset}' 2>&1")
 slurm_job_wait "$S2" 60 >/dev/null
 o=$(job_out "$S2")
@@ -270,6 +278,120 @@ if wait_running "$R" "$OUT/$R.ready"; then
 else
   not_ok "reboot: job $R did not start"
 fi
+
+# === 6. Round two (tests/README.md, "Attacks, round two") ================================
+SLURMD_LOG=/var/log/slurm/slurmd.log
+# 6a (1). Accounts are the user's word on this cluster (no AccountingStorageEnforce).
+write_map
+cat >>"$MAP" <<'TOML'
+
+[roles.finance]
+arn = "arn:aws:iam::123456789012:role/finance"
+allow_accounts = ["finance"]
+
+[roles.tagged]
+arn = "arn:aws:iam::123456789012:role/tagged"
+allow_users = ["alice"]
+tags = { project = "{account}" }
+TOML
+out=$(runuser -l bob -c "sbatch --aws-role=nosuchrole --wrap true" 2>&1)
+check_contains "a refusal lists the roles bob may request" "roles you may request" "$out"
+check_not_contains "... but never which account unlocks which role" "finance" "$out"
+A=$(submit alice --account=finance --aws-role=finance <<<"$ARN_OF; echo ran")
+st=$(slurm_job_wait "$A" 60)
+check_eq "sbatch --account=finance --aws-role=finance (an account she typed): the job FAILS" FAILED "$st"
+check_contains "... saying accounts are not enforced here" "does not enforce accounts" "$(job_out "$A")"
+check_not_contains "... it never became finance" "assumed-role/finance" "$(job_out "$A")"
+check "... nothing is left on the node" no_dir "$A"
+A=$(submit alice --account=finance --aws-role=tagged <<<"$ARN_OF; echo ran")
+st=$(slurm_job_wait "$A" 60)
+check_eq "--aws-role=tagged (its tags carry {account}): the job FAILS" FAILED "$st"
+check_contains "... saying why" "puts the job's account into its session (tags)" "$(job_out "$A")"
+out=$("$BIN/aws-role-prolog" --check-node 2>&1)
+check_contains "--check-node FAILs the map's account roles" "FAIL  job accounts: roles finance, tagged depend on job accounts" "$out"
+out=$("$BIN/aws-role-prolog" --check-config "$MAP" 2>&1); rc=$?
+check_eq "--check-config refuses them too (exit 1)" 1 "$rc"
+check_contains "... saying why" "does not enforce accounts" "$out"
+write_map
+D=$(submit alice --aws-role=demo <<<"$ARN_OF")
+slurm_job_wait "$D" 60 >/dev/null
+check "the node's log says what granted a role" grep -q "job $D: .*role chosen: requested with --aws-role by user alice, allowed by name for user alice" "$SLURMD_LOG"
+
+# 6b (7). A job's gid is not membership: alice with the gid of analysts (as root can set
+# it, or `sg` keeps it after she left the group) is refused analytics.
+out=$(setpriv --reuid=alice --regid=analysts --clear-groups -- env -i HOME=/home/alice PATH=/usr/bin:/bin \
+  sbatch --parsable --aws-role=analytics -o "$OUT/gid-%j.out" --wrap "$ARN_OF" 2>&1); rc=$?
+check "alice running with the gid of analysts: --aws-role=analytics refused (exit $rc)" test "$rc" -ne 0
+check_contains "... saying she may not use it" "may not use role analytics" "$out"
+
+# 6c (2). A job cannot grow its own credential files, and so cannot fill the node's /run.
+check "/run/aws-role is a tmpfs of its own" mountpoint -q /run/aws-role
+check_contains "--check-node says so" "OK    base dir file system: /run/aws-role is a tmpfs of its own" "$("$BIN/aws-role-prolog" --check-node 2>&1)"
+G=$(submit alice --aws-role=demo <<<'D=$(dirname $AWS_CONFIG_FILE)
+for f in credentials.json credentials config; do
+  head -c 1048576 /dev/zero >>$D/$f 2>/dev/null && echo "GREW $f"
+  : >$D/$f 2>/dev/null && echo "TRUNCATED $f"
+  chmod 0666 $D/$f 2>/dev/null && echo "CHMOD $f"
+done
+touch $D/mine 2>/dev/null && echo "CREATED"
+'"$ARN_OF")
+st=$(slurm_job_wait "$G" 60)
+o=$(job_out "$G")
+check_eq "alice's job that tries to grow its files still COMPLETES" COMPLETED "$st"
+check "... it could not grow, truncate, chmod or add any file" bash -c "! grep -qE 'GREW|TRUNCATED|CHMOD|CREATED' <<<\"\$1\"" _ "$o"
+check_contains "... and its credentials still work" "assumed-role/demo/slurm-$G-0" "$o"
+B=$(submit bob --aws-role=analytics <<<"$ARN_OF")
+check_eq "bob's job right after gets its role" COMPLETED "$(slurm_job_wait "$B" 60)"
+
+# 6d (8). The node's own keys readable by every user: no STS call, the job fails, no drain.
+chmod 0644 /etc/aws-role/node-credentials
+K=$(submit alice --aws-role=demo <<<"$ARN_OF")
+st=$(slurm_job_wait "$K" 60)
+chmod 0600 /etc/aws-role/node-credentials
+check_eq "node keys mode 0644: the job FAILS" FAILED "$st"
+check_contains "... saying the node's keys are not root's alone" "is not root's alone" "$(job_out "$K")"
+check "... the node is not drained" healthy
+
+# 6e (10). Slurm's PrologEpilogTimeout below the plugin's timeout=30: the plugin must end
+# the prolog first (Slurm would kill the job_prolog, requeue the job and drain the node).
+EXTRA=/etc/slurm/aws-role-test.conf
+cp "$EXTRA" "$EXTRA.attacks"
+echo "PrologEpilogTimeout=4" >>"$EXTRA"
+sl scontrol reconfigure >/dev/null 2>&1
+bash "$REPO/tests/harness/site.sh" write "$(bash "$REPO/tests/harness/sts.sh" proxy-url)/hang"
+sed -i 's/^timeout = .*/timeout = "20s"/' "$MAP"
+t0=$(date +%s)
+H=$(submit alice --aws-role=demo --no-requeue <<<"$ARN_OF")
+st=$(slurm_job_wait "$H" 90)
+check_eq "PrologEpilogTimeout=4, STS hangs: the job FAILS" FAILED "$st"
+check_contains "... saying the prolog was stopped in time" "did not finish within 3 s and was killed" "$(job_out "$H")"
+check "... the node is not drained" healthy
+check "... no prolog outlived its job_prolog" bash -c "! pgrep -f 'aws-role-prolog --config' >/dev/null"
+mv -f "$EXTRA.attacks" "$EXTRA"
+sl scontrol reconfigure >/dev/null 2>&1
+sl scontrol update nodename="$(sl scontrol show node -o | sed -n 's/^NodeName=\([^ ]*\).*/\1/p' | head -n1)" state=resume >/dev/null 2>&1
+write_map
+
+# 6f (12). No printing mode of any binary panics when its reader has gone (stdout on a
+# pipe whose read end is closed: every write fails with EPIPE, as under `| head -1`).
+closed_stdout() { # CMD...: prints CMD's stderr, then rc=N
+  /usr/bin/python3 - "$@" <<'PY'
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+p = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+sys.stdout.write(p.stderr.decode(errors="replace"))
+print("rc=%d" % p.returncode)
+PY
+}
+for cmd in "aws-role-prolog --check-config $MAP" "aws-role-prolog --status" "aws-role-prolog --check-node" \
+  "aws-role-prolog --help" "aws-role-epilog --help" "aws-role-credentials --help" \
+  "aws-role-refresher --help" "aws-role-refresher --config $MAP --plan 7-00:00:00"; do
+  # shellcheck disable=SC2086 # the words of $cmd are its arguments
+  out=$(closed_stdout "$BIN"/$cmd)
+  check_not_contains "$cmd on a closed stdout: no panic" "panicked" "$out"
+  check_not_contains "... and no exit 101" "rc=101" "$out"
+done
 
 # === 5. Secrets in logs ====================================================================
 check_eq "every secret issued in this suite was seen" 0 "$(( ${#SECRETS[@]} < 3 ))"
