@@ -17,7 +17,18 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 H=tests/harness
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each stage's time is printed when the next one starts (CI must stay under 60 minutes).
+T_START=$(date +%s)
+T_STEP=$T_START
+STEP_NAME=
+step() {
+  local now
+  now=$(date +%s)
+  [ -z "$STEP_NAME" ] || printf '=== took %d s: %s (%d s so far)\n' $((now - T_STEP)) "$STEP_NAME" $((now - T_START))
+  STEP_NAME=$*
+  T_STEP=$now
+  [ $# = 0 ] || printf '\n=== %s\n' "$*"
+}
 
 step "dependencies"
 bash $H/deps.sh
@@ -109,6 +120,7 @@ bash tests/packaging/spank-abi.sh "${abi_dirs[@]}" || failed_suites+=(tests/pack
 step "dpkg --purge aws-role (tests/packaging/purge.sh)"
 bash tests/packaging/purge.sh || failed_suites+=(tests/packaging/purge.sh)
 
+step # the last stage's time
 read -r sh_pass sh_fail < <(awk '{p += $1; f += $2} END {print p + 0, f + 0}' "$TALLY")
 rm -f "$TALLY"
 [ ${#failed_suites[@]} = 0 ] || echo "failed: ${failed_suites[*]}"

@@ -12,7 +12,8 @@ if command -v systemctl >/dev/null 2>&1; then
     if [ "$1" -eq 1 ]; then
         # Enabled on a first install only: an administrator's later `disable` survives
         # upgrades. (systemctl enable works without a running systemd.)
-        systemctl --no-reload enable aws-role-tmpfs.service aws-role-refresher.service >/dev/null 2>&1 || :
+        systemctl --no-reload enable aws-role-tmpfs.service >/dev/null 2>&1 || :
+        systemctl --no-reload enable aws-role-refresher.service >/dev/null 2>&1 || :
         if [ -d /run/systemd/system ]; then
             # The tmpfs first: it refuses to mount over job directories.
             systemctl start aws-role-tmpfs.service >/dev/null 2>&1 || :

@@ -10,7 +10,9 @@ fi
 # cargo-generate-rpm cannot make the package own its directories, so rpm leaves them
 # behind: remove the ones that are only ours, if empty (a kept .rpmsave keeps /etc/aws-role).
 if [ "$1" -eq 0 ]; then
-    # The tmpfs aws-role-tmpfs.service mounted, when no job is left in it.
+    # The node's own record (accounts.rs), and the tmpfs aws-role-tmpfs.service mounted,
+    # when no job is left in it.
+    rm -f /run/aws-role/.slurm-accounts.json
     if mountpoint -q /run/aws-role 2>/dev/null && [ -z "$(ls -A /run/aws-role 2>/dev/null)" ]; then
         umount /run/aws-role 2>/dev/null || :
     fi

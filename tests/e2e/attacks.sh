@@ -312,6 +312,8 @@ check_contains "--check-node FAILs the map's account roles" "FAIL  job accounts:
 out=$("$BIN/aws-role-prolog" --check-config "$MAP" 2>&1); rc=$?
 check_eq "--check-config refuses them too (exit 1)" 1 "$rc"
 check_contains "... saying why" "does not enforce accounts" "$out"
+check "the node cached Slurm's answer (root 0600, no job directory)" test "$(stat -c '%a %U' /run/aws-role/.slurm-accounts.json 2>&1)" = "600 root"
+rm -f /run/aws-role/.slurm-accounts.json # the node's own record; a purge removes it
 write_map
 D=$(submit alice --aws-role=demo <<<"$ARN_OF")
 slurm_job_wait "$D" 60 >/dev/null
@@ -366,7 +368,7 @@ st=$(slurm_job_wait "$H" 90)
 check_eq "PrologEpilogTimeout=4, STS hangs: the job FAILS" FAILED "$st"
 check_contains "... saying the prolog was stopped in time" "did not finish within 3 s and was killed" "$(job_out "$H")"
 check "... the node is not drained" healthy
-check "... no prolog outlived its job_prolog" bash -c "! pgrep -f 'aws-role-prolog --config' >/dev/null"
+check "... no prolog outlived its job_prolog" bash -c "! pgrep -f '[a]ws-role-prolog --config' >/dev/null"
 mv -f "$EXTRA.attacks" "$EXTRA"
 sl scontrol reconfigure >/dev/null 2>&1
 sl scontrol update nodename="$(sl scontrol show node -o | sed -n 's/^NodeName=\([^ ]*\).*/\1/p' | head -n1)" state=resume >/dev/null 2>&1

@@ -20,6 +20,7 @@ cleanup() {
   local p
   for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null; done
   ip netns del "$NS" 2>/dev/null
+  umount "$WORK/base" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -70,6 +71,8 @@ done
 # A valid map, base dir and binaries, and a Slurm that runs the plugin with PrologFlags=Alloc:
 # everything --check-node looks at is OK except what the lock-down changes.
 mkdir -m 0711 "$WORK/base"
+# A tmpfs of its own, as aws-role-tmpfs.service makes /run/aws-role.
+mount -t tmpfs -o size=1m,mode=0711 aws-role-imds "$WORK/base"
 mkdir -p "$WORK/slurm/plugstack.conf.d"
 cat >"$WORK/map.toml" <<TOML
 [sts]

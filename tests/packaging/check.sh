@@ -208,6 +208,8 @@ done
 run_script ".deb postinst configure (first install)" "$WORK/control/postinst" configure
 check_contains ".deb postinst enables the refresher on install" \
   "deb-systemd-helper enable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_contains ".deb postinst enables the tmpfs of /run/aws-role on install" \
+  "deb-systemd-helper enable aws-role-tmpfs.service" "$(cat "$WORK/calls")"
 check_not_contains ".deb postinst never enables the opt-in IMDS lock-down" \
   "enable aws-role-imds-lockdown" "$(cat "$WORK/calls")"
 run_script ".deb postinst configure (upgrade)" "$WORK/control/postinst" configure 0.0.9-1
@@ -336,6 +338,8 @@ done
 run_script ".rpm %post (first install)" "$WORK/rpm.POSTIN" 1
 check_contains ".rpm %post enables the refresher on install" \
   "systemctl --no-reload enable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_contains ".rpm %post enables the tmpfs of /run/aws-role on install" \
+  "systemctl --no-reload enable aws-role-tmpfs.service" "$(cat "$WORK/calls")"
 check_not_contains ".rpm %post never enables the opt-in IMDS lock-down" \
   "enable aws-role-imds-lockdown" "$(cat "$WORK/calls")"
 run_script ".rpm %post (upgrade)" "$WORK/rpm.POSTIN" 2
