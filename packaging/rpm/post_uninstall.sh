@@ -11,9 +11,10 @@ fi
 # behind: remove the ones that are only ours, if empty (a kept .rpmsave keeps /etc/aws-role).
 if [ "$1" -eq 0 ]; then
     # The node's own record (accounts.rs), and the tmpfs aws-role-tmpfs.service mounted,
-    # when no job is left in it.
+    # when no job is left in it (only where systemd runs, which mounted it).
     rm -f /run/aws-role/.slurm-accounts.json
-    if mountpoint -q /run/aws-role 2>/dev/null && [ -z "$(ls -A /run/aws-role 2>/dev/null)" ]; then
+    if [ -d /run/systemd/system ] && mountpoint -q /run/aws-role 2>/dev/null &&
+        [ -z "$(ls -A /run/aws-role 2>/dev/null)" ]; then
         umount /run/aws-role 2>/dev/null || :
     fi
     rmdir /usr/libexec/aws-role /usr/share/aws-role/pbs /usr/share/aws-role \

@@ -215,7 +215,10 @@ check_not_contains ".deb postinst never enables the opt-in IMDS lock-down" \
 run_script ".deb postinst configure (upgrade)" "$WORK/control/postinst" configure 0.0.9-1
 run_script ".deb prerm remove" "$WORK/control/prerm" remove
 run_script ".deb postrm remove" "$WORK/control/postrm" remove
+host_tmpfs=$(mountpoint -q /run/aws-role && echo mounted)
 run_script ".deb postrm purge" "$WORK/control/postrm" purge
+check_eq ".deb postrm purge under DPKG_ROOT leaves the host's /run/aws-role as it was" \
+  "$host_tmpfs" "$(mountpoint -q /run/aws-role && echo mounted)"
 
 # The installed tree, from the .deb (extracted into a temporary directory only).
 ROOT=$WORK/deb-root
