@@ -2,7 +2,7 @@
 //!
 //! Slurm checks the account a job names (`sbatch --account`) against the user's
 //! associations only when `AccountingStorageEnforce` includes `associations` (which
-//! `limits`, `qos` and `safe` imply) and accounting goes to slurmdbd. Anywhere else the
+//! `limits`, `qos`, `wckeys` and `safe` imply, slurm.conf(5)) and accounting goes to slurmdbd. Anywhere else the
 //! account is whatever the user typed: granting a role by account (`allow_accounts`), or
 //! putting `{account}` into a session name, SourceIdentity or tag (which IAM policies key
 //! on), would then let any user pick the role or forge the tag. PBS (OpenPBS, PBS Pro,
@@ -52,7 +52,7 @@ impl Verdict {
             .any(|w| {
                 matches!(
                     w.as_str(),
-                    "associations" | "limits" | "qos" | "safe" | "all"
+                    "associations" | "limits" | "qos" | "safe" | "wckeys" | "all"
                 )
             });
         implies_associations && self.storage.trim() == "accounting_storage/slurmdbd"
@@ -174,7 +174,8 @@ mod tests {
             "limits,qos,safe",
             "qos",
             "safe",
-            "ASSOCIATIONS,wckeys",
+            "wckeys",
+            "ASSOCIATIONS",
         ] {
             assert!(verdict(trusted, dbd).enforced(), "{trusted}");
             assert_eq!(verdict(trusted, dbd).doubt(), None);
