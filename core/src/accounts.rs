@@ -73,12 +73,7 @@ impl Verdict {
 
 /// Reads the accounting settings out of `scontrol show config` output.
 pub fn parse_show_config(text: &str, checked: SystemTime) -> Result<Verdict, String> {
-    let value = |key: &str| {
-        text.lines().find_map(|line| {
-            let (k, v) = line.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().to_string())
-        })
-    };
+    let value = |key| crate::slurm::show_config_value(text, key).map(str::to_string);
     let enforce = value("AccountingStorageEnforce")
         .ok_or("scontrol show config printed no AccountingStorageEnforce")?;
     let storage = value("AccountingStorageType").unwrap_or_default();
@@ -134,7 +129,7 @@ pub fn slurm_doubt(
     now: SystemTime,
     fresh_for: Duration,
 ) -> Option<String> {
-    if !map.uses_accounts() {
+    if map.account_roles(false).is_empty() {
         return None;
     }
     match slurm_verdict(map, store, now, fresh_for) {

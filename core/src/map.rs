@@ -376,18 +376,22 @@ impl RoleMap {
         }
     }
 
-    /// A human summary for `aws-role-prolog --check-config`.
-    /// Whether any decision or session of this map depends on a job's account (an
-    /// `allow_accounts` list, or `{account}` in a session name, SourceIdentity or tag):
-    /// only then must the node find out whether the scheduler vouches for accounts.
-    pub fn uses_accounts(&self) -> bool {
-        self.roles.values().any(|r| {
-            !r.allow_accounts.is_empty()
-                || !r.account_placeholders(&self.defaults, false).is_empty()
-                || !r.account_placeholders(&self.defaults, true).is_empty()
-        })
+    /// The roles whose decisions or sessions for jobs of the scheduler (`pbs`, else Slurm)
+    /// depend on a job's account: an `allow_accounts` list, or `{account}` in the session
+    /// name, SourceIdentity or a tag. Only when there are some must the node find out
+    /// whether the scheduler vouches for accounts.
+    pub fn account_roles(&self, pbs: bool) -> Vec<&str> {
+        self.roles
+            .iter()
+            .filter(|(_, r)| {
+                !r.allow_accounts.is_empty()
+                    || !r.account_placeholders(&self.defaults, pbs).is_empty()
+            })
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 
+    /// A human summary for `aws-role-prolog --check-config`.
     pub fn summary(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

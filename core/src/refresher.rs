@@ -106,22 +106,18 @@ impl Refresher {
         store: &Store,
         now: SystemTime,
     ) -> Result<Report, StoreError> {
-        if self.last_map.as_ref().is_some_and(|m| **m != **map) {
+        // Whether Slurm still vouches for accounts, asked again before the prologs' cached
+        // answer is half as old as they accept.
+        let slurm_doubt =
+            crate::accounts::slurm_doubt(map, store, now, crate::accounts::FRESH_FOR / 2);
+        // A changed map or accounts answer gives stopped jobs another chance.
+        if self.last_map.as_ref().is_some_and(|m| **m != **map) || self.last_doubt != slurm_doubt {
             for tracker in self.trackers.values_mut() {
                 tracker.stopped = false;
             }
         }
         self.last_map = Some(Arc::clone(map));
-        // Whether Slurm still vouches for accounts, asked again before the prologs' cached
-        // answer is half as old as they accept; a change gives stopped jobs another chance.
-        let slurm_doubt =
-            crate::accounts::slurm_doubt(map, store, now, crate::accounts::FRESH_FOR / 2);
-        if self.last_doubt != slurm_doubt {
-            for tracker in self.trackers.values_mut() {
-                tracker.stopped = false;
-            }
-            self.last_doubt.clone_from(&slurm_doubt);
-        }
+        self.last_doubt.clone_from(&slurm_doubt);
         let t = Timing::of(map);
         let mut report = Report::default();
         let mut due = Vec::new();

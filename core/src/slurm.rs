@@ -186,6 +186,31 @@ pub fn scontrol_end_time(output: &str, id: &JobId) -> Result<Option<SystemTime>,
     }
 }
 
+/// The value of `key` in `scontrol show config` output (`PrologFlags             = Alloc`);
+/// `None` when there is no such line.
+pub fn show_config_value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
+    output.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+/// The SPANK plugin's `timeout=` for its prolog and epilog binaries when the plugstack
+/// line gives none.
+pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest the plugin lets its prolog or epilog binary run under Slurm's
+/// `PrologEpilogTimeout` (seconds). Slurm kills a job_prolog or job_epilog that outlives
+/// it, requeues the job and drains the node, so the plugin ends the binary first, leaving
+/// time to record the failure: a tenth of Slurm's limit, at least 1 s, and never below
+/// 1 s in all.
+pub fn plugin_limit_under(prolog_epilog_timeout: u32) -> Duration {
+    let margin = (prolog_epilog_timeout / 10).max(1);
+    Duration::from_secs(u64::from(
+        prolog_epilog_timeout.saturating_sub(margin).max(1),
+    ))
+}
+
 /// Whether Slurm still runs a job, as far as `scontrol show job` tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Liveness {

@@ -366,34 +366,14 @@ fn check_node(args: &Args) -> ExitCode {
     ExitCode::from(aws_role::node::exit_code(&findings))
 }
 
-/// For a map whose roles depend on job accounts: whether this cluster's Slurm vouches
-/// for them. `Err`: it says it does not (such jobs would be refused); `Ok`: a note (it
-/// does, or it cannot be asked here, e.g. on a host without Slurm).
-fn account_check(map: &RoleMap) -> Option<Result<String, String>> {
-    if !map.uses_accounts() {
-        return None;
-    }
-    let answer = aws_role::slurm::run_scontrol(
-        &map.slurm.scontrol,
-        &["show", "config"],
-        map.slurm.scontrol_timeout,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|out| aws_role::accounts::parse_show_config(&out, SystemTime::now()));
-    Some(match answer {
-        Ok(v) => match v.doubt() {
-            None => Ok(format!(
-                "job accounts: Slurm enforces them (AccountingStorageEnforce = {}); allow_accounts and {{account}} are honoured",
-                v.enforce
-            )),
-            Some(doubt) => Err(format!(
-                "roles depend on job accounts (allow_accounts or {{account}}), but {doubt}: such jobs will be refused; enforce associations in Slurm, or grant by user or group"
-            )),
-        },
-        Err(e) => Ok(format!(
-            "job accounts: cannot ask Slurm whether it enforces them ({e}); the prolog honours allow_accounts and {{account}} only where it does (under PBS, never)"
-        )),
-    })
+/// For a map whose roles depend on job accounts, `--check-node`'s finding on whether this
+/// cluster's Slurm vouches for them (a FAIL: such jobs would be refused).
+fn account_finding(map: &RoleMap) -> Option<aws_role::node::Finding> {
+    let scontrol = &map.slurm.scontrol;
+    let show_config = scontrol.exists().then(|| {
+        aws_role::slurm::run_scontrol(scontrol, &["show", "config"], map.slurm.scontrol_timeout)
+    });
+    aws_role::node::site::accounts_finding(map, show_config.as_ref())
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
@@ -401,13 +381,13 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         Ok(map) => {
             aws_role::outln!("{}: valid", path.display());
             let _ = aws_role::output::stdout(&map.summary());
-            match account_check(&map) {
-                Some(Err(problem)) => {
-                    aws_role::errln!("{}: {problem}", path.display());
+            match account_finding(&map) {
+                Some(f) if f.level == aws_role::node::Level::Fail => {
+                    aws_role::errln!("{}: {}", path.display(), f.detail);
                     ExitCode::FAILURE
                 }
-                Some(Ok(note)) => {
-                    aws_role::outln!("{note}");
+                Some(f) => {
+                    let _ = aws_role::output::stdout(&aws_role::node::render(&[f]));
                     ExitCode::SUCCESS
                 }
                 None => ExitCode::SUCCESS,

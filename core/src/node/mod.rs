@@ -22,7 +22,7 @@ use crate::perms::writers;
 pub mod site;
 
 pub use crate::perms::{ancestor_problems, inspect, seen, Kind, Meta, PathView, Seen};
-use crate::slurm::ScontrolError;
+use crate::slurm::{show_config_value, ScontrolError};
 
 /// Where the plugin finds the prolog when its plugstack line has no `prolog=`.
 pub const PLUGIN_PROLOG: &str = "/usr/libexec/aws-role/aws-role-prolog";
@@ -652,15 +652,6 @@ pub fn imds_root_finding(
 const SLURM: &str = "Slurm";
 const PROLOG_FLAGS: &str = "Slurm PrologFlags";
 const PLUGIN: &str = "Slurm plugin";
-
-/// The value of `key` in `scontrol show config` output (`PrologFlags             = Alloc`);
-/// `None` when there is no such line.
-pub fn show_config_value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
-    output.lines().find_map(|line| {
-        let (k, v) = line.split_once('=')?;
-        (k.trim() == key).then(|| v.trim())
-    })
-}
 
 /// The flags of `PrologFlags` in `scontrol show config` output (`(null)`: none); `None`
 /// when the output has no such line.

@@ -14,24 +14,13 @@ const BASE_MOUNT: &str = "base dir file system";
 const NODE_KEYS: &str = "node credentials";
 const TIMEOUT: &str = "Slurm PrologEpilogTimeout";
 
-/// The roles whose decisions or sessions depend on a job's account.
-fn account_roles(map: &RoleMap) -> Vec<&str> {
-    map.roles
-        .iter()
-        .filter(|(_, r)| {
-            !r.allow_accounts.is_empty() || !r.account_placeholders(&map.defaults, false).is_empty()
-        })
-        .map(|(n, _)| n.as_str())
-        .collect()
-}
-
 /// FAIL when a role depends on job accounts that Slurm does not enforce (such jobs are
 /// refused); nothing when no role depends on accounts.
 pub fn accounts_finding(
     map: &RoleMap,
     show_config: Option<&Result<String, ScontrolError>>,
 ) -> Option<Finding> {
-    let roles = account_roles(map);
+    let roles = map.account_roles(false);
     if roles.is_empty() {
         return None;
     }
@@ -161,16 +150,17 @@ pub fn node_keys_finding(map: &RoleMap) -> Option<Finding> {
 }
 
 /// INFO when the plugin's `timeout=` will be lowered under Slurm's PrologEpilogTimeout
-/// (it does so itself); nothing when Slurm has none.
+/// (it does so itself, [`crate::slurm::plugin_limit_under`]); nothing when Slurm has none.
 pub fn prolog_timeout_finding(show_config: &str, plugin_timeout: Option<u64>) -> Option<Finding> {
-    let value = super::show_config_value(show_config, "PrologEpilogTimeout")?;
-    let secs: u64 = value.parse().ok().filter(|&s| s > 0 && s < 65534)?;
-    let ours = plugin_timeout.unwrap_or(30);
-    Some(if ours + secs / 10 >= secs {
+    let value = crate::slurm::show_config_value(show_config, "PrologEpilogTimeout")?;
+    let secs: u32 = value.parse().ok().filter(|&s| s > 0 && s < 65534)?;
+    let ours = plugin_timeout.unwrap_or(crate::slurm::PLUGIN_TIMEOUT.as_secs());
+    let limit = crate::slurm::plugin_limit_under(secs).as_secs();
+    Some(if limit < ours {
         finding(
             Level::Info,
             TIMEOUT,
-            format!("PrologEpilogTimeout={secs} is not above the plugin's timeout={ours}: the plugin ends a slow prolog after {} s, before Slurm would (Slurm drains the node when it does)", secs.saturating_sub((secs / 10).max(1)).max(1)),
+            format!("PrologEpilogTimeout={secs} is not above the plugin's timeout={ours}: the plugin ends a slow prolog after {limit} s, before Slurm would (Slurm drains the node when it does)"),
         )
     } else {
         finding(
@@ -284,5 +274,11 @@ mod tests {
                 .level,
             Level::Ok
         );
+        // Exactly the plugin's rule (slurm::plugin_limit_under): under 11 s it allows
+        // 10 s, under 20 s 18 s, so timeout=10 and timeout=18 are not lowered.
+        for (secs, ours) in [(11, 10), (20, 18)] {
+            let f = prolog_timeout_finding(&format!("PrologEpilogTimeout = {secs}\n"), Some(ours));
+            assert_eq!(f.unwrap().level, Level::Ok, "{secs} {ours}");
+        }
     }
 }
