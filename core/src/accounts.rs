@@ -26,10 +26,6 @@ pub const CACHE: &str = ".slurm-accounts.json";
 /// How long a cached answer is used by the prolog.
 pub const FRESH_FOR: Duration = Duration::from_secs(300);
 
-/// Why PBS accounts are never trusted.
-pub const PBS_DOUBT: &str =
-    "PBS does not check the account a job names (qsub -A), so it is whatever its user typed";
-
 /// What Slurm said about accounting.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +69,7 @@ impl Verdict {
 
 /// Reads the accounting settings out of `scontrol show config` output.
 pub fn parse_show_config(text: &str, checked: SystemTime) -> Result<Verdict, String> {
-    let value = |key| crate::slurm::show_config_value(text, key).map(str::to_string);
+    let value = |key| crate::scheduler::slurm::show_config_value(text, key).map(str::to_string);
     let enforce = value("AccountingStorageEnforce")
         .ok_or("scontrol show config printed no AccountingStorageEnforce")?;
     let storage = value("AccountingStorageType").unwrap_or_default();
@@ -103,7 +99,7 @@ pub fn slurm_verdict(
             }
         }
     }
-    let out = crate::slurm::run_scontrol(
+    let out = crate::scheduler::slurm::run_scontrol(
         &map.slurm.scontrol,
         &["show", "config"],
         map.slurm.scontrol_timeout,
@@ -129,7 +125,7 @@ pub fn slurm_doubt(
     now: SystemTime,
     fresh_for: Duration,
 ) -> Option<String> {
-    if map.account_roles(false).is_empty() {
+    if map.account_roles(Scheduler::Slurm).is_empty() {
         return None;
     }
     match slurm_verdict(map, store, now, fresh_for) {
@@ -141,11 +137,12 @@ pub fn slurm_doubt(
     }
 }
 
-/// The doubt about `job`'s account: PBS's always, Slurm's from [`slurm_doubt`].
-pub fn doubt_for(job: &Job, slurm: impl FnOnce() -> Option<String>) -> Option<String> {
-    match job.scheduler {
-        Scheduler::Pbs => Some(PBS_DOUBT.to_string()),
-        Scheduler::Slurm => slurm(),
+/// The doubt about `job`'s account: its scheduler's own when it never vouches for accounts
+/// (PBS), else what asking finds (`ask`: Slurm's [`slurm_doubt`]).
+pub fn doubt_for(job: &Job, ask: impl FnOnce() -> Option<String>) -> Option<String> {
+    match crate::scheduler::of(job.scheduler).fixed_account_doubt() {
+        Some(doubt) => Some(doubt.to_string()),
+        None => ask(),
     }
 }
 

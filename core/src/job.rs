@@ -15,14 +15,51 @@ pub enum Scheduler {
     Pbs,
 }
 
-impl fmt::Display for Scheduler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Scheduler {
+    /// Every scheduler aws-role knows; what each one does is in [`crate::scheduler`].
+    pub const ALL: [Scheduler; 2] = [Scheduler::Slurm, Scheduler::Pbs];
+
+    /// The name used in state records, logs and `--scheduler`.
+    pub fn name(self) -> &'static str {
+        match self {
             Scheduler::Slurm => "slurm",
             Scheduler::Pbs => "pbs",
+        }
+    }
+
+    /// The scheduler called `name` ([`Scheduler::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Scheduler> {
+        Scheduler::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl std::str::FromStr for Scheduler {
+    type Err = String;
+
+    /// For `--scheduler`: a name of [`Scheduler::ALL`].
+    fn from_str(name: &str) -> Result<Scheduler, String> {
+        Scheduler::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Scheduler::ALL.iter().map(|s| s.name()).collect();
+            format!(
+                "unknown scheduler {:?} (one of: {})",
+                crate::text::one_line(name, 40),
+                names.join(", ")
+            )
         })
     }
 }
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The latest `end_time` a state record may hold: 9999-12-31T23:59:59Z, the last second
+/// the record's RFC 3339 times can write. A prolog never writes a later one (a job's end
+/// is at most 200 years away); a larger number is a damaged record, and `SystemTime`
+/// cannot hold every `u64` of seconds, nor a margin and grace added to one near its end.
+pub const MAX_END_TIME: u64 = 253_402_300_799;
 
 /// A job id that is safe to use as a single path component.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,73 +75,11 @@ pub struct JobIdError {
     pub why: &'static str,
 }
 
-/// Longest PBS job id accepted (`<seq>[<idx>].<server fqdn>`); a path component must stay well below 255.
-const PBS_ID_MAX: usize = 128;
-
 impl JobId {
-    /// A Slurm job id: 1 to 10 decimal digits, a non-zero `u32` (what Slurm issues).
-    pub fn slurm(s: &str) -> Result<JobId, JobIdError> {
-        let err = |why| JobIdError {
-            scheduler: Scheduler::Slurm,
-            shown: format!("{s:?}"),
-            why,
-        };
-        if s.is_empty() {
-            return Err(err("it is empty"));
-        }
-        if !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(err("only digits are allowed"));
-        }
-        match s.parse::<u32>() {
-            Ok(0) => Err(err("0 is not a job id")),
-            Ok(n) => Ok(JobId(n.to_string())),
-            Err(_) => Err(err("it is larger than any Slurm job id")),
-        }
-    }
-
-    /// A PBS/Torque job id such as `1234.server.example.com` or `1234[5].server`.
-    /// Allowed: ASCII letters, digits, `.`, `-`, `_`, and one `[digits]` array index after the
-    /// sequence number. It must start with a digit and may not contain `..`.
-    pub fn pbs(s: &str) -> Result<JobId, JobIdError> {
-        let err = |why| JobIdError {
-            scheduler: Scheduler::Pbs,
-            shown: format!("{s:?}"),
-            why,
-        };
-        if s.is_empty() {
-            return Err(err("it is empty"));
-        }
-        if s.len() > PBS_ID_MAX {
-            return Err(err("it is longer than 128 characters"));
-        }
-        if !s.as_bytes()[0].is_ascii_digit() {
-            return Err(err("it must start with the job's sequence number"));
-        }
-        if s.contains("..") {
-            return Err(err("it contains '..'"));
-        }
-        let ok_plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
-        let (head, rest) = match s.find('[') {
-            None => (s, ""),
-            Some(i) => (&s[..i], &s[i..]),
-        };
-        if !head.bytes().all(ok_plain) {
-            return Err(err(
-                "only letters, digits, '.', '-', '_' and an array index '[n]' are allowed",
-            ));
-        }
-        if !rest.is_empty() {
-            let close = rest.find(']').ok_or_else(|| err("'[' without ']'"))?;
-            let index = &rest[1..close];
-            let tail = &rest[close + 1..];
-            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(err("the array index must be digits"));
-            }
-            if !tail.bytes().all(ok_plain) || !head.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(err("the array index must follow the sequence number"));
-            }
-        }
-        Ok(JobId(s.to_string()))
+    /// A job id that a scheduler module's `parse_job_id` has checked (each scheduler has its
+    /// own rules: [`crate::scheduler`]). Crate-only, so no id reaches a path unchecked.
+    pub(crate) fn checked(id: String) -> JobId {
+        JobId(id)
     }
 
     /// The id as the scheduler prints it.
@@ -180,73 +155,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slurm_ids_are_digits_only() {
-        assert_eq!(JobId::slurm("42").unwrap().as_str(), "42");
-        assert_eq!(JobId::slurm("4294967295").unwrap().as_str(), "4294967295");
-        for bad in [
-            "",
-            "0",
-            "4294967296",
-            "12a",
-            "../1",
-            "1/2",
-            " 1",
-            "1\n",
-            "-1",
-            "+1",
-        ] {
-            assert!(JobId::slurm(bad).is_err(), "{bad:?} accepted");
+    fn scheduler_names_round_trip() {
+        for s in Scheduler::ALL {
+            assert_eq!(Scheduler::from_name(s.name()), Some(s));
+            assert_eq!(s.to_string(), s.name());
         }
-        // Leading zeros are normalised so one job has one directory.
-        assert_eq!(JobId::slurm("007").unwrap().as_str(), "7");
-    }
-
-    #[test]
-    fn pbs_ids_accept_server_names_and_array_indices() {
-        for ok in [
-            "1234",
-            "1234.server.example.com",
-            "1234[5].server",
-            "1234[]",
-            "99.pbs-01_x",
-        ] {
-            let r = JobId::pbs(ok);
-            if ok == "1234[]" {
-                assert!(r.is_err());
-            } else {
-                assert!(r.is_ok(), "{ok:?} refused: {r:?}");
-            }
-        }
-        assert_eq!(
-            JobId::pbs("1234[5].server").unwrap().dir_name(),
-            "1234_5_.server"
-        );
-    }
-
-    #[test]
-    fn pbs_ids_refuse_escapes_and_garbage() {
-        let long = "1".repeat(300);
-        for bad in [
-            "",
-            "../x",
-            "1/2",
-            "1..2",
-            "x123",
-            "1 2",
-            "1\u{7}",
-            "1[a]",
-            "1[2",
-            "1]2",
-            "1[2][3]",
-            long.as_str(),
-        ] {
-            assert!(JobId::pbs(bad).is_err(), "{bad:?} accepted");
-        }
-        let e = JobId::pbs("1\u{1b}[31m").unwrap_err().to_string();
-        assert!(
-            !e.contains('\u{1b}'),
-            "control character reached the message: {e}"
-        );
+        assert_eq!(Scheduler::from_name("torque"), None);
+        assert_eq!(Scheduler::from_name("Slurm"), None);
+        let e = "lsf\n".parse::<Scheduler>().unwrap_err();
+        assert!(e.contains("slurm, pbs") && !e.contains('\n'), "{e}");
     }
 
     #[test]

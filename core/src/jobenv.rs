@@ -110,7 +110,7 @@ pub fn task_prolog(dir: &Path, failure: Found, config: Found, expected: bool) ->
     };
     match failure {
         Found::Read(bytes) => {
-            let reason = crate::store::parse_record::<crate::store::FailureRecord>(&bytes)
+            let reason = crate::store::parse_record::<crate::record::FailureRecord>(&bytes)
                 .map(|r| r.reason)
                 .unwrap_or_else(|_| "the job's AWS role could not be given".into());
             return fail(&reason);

@@ -12,10 +12,12 @@
 //! - [`job`]: what we know about a job, with validated job ids.
 //! - [`jobenv`]: the variables a job with a role gets, and those it loses.
 //! - [`logging`]: the binaries' log set-up, which keeps the SDK from logging key ids (feature `sts`).
-//! - [`slurm`]: reading a job from the Slurm Prolog/Epilog environment.
-//! - [`pbs`]: reading a job from the arguments of a PBS/Torque/OpenPBS prologue/epilogue.
+//! - [`scheduler`]: the batch systems, one module each behind one seam: job ids, reading a
+//!   job from what its prolog is given (Slurm's environment, PBS's arguments), queue
+//!   default roles, whether a job still runs.
 //! - [`creds`]: temporary credentials, whose secrets cannot be printed by accident.
 //! - [`store`]: the per-job directory under `/run/aws-role`, written atomically and safely.
+//! - [`record`]: what a job directory's records hold (`state.json`, `failure.json`).
 //! - [`ca`]: the CA certificates an STS client trusts: none for `http://`, the system's CA
 //!   bundle file for `https://` (feature `sts`).
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
@@ -40,16 +42,16 @@ pub mod logging;
 pub mod map;
 pub mod node;
 pub mod output;
-pub mod pbs;
 pub mod perms;
 pub mod policy;
 #[cfg(feature = "sts")]
 pub mod provision;
+pub mod record;
 pub mod refresh;
 #[cfg(feature = "sts")]
 pub mod refresher;
+pub mod scheduler;
 pub mod session;
-pub mod slurm;
 pub mod status;
 pub mod store;
 #[cfg(feature = "sts")]

@@ -6,7 +6,7 @@
 
 use nix::unistd::{getgrouplist, Group, User};
 
-use crate::job::{Job, RoleRequest, Scheduler};
+use crate::job::{Job, RoleRequest};
 use crate::map::{Role, RoleMap};
 
 /// Who is asking, as far as the allow lists are concerned.
@@ -63,28 +63,7 @@ impl Decision {
 
 /// The partition (Slurm) or queue (PBS) default role for a job, if any.
 pub fn default_role<'m>(map: &'m RoleMap, job: &Job) -> Option<(&'m str, String)> {
-    let queue = job.partition.as_deref();
-    match job.scheduler {
-        Scheduler::Slurm => queue.and_then(|p| {
-            map.partitions.get(p).map(|d| {
-                (
-                    d.default_role.as_str(),
-                    format!("the default role of partition {p}"),
-                )
-            })
-        }),
-        Scheduler::Pbs => match queue.and_then(|q| map.pbs.queues.get(q).map(|d| (q, d))) {
-            Some((q, d)) => Some((
-                d.default_role.as_str(),
-                format!("the default role of queue {q}"),
-            )),
-            None => map
-                .pbs
-                .default_role
-                .as_deref()
-                .map(|r| (r, "the site's default PBS role".to_string())),
-        },
-    }
+    crate::scheduler::of(job.scheduler).default_role(map, job.partition.as_deref())
 }
 
 /// Whether a Slurm job could get a role on this node: it names one with `--aws-role` (even
@@ -144,7 +123,7 @@ pub fn allows(role: &Role, who: &Requester<'_>) -> bool {
 /// vouches for (a tag-keyed IAM policy would then trust what the user typed).
 fn given(map: &RoleMap, job: &Job, who: &Requester<'_>, role: &str, why: String) -> Decision {
     let placeholders = map.roles.get(role).map_or_else(Vec::new, |r| {
-        r.account_placeholders(&map.defaults, job.scheduler == Scheduler::Pbs)
+        r.account_placeholders(&map.defaults, job.scheduler)
     });
     match who.account_doubt {
         Some(doubt) if !placeholders.is_empty() => Decision::Denied {
@@ -286,7 +265,7 @@ pub fn groups_for(map: &RoleMap, user: &str) -> Result<Vec<String>, nix::Error> 
 /// Never the gid a job or a process runs with: that is the gid of whoever submitted, which
 /// can be a group the user has left (a shell started with `sg`/`newgrp` keeps it) or one
 /// root chose; it proves nothing about membership. PBS's group argument is checked
-/// against the same membership ([`crate::pbs`]).
+/// against the same membership ([`crate::scheduler::pbs`]).
 pub fn groups_of(user: &str) -> Result<Vec<String>, nix::Error> {
     let entry = User::from_name(user)?.ok_or(nix::Error::ENOENT)?;
     let cname = std::ffi::CString::new(user).map_err(|_| nix::Error::EINVAL)?;
@@ -496,7 +475,7 @@ default_role = "shared"
     fn pbs_queue_defaults_fall_back_to_the_site_default() {
         let m = map();
         let mut j = job("42");
-        j.scheduler = Scheduler::Pbs;
+        j.scheduler = crate::job::Scheduler::Pbs;
         j.partition = Some("batch".into());
         assert_eq!(default_role(&m, &j).map(|(r, _)| r), Some("shared"));
         j.partition = Some("other".into());

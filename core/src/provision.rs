@@ -9,13 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use crate::accounts;
 use crate::creds::{rfc3339, Credentials};
-use crate::job::{Job, JobId, Scheduler};
+use crate::job::{Job, JobId};
 use crate::map::{Role, RoleMap};
 use crate::policy::{self, Decision, Requester};
+use crate::record::{FailureRecord, JobState};
 use crate::session::is_tag_char;
 use crate::store::{
-    FailureRecord, JobDir, JobState, Reader, Store, StoreError, CONFIG, CREDENTIALS_INI,
-    CREDENTIALS_JSON, FAILURE, STATE,
+    JobDir, Reader, Store, StoreError, CONFIG, CREDENTIALS_INI, CREDENTIALS_JSON, FAILURE, STATE,
 };
 use crate::sts::{self, AssumeRequest};
 use crate::walltime;
@@ -39,10 +39,7 @@ pub enum Outcome {
 
 /// Builds the AssumeRole request for `job` and `role` (no network).
 pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> AssumeRequest {
-    let template = match job.scheduler {
-        Scheduler::Slurm => &map.defaults.session_name,
-        Scheduler::Pbs => &map.defaults.pbs_session_name,
-    };
+    let (_, template) = map.defaults.session_name_of(job.scheduler);
     AssumeRequest {
         role_arn: role.arn.clone(),
         session_name: template.render(job),
@@ -277,6 +274,7 @@ pub fn fail(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::slurm::parse_job_id as slurm_id;
     use crate::session::tests::job;
     use std::path::Path;
 
@@ -345,7 +343,7 @@ tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
     fn failure_reasons_are_one_bounded_line() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::new(tmp.path().join("base"));
-        let id = JobId::slurm("61").unwrap();
+        let id = slurm_id("61").unwrap();
         let reason = format!("STS said \u{1b}]0;owned\u{7}\r\nok{}", "y".repeat(5000));
         let Outcome::Failed { reason } = fail(&store, &id, None, reason).unwrap() else {
             panic!("not a failure")

@@ -20,11 +20,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, SystemTime};
 
-use nix::unistd::{Gid, Uid};
-
-use crate::job::{Job, JobId, RoleRequest, Scheduler};
 use crate::map::RoleMap;
-use crate::store::JobState;
+use crate::record::JobState;
 use crate::walltime;
 
 /// The timing rules of refreshes, from the map.
@@ -139,47 +136,6 @@ pub fn lifetime(
     }
 }
 
-/// The latest `end_time` a state record may hold: 9999-12-31T23:59:59Z, the last second
-/// the record's RFC 3339 times can write. A prolog never writes a later one (a job's end
-/// is at most 200 years away); a larger number is a damaged record, and `SystemTime`
-/// cannot hold every `u64` of seconds, nor a margin and grace added to one near its end.
-pub const MAX_END_TIME: u64 = 253_402_300_799;
-
-/// A state record's `end_time` as a time; an error past [`MAX_END_TIME`].
-fn end_time(state: &JobState) -> Result<Option<SystemTime>, String> {
-    match state.end_time {
-        Some(s) if s > MAX_END_TIME => Err(format!(
-            "end_time {s} is after the year 9999 (at most {MAX_END_TIME})"
-        )),
-        end => Ok(end.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))),
-    }
-}
-
-/// The job a state record describes, as the prolog saw it.
-pub fn job_of(state: &JobState) -> Result<Job, String> {
-    let (scheduler, id) = match state.scheduler.as_str() {
-        "slurm" => (Scheduler::Slurm, JobId::slurm(&state.job_id)),
-        "pbs" => (Scheduler::Pbs, JobId::pbs(&state.job_id)),
-        other => return Err(format!("unknown scheduler {other:?}")),
-    };
-    let end_time = end_time(state)?;
-    Ok(Job {
-        scheduler,
-        id: id.map_err(|e| e.to_string())?,
-        array_job_id: state.array_job_id.clone(),
-        array_task_id: state.array_task_id,
-        user: state.user.clone(),
-        uid: Uid::from_raw(state.uid),
-        gid: Gid::from_raw(state.gid),
-        partition: state.partition.clone(),
-        account: state.account.clone(),
-        cluster: state.cluster.clone(),
-        restart_count: state.restart_count,
-        end_time,
-        requested: state.requested.as_deref().and_then(RoleRequest::from_value),
-    })
-}
-
 /// The times in a state record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Times {
@@ -196,7 +152,7 @@ impl Times {
         Ok(Times {
             issued: time("issued", &state.issued)?,
             expiration: time("expiration", &state.expiration)?,
-            end: end_time(state)?,
+            end: crate::record::end_time(state)?,
         })
     }
 
@@ -213,8 +169,10 @@ pub use self::sts_side::{record_failure, refresh, RefreshError, Refreshed};
 mod sts_side {
     use super::*;
     use crate::creds::rfc3339;
+    use crate::job::Job;
     use crate::policy::{self, Decision, Requester};
     use crate::provision;
+    use crate::record::job_of;
     use crate::store::{JobDir, StoreError, STATE};
     use crate::sts::{self, StsError};
 
@@ -373,6 +331,8 @@ mod sts_side {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{RoleRequest, MAX_END_TIME};
+    use crate::record::job_of;
 
     const M: u64 = 60;
     const H: u64 = 3600;
@@ -588,7 +548,7 @@ mod tests {
             array_job_id: j.array_job_id.clone(),
             array_task_id: j.array_task_id,
             restart_count: 2,
-            ..crate::store::sample_state(&j.user, j.uid.as_raw(), j.gid.as_raw())
+            ..crate::record::sample_state(&j.user, j.uid.as_raw(), j.gid.as_raw())
         };
         let back = job_of(&state).unwrap();
         assert_eq!(format!("{back:?}"), format!("{j:?}"));
@@ -612,7 +572,7 @@ mod tests {
     /// below that overflowed later, adding the margin and the orphan grace.
     #[test]
     fn end_times_past_the_year_9999_are_refused_not_a_panic() {
-        let mut state = crate::store::sample_state("alice", 1001, 1001);
+        let mut state = crate::record::sample_state("alice", 1001, 1001);
         for bad in [
             MAX_END_TIME + 1,
             i64::MAX as u64,

@@ -22,9 +22,12 @@ use std::time::{Duration, SystemTime};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::creds::rfc3339;
+use crate::job::Scheduler;
 use crate::map::RoleMap;
+use crate::record::{FailureRecord, JobState};
 use crate::refresh::{self, Plan, RefreshError, Refreshed, Times, Timing};
-use crate::store::{FailureRecord, JobDir, JobState, Store, StoreError, FAILURE, STATE};
+use crate::scheduler::Liveness;
+use crate::store::{JobDir, Store, StoreError, FAILURE, STATE};
 
 /// How long a failure record whose job never ended properly is kept.
 pub const FAILURE_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -344,17 +347,15 @@ impl Refresher {
 /// down): then it is refreshed as before, and asked again at its next refresh. PBS jobs
 /// are not asked (their epilogue removes them).
 fn ended(map: &RoleMap, state: &JobState) -> Option<String> {
-    if state.scheduler != crate::job::Scheduler::Slurm.to_string() {
-        return None;
-    }
-    let id = crate::job::JobId::slurm(&state.job_id).ok()?;
-    match crate::slurm::ask_liveness(&map.slurm.scontrol, &id, map.slurm.scontrol_timeout) {
-        crate::slurm::Liveness::Gone(why) => Some(format!(
+    let scheduler = Scheduler::from_name(&state.scheduler)?;
+    let id = crate::scheduler::parse_job_id(scheduler, &state.job_id).ok()?;
+    match crate::scheduler::of(scheduler).liveness(map, &id)? {
+        Liveness::Gone(why) => Some(format!(
             "{why}; it has no end time, and its epilog never ran here"
         )),
-        crate::slurm::Liveness::Alive => None,
-        crate::slurm::Liveness::Unknown(why) => {
-            tracing::warn!(job = %id, "cannot ask Slurm whether the job still runs ({why}); refreshing it");
+        Liveness::Alive => None,
+        Liveness::Unknown(why) => {
+            tracing::warn!(job = %id, "cannot ask {scheduler} whether the job still runs ({why}); refreshing it");
             None
         }
     }
@@ -377,7 +378,7 @@ fn remove(store: &Store, name: &str, why: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::JobId;
+    use crate::scheduler::slurm::parse_job_id as slurm_id;
     use std::path::Path;
 
     /// A map whose STS endpoint refuses connections at once (nothing listens on port 9),
@@ -403,7 +404,7 @@ mod tests {
         JobState {
             expiration: rfc3339(now + Duration::from_secs(60)),
             issued: rfc3339(now - Duration::from_secs(3000)),
-            ..crate::store::sample_state(&user.name, user.uid.as_raw(), user.gid.as_raw())
+            ..crate::record::sample_state(&user.name, user.uid.as_raw(), user.gid.as_raw())
         }
     }
 
@@ -427,7 +428,7 @@ mod tests {
         let store = Store::new(tmp.path().join("base"));
         let now = SystemTime::now();
         let dir = store
-            .open_job(&JobId::slurm("42").unwrap(), true)
+            .open_job(&slurm_id("42").unwrap(), true)
             .unwrap()
             .unwrap();
         dir.write_record(STATE, &due_state(&me, now)).unwrap();
@@ -468,7 +469,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::new(tmp.path().join("base"));
         let now = SystemTime::now();
-        let id = JobId::slurm("42").unwrap();
+        let id = slurm_id("42").unwrap();
         let dir = store.open_job(&id, true).unwrap().unwrap();
         let mut state = due_state(&me, now);
         // Ended 2 h ago (+ 5 min margin), grace 1 h.
@@ -496,7 +497,7 @@ mod tests {
         // Sorted first and last around the odd ones, so the walk must pass them.
         for id in ["10", "99"] {
             let dir = store
-                .open_job(&JobId::slurm(id).unwrap(), true)
+                .open_job(&slurm_id(id).unwrap(), true)
                 .unwrap()
                 .unwrap();
             dir.write_record(STATE, &due_state(&me, now)).unwrap();
@@ -542,7 +543,7 @@ mod tests {
             "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
         );
         let running = scontrol("running", "echo \"JobId=$3 JobState=RUNNING\"");
-        let id = JobId::slurm("42").unwrap();
+        let id = slurm_id("42").unwrap();
         let dir = store.open_job(&id, true).unwrap().unwrap();
         dir.write_record(STATE, &due_state(&me, now)).unwrap();
         let rt = runtime();

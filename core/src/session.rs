@@ -285,14 +285,15 @@ pub fn is_valid_name(name: &str) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::job::{JobId, Scheduler};
+    use crate::job::Scheduler;
+    use crate::scheduler::slurm::parse_job_id as slurm_id;
     use nix::unistd::{Gid, Uid};
     use proptest::prelude::*;
 
     pub(crate) fn job(id: &str) -> Job {
         Job {
             scheduler: Scheduler::Slurm,
-            id: JobId::slurm(id).unwrap(),
+            id: slurm_id(id).unwrap(),
             array_job_id: None,
             array_task_id: None,
             user: "alice".into(),

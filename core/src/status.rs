@@ -3,7 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::store::{FailureRecord, JobState, Store, StoreError, FAILURE, STATE};
+use crate::record::{FailureRecord, JobState};
+use crate::store::{Store, StoreError, FAILURE, STATE};
 
 /// One job directory, as far as its records tell.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -154,7 +155,7 @@ mod tests {
             refreshes: 3,
             last_error: Some("STS could not be reached".into()),
             last_error_time: Some("2027-01-15T07:40:00Z".into()),
-            ..crate::store::sample_state("alice", 1001, 1001)
+            ..crate::record::sample_state("alice", 1001, 1001)
         }
     }
 

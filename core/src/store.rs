@@ -542,6 +542,8 @@ fn list(fd: &OwnedFd, path: &Path) -> Result<Vec<String>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::pbs::parse_job_id as pbs_id;
+    use crate::scheduler::slurm::parse_job_id as slurm_id;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn me() -> Reader {
@@ -560,7 +562,7 @@ mod tests {
     #[test]
     fn creates_private_dirs_and_0600_files() {
         let (_t, s) = store();
-        let id = JobId::slurm("42").unwrap();
+        let id = slurm_id("42").unwrap();
         let d = s.open_job(&id, true).unwrap().unwrap();
         d.write(CREDENTIALS_JSON, b"{}", me()).unwrap();
         let base = std::fs::metadata(s.base()).unwrap();
@@ -586,7 +588,7 @@ mod tests {
         let (t, s) = store();
         // The test tree is root's 0700: let others reach the job directory.
         std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        let id = JobId::slurm("43").unwrap();
+        let id = slurm_id("43").unwrap();
         let d = s.open_job(&id, true).unwrap().unwrap();
         let nobody = Reader {
             uid: Uid::from_raw(65534),
@@ -647,7 +649,7 @@ mod tests {
     #[test]
     fn rewrite_replaces_whole_file_and_leaves_no_temp() {
         let (_t, s) = store();
-        let id = JobId::slurm("7").unwrap();
+        let id = slurm_id("7").unwrap();
         let d = s.open_job(&id, true).unwrap().unwrap();
         d.write(CONFIG, b"first version, longer", me()).unwrap();
         d.write(CONFIG, b"second", me()).unwrap();
@@ -659,7 +661,7 @@ mod tests {
     #[test]
     fn symlinks_are_never_followed() {
         let (t, s) = store();
-        let id = JobId::slurm("9").unwrap();
+        let id = slurm_id("9").unwrap();
         let d = s.open_job(&id, true).unwrap().unwrap();
         let victim = t.path().join("victim");
         std::fs::write(&victim, "untouched").unwrap();
@@ -670,7 +672,7 @@ mod tests {
         d.write(STATE, b"new", me()).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
         // A symlinked job directory is refused too.
-        let other = JobId::slurm("10").unwrap();
+        let other = slurm_id("10").unwrap();
         std::os::unix::fs::symlink(t.path(), s.job_path(&other)).unwrap();
         assert!(s.open_job(&other, true).is_err());
         // Removal unlinks the link, not the directory it points to.
@@ -686,7 +688,7 @@ mod tests {
         std::fs::create_dir(&parent).unwrap();
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
         let s = Store::new(parent.join("jobs"));
-        let e = s.open_job(&JobId::slurm("1").unwrap(), true).unwrap_err();
+        let e = s.open_job(&slurm_id("1").unwrap(), true).unwrap_err();
         assert!(
             e.to_string()
                 .contains("is writable by group and others (mode 0777)"),
@@ -695,10 +697,7 @@ mod tests {
         assert!(!parent.join("jobs").exists(), "nothing is created under it");
         // A sticky one (/tmp) is safe: nobody else can rename root's entries in it.
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        assert!(s
-            .open_job(&JobId::slurm("1").unwrap(), true)
-            .unwrap()
-            .is_some());
+        assert!(s.open_job(&slurm_id("1").unwrap(), true).unwrap().is_some());
     }
 
     #[test]
@@ -712,7 +711,7 @@ mod tests {
         std::fs::create_dir(&theirs).unwrap();
         nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
         let s = Store::new(theirs.join("jobs"));
-        let e = s.open_job(&JobId::slurm("1").unwrap(), true).unwrap_err();
+        let e = s.open_job(&slurm_id("1").unwrap(), true).unwrap_err();
         assert!(e.to_string().contains("is owned by uid 65534"), "{e}");
     }
 
@@ -721,14 +720,14 @@ mod tests {
         let (_t, s) = store();
         std::fs::create_dir(s.base()).unwrap();
         std::fs::set_permissions(s.base(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = s.open_job(&JobId::slurm("1").unwrap(), true).unwrap_err();
+        let e = s.open_job(&slurm_id("1").unwrap(), true).unwrap_err();
         assert!(e.to_string().contains("lets group or others write"), "{e}");
     }
 
     #[test]
     fn removal_waits_for_a_writer_and_a_late_writer_sees_the_job_gone() {
         let (_t, s) = store();
-        let id = JobId::slurm("77").unwrap();
+        let id = slurm_id("77").unwrap();
         let dir = s.open_job(&id, true).unwrap().unwrap();
         let lock = dir.lock().unwrap().expect("a live directory can be locked");
         let remover = {
@@ -751,7 +750,7 @@ mod tests {
     #[test]
     fn entries_are_opened_only_by_names_we_create() {
         let (_t, s) = store();
-        let id = JobId::pbs("12[3].srv").unwrap();
+        let id = pbs_id("12[3].srv").unwrap();
         s.open_job(&id, true).unwrap().unwrap();
         // Something root put there by hand, with a name no job id maps to.
         std::fs::create_dir(s.base().join("not a job")).unwrap();
@@ -766,7 +765,7 @@ mod tests {
     #[test]
     fn removal_is_complete_and_idempotent() {
         let (_t, s) = store();
-        let id = JobId::slurm("5").unwrap();
+        let id = slurm_id("5").unwrap();
         assert_eq!(s.remove_job(&id).unwrap(), 0, "nothing there yet");
         let d = s.open_job(&id, true).unwrap().unwrap();
         for n in [CREDENTIALS_JSON, CREDENTIALS_INI, CONFIG, STATE] {
@@ -777,87 +776,6 @@ mod tests {
         assert_eq!(s.remove_job(&id).unwrap(), 0);
         assert!(s.scan().unwrap().names().is_empty());
     }
-}
-
-/// The root-only record of a provisioned job (`state.json`): what the refresher, the
-/// status listing and the plugin need, and never a secret.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobState {
-    pub job_id: String,
-    pub scheduler: String,
-    pub user: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub role: String,
-    pub role_arn: String,
-    pub session_name: String,
-    /// RFC 3339.
-    pub expiration: String,
-    /// Seconds since the epoch, when the job has a known end.
-    pub end_time: Option<u64>,
-    /// RFC 3339 time of the last successful AssumeRole.
-    pub issued: String,
-    pub region: String,
-    // What the refresher needs to ask again exactly as the prolog did (and to re-authorize
-    // the job against the current map).
-    pub partition: Option<String>,
-    pub account: Option<String>,
-    pub cluster: Option<String>,
-    pub array_job_id: Option<String>,
-    pub array_task_id: Option<u32>,
-    /// The raw `--aws-role` value (`none`, a role name), when the job asked.
-    pub requested: Option<String>,
-    pub restart_count: u32,
-    /// How many times the refresher replaced the credentials.
-    #[serde(default)]
-    pub refreshes: u32,
-    /// The last refresh failure (no secret in it) and when it happened (RFC 3339); cleared
-    /// by the next success.
-    #[serde(default)]
-    pub last_error: Option<String>,
-    #[serde(default)]
-    pub last_error_time: Option<String>,
-}
-
-/// A state record for tests: job 42 of `user` (uid/gid given), role demo, no end time.
-#[cfg(test)]
-pub(crate) fn sample_state(user: &str, uid: u32, gid: u32) -> JobState {
-    JobState {
-        job_id: "42".into(),
-        scheduler: "slurm".into(),
-        user: user.into(),
-        uid,
-        gid,
-        role: "demo".into(),
-        role_arn: "arn:aws:iam::123456789012:role/demo".into(),
-        session_name: "slurm-42-0".into(),
-        expiration: "2027-01-15T08:00:00Z".into(),
-        end_time: None,
-        issued: "2027-01-15T07:00:00Z".into(),
-        region: "us-east-1".into(),
-        partition: None,
-        account: None,
-        cluster: None,
-        array_job_id: None,
-        array_task_id: None,
-        requested: Some("demo".into()),
-        restart_count: 0,
-        refreshes: 0,
-        last_error: None,
-        last_error_time: None,
-    }
-}
-
-/// The record of a job whose role could not be provided (`failure.json`, the job user's).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FailureRecord {
-    pub job_id: String,
-    /// Worded for the job's user; contains no secret.
-    pub reason: String,
-    /// RFC 3339.
-    pub time: String,
 }
 
 /// A record that could not be read back.

@@ -14,8 +14,6 @@ use std::process::ExitCode;
 
 use aws_role::job::Scheduler;
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
-use aws_role::pbs;
-use aws_role::slurm;
 use aws_role::store::Store;
 use clap::Parser;
 
@@ -40,8 +38,8 @@ struct Args {
     base_dir: Option<PathBuf>,
     /// The calling convention; default: pbs when positional arguments are given and
     /// SLURM_JOB_ID is not set, else slurm.
-    #[arg(long, value_enum)]
-    scheduler: Option<SchedulerArg>,
+    #[arg(long, value_name = "NAME", value_parser = scheduler_name())]
+    scheduler: Option<Scheduler>,
     /// The PBS epilogue's arguments, as pbs_mom passes them (Slurm passes none); taken
     /// verbatim, even if they look like options.
     #[arg(
@@ -77,10 +75,11 @@ Examples:
 See also:
   aws-role-prolog(8), aws-role-refresher(8), /usr/share/doc/aws-role/README.md";
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum SchedulerArg {
-    Slurm,
-    Pbs,
+/// `--scheduler`: one of the names [`Scheduler::ALL`] has, listed in `--help`.
+fn scheduler_name() -> impl clap::builder::TypedValueParser<Value = Scheduler> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Scheduler::ALL.map(Scheduler::name))
+        .try_map(|name| name.parse::<Scheduler>())
 }
 
 fn main() -> ExitCode {
@@ -91,18 +90,13 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    let scheduler = pbs::detect(
-        args.scheduler.map(|s| match s {
-            SchedulerArg::Slurm => Scheduler::Slurm,
-            SchedulerArg::Pbs => Scheduler::Pbs,
-        }),
+    let scheduler = aws_role::scheduler::detect(
+        args.scheduler,
         args.pbs_args.len(),
-        std::env::var_os(pbs::SLURM_MARKER).is_some(),
+        std::env::var_os(aws_role::scheduler::SLURM_MARKER).is_some(),
     );
-    let id = match scheduler {
-        Scheduler::Pbs => pbs::epilogue(&args.pbs_args).map_err(|e| e.to_string()),
-        Scheduler::Slurm => slurm::job_id(|n| std::env::var(n).ok()).map_err(|e| e.to_string()),
-    };
+    let id = aws_role::scheduler::of(scheduler)
+        .epilog_job_id(&args.pbs_args, &|n| std::env::var(n).ok());
     let id = match id {
         Ok(id) => id,
         Err(e) => {
@@ -147,7 +141,7 @@ mod tests {
         assert_eq!(a.base_dir, None);
         assert_eq!(a.pbs_args.len(), 5);
         let a = Args::try_parse_from(["aws-role-epilog", "--scheduler=slurm"]).unwrap();
-        assert!(matches!(a.scheduler, Some(SchedulerArg::Slurm)));
+        assert_eq!(a.scheduler, Some(Scheduler::Slurm));
         assert!(a.pbs_args.is_empty());
     }
 }

@@ -169,11 +169,11 @@ fn check_map(map: &RoleMap, text: &str) {
     assert!((1..=64).contains(&r.concurrency));
     let slurm_job = job(
         Scheduler::Slurm,
-        JobId::slurm("4294967295").expect("a Slurm id"),
+        aws_role::scheduler::slurm::parse_job_id("4294967295").expect("a Slurm id"),
     );
     let pbs_job = job(
         Scheduler::Pbs,
-        JobId::pbs("12[3].pbs-server.example.com").expect("a PBS id"),
+        aws_role::scheduler::pbs::parse_job_id("12[3].pbs-server.example.com").expect("a PBS id"),
     );
     for (t, j) in [
         (&d.session_name, &slurm_job),

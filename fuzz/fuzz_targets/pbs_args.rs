@@ -12,8 +12,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_role::job::{JobId, Scheduler};
-use aws_role::pbs::{epilogue, prologue, prologue_form, walltime_of, Form, PbsArgsError};
+use aws_role::job::Scheduler;
+use aws_role::scheduler::pbs::{epilogue, prologue, prologue_form, walltime_of, Form, PbsArgsError};
 use aws_role::walltime::parse_pbs;
 use libfuzzer_sys::fuzz_target;
 
@@ -68,7 +68,7 @@ fn check_prologue(args: &[String], queue: Option<&str>, now: SystemTime) {
     };
     let form = prologue_form(args.len()).expect("accepted with a valid count");
     assert_eq!(job.scheduler, Scheduler::Pbs);
-    assert_eq!(job.id, JobId::pbs(arg(0)).expect("a valid id"));
+    assert_eq!(job.id, aws_role::scheduler::pbs::parse_job_id(arg(0)).expect("a valid id"));
     assert_eq!(job.user, arg(1));
     assert_eq!(job.cluster, None);
     assert_eq!(job.requested, None);
@@ -124,7 +124,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(id) => assert_eq!(Some(id.as_str()), args.first().map(String::as_str)),
         Err(e) => {
             check_message(&e);
-            assert!(args.first().is_none_or(|a| JobId::pbs(a).is_err()));
+            assert!(args.first().is_none_or(|a| aws_role::scheduler::pbs::parse_job_id(a).is_err()));
         }
     }
     for a in &args {

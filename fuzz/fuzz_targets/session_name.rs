@@ -12,7 +12,7 @@
 //! characters and at most 256 of them.
 #![no_main]
 
-use aws_role::job::{Job, JobId, Scheduler};
+use aws_role::job::{Job, Scheduler};
 use aws_role::session::{
     is_sts_char, is_tag_char, is_valid_name, sanitize, Template, MAX_LEN, MIN_LEN,
 };
@@ -23,10 +23,10 @@ fn job(lines: &[&str]) -> Job {
     let line = |i: usize| lines.get(i).copied();
     let opt = |i: usize| line(i).map(str::to_string);
     let raw_id = line(1).unwrap_or("1");
-    let (scheduler, id) = match (JobId::slurm(raw_id), JobId::pbs(raw_id)) {
+    let (scheduler, id) = match (aws_role::scheduler::slurm::parse_job_id(raw_id), aws_role::scheduler::pbs::parse_job_id(raw_id)) {
         (Ok(id), _) => (Scheduler::Slurm, id),
         (_, Ok(id)) => (Scheduler::Pbs, id),
-        _ => (Scheduler::Slurm, JobId::slurm("1").expect("1 is a job id")),
+        _ => (Scheduler::Slurm, aws_role::scheduler::slurm::parse_job_id("1").expect("1 is a job id")),
     };
     Job {
         scheduler,

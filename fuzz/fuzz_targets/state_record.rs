@@ -13,9 +13,11 @@
 use std::time::{Duration, SystemTime};
 
 use aws_role::job::Scheduler;
-use aws_role::refresh::{job_of, plan, Plan, Times, Timing};
+use aws_role::record::job_of;
+use aws_role::refresh::{plan, Plan, Times, Timing};
 use aws_role::status::{render, Entry};
-use aws_role::store::{parse_record, FailureRecord, JobState};
+use aws_role::record::{FailureRecord, JobState};
+use aws_role::store::parse_record;
 use libfuzzer_sys::fuzz_target;
 
 /// The widest timing a valid map allows, and the defaults.

@@ -44,7 +44,7 @@ SHADOWING = (
     "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 )
 
-# core::job::JobId::pbs: digits first, [A-Za-z0-9._-], one "[n]" after the sequence number.
+# core::scheduler::pbs::parse_job_id: digits first, [A-Za-z0-9._-], one "[n]" after the sequence number.
 _JOB_ID = re.compile(r"[0-9]+(\[[0-9]+\])?[A-Za-z0-9._-]*")
 
 

@@ -19,9 +19,9 @@ use anyhow::Context;
 use aws_role::job::{Job, JobId, Scheduler};
 use aws_role::jobenv::{self, Found};
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
-use aws_role::pbs;
 use aws_role::provision::{self, Outcome};
-use aws_role::slurm::{self, Extra};
+use aws_role::scheduler::pbs;
+use aws_role::scheduler::slurm::{self, Extra};
 use aws_role::store::Store;
 use aws_role::store::{CONFIG, FAILURE};
 use clap::Parser;
@@ -82,8 +82,8 @@ struct Args {
     task_prolog: bool,
     /// The calling convention; default: pbs when positional arguments are given and
     /// SLURM_JOB_ID is not set, else slurm.
-    #[arg(long, value_enum)]
-    scheduler: Option<SchedulerArg>,
+    #[arg(long, value_name = "NAME", value_parser = scheduler_name())]
+    scheduler: Option<Scheduler>,
     /// PBS: the job's queue when the prologue is not told it (OpenPBS passes only jobid
     /// user group); picks `[pbs.queues.NAME]`. A queue in Torque's arguments wins.
     #[arg(long, value_name = "NAME")]
@@ -133,19 +133,11 @@ Examples:
 See also:
   aws-role-epilog(8), aws-role-refresher(8), aws-role-credentials(1), /usr/share/doc/aws-role/README.md";
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum SchedulerArg {
-    Slurm,
-    Pbs,
-}
-
-impl From<SchedulerArg> for Scheduler {
-    fn from(s: SchedulerArg) -> Scheduler {
-        match s {
-            SchedulerArg::Slurm => Scheduler::Slurm,
-            SchedulerArg::Pbs => Scheduler::Pbs,
-        }
-    }
+/// `--scheduler`: one of the names [`Scheduler::ALL`] has, listed in `--help`.
+fn scheduler_name() -> impl clap::builder::TypedValueParser<Value = Scheduler> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Scheduler::ALL.map(Scheduler::name))
+        .try_map(|name| name.parse::<Scheduler>())
 }
 
 fn main() -> ExitCode {
@@ -160,10 +152,10 @@ fn main() -> ExitCode {
     if args.status {
         return status(&args);
     }
-    let scheduler = pbs::detect(
-        args.scheduler.map(Scheduler::from),
+    let scheduler = aws_role::scheduler::detect(
+        args.scheduler,
         args.pbs_args.len(),
-        env(pbs::SLURM_MARKER).is_some(),
+        env(aws_role::scheduler::SLURM_MARKER).is_some(),
     );
     if scheduler == Scheduler::Pbs {
         return pbs_prologue(&args);
@@ -254,25 +246,7 @@ fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow
             return Ok(());
         }
     };
-    // Slurm 22.05 gives a Prolog= no end time; the plugin passes it, a bare Prolog may ask.
-    if job.scheduler == Scheduler::Slurm
-        && job.end_time.is_none()
-        && map.slurm.end_time_from_scontrol
-    {
-        match slurm::ask_scontrol(&map.slurm.scontrol, &job.id, map.slurm.scontrol_timeout) {
-            Ok(end) => {
-                tracing::info!(
-                    end_time_from = "scontrol",
-                    found = end.is_some(),
-                    "job end time"
-                );
-                job.end_time = end
-            }
-            Err(e) => {
-                tracing::warn!("no end time from scontrol ({e}); the session lasts the role's cap")
-            }
-        }
-    }
+    aws_role::scheduler::of(job.scheduler).complete(&map, &mut job);
     // An https endpoint's CA certificates from the system's bundle file alone. It sets
     // SSL_CERT_FILE, so it comes while this is the only thread, before the runtime (whose
     // DNS lookups run on threads of their own).
@@ -371,7 +345,11 @@ fn check_node(args: &Args) -> ExitCode {
 fn account_finding(map: &RoleMap) -> Option<aws_role::node::Finding> {
     let scontrol = &map.slurm.scontrol;
     let show_config = scontrol.exists().then(|| {
-        aws_role::slurm::run_scontrol(scontrol, &["show", "config"], map.slurm.scontrol_timeout)
+        aws_role::scheduler::slurm::run_scontrol(
+            scontrol,
+            &["show", "config"],
+            map.slurm.scontrol_timeout,
+        )
     });
     aws_role::node::site::accounts_finding(map, show_config.as_ref())
 }
@@ -437,7 +415,7 @@ mod tests {
             "alice",
         ])
         .unwrap();
-        assert!(matches!(a.scheduler, Some(SchedulerArg::Pbs)));
+        assert_eq!(a.scheduler, Some(Scheduler::Pbs));
         assert_eq!(a.queue.as_deref(), Some("gpu"));
         assert_eq!(a.pbs_args, ["12.srv", "alice", "alice"]);
         let a = Args::try_parse_from(["aws-role-prolog"]).unwrap();

@@ -26,7 +26,7 @@ use crate::log::sanitize;
 /// PATH of the child: Slurm gives the Prolog none (slurm-facts §3.1).
 pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// The job-control variable with the requested role (`SPANK_` + what sbatch set).
-pub const ROLE_VAR: &str = aws_role::slurm::ROLE_VAR;
+pub const ROLE_VAR: &str = aws_role::scheduler::slurm::ROLE_VAR;
 
 /// At most this many output lines are relayed; the rest are counted.
 const MAX_LINES: usize = 200;

@@ -13,7 +13,7 @@ use std::time::Duration;
 pub const DEFAULT_CONFIG: &str = aws_role::map::DEFAULT_PATH;
 pub const DEFAULT_PROLOG: &str = aws_role::node::PLUGIN_PROLOG;
 pub const DEFAULT_EPILOG: &str = aws_role::node::PLUGIN_EPILOG;
-pub const DEFAULT_TIMEOUT: Duration = aws_role::slurm::PLUGIN_TIMEOUT;
+pub const DEFAULT_TIMEOUT: Duration = aws_role::scheduler::slurm::PLUGIN_TIMEOUT;
 /// Longest accepted `timeout=`: a job_prolog that hangs longer only delays the job.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -44,13 +44,13 @@ impl Default for Config {
 impl Config {
     /// The configuration with its `timeout` brought under Slurm's `PrologEpilogTimeout`
     /// (`slurm`, seconds; `None`: Slurm waits for ever), by
-    /// [`aws_role::slurm::plugin_limit_under`]. The second value says so when the timeout
+    /// [`aws_role::scheduler::slurm::plugin_limit_under`]. The second value says so when the timeout
     /// was lowered.
     pub fn within_slurm(mut self, slurm: Option<u32>) -> (Config, Option<String>) {
         let Some(limit) = slurm else {
             return (self, None);
         };
-        let ours = aws_role::slurm::plugin_limit_under(limit);
+        let ours = aws_role::scheduler::slurm::plugin_limit_under(limit);
         if ours >= self.timeout {
             return (self, None);
         }

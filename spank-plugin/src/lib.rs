@@ -35,7 +35,8 @@ use aws_role::job::{JobId, RoleRequest};
 use aws_role::jobenv;
 use aws_role::map::RoleMap;
 use aws_role::policy;
-use aws_role::store::{FailureRecord, JobState, Store, FAILURE, STATE};
+use aws_role::record::{FailureRecord, JobState};
+use aws_role::store::{Store, FAILURE, STATE};
 use nix::unistd::{getuid, User};
 use slurm_spank::{Context, Plugin, SpankHandle, SpankOption};
 
@@ -276,7 +277,7 @@ fn base_dir(map: Option<&RoleMap>) -> PathBuf {
 }
 
 fn slurm_job_id(id: u32) -> Option<JobId> {
-    JobId::slurm(&id.to_string())
+    aws_role::scheduler::slurm::parse_job_id(&id.to_string())
         .map_err(|e| log::error(&e.to_string()))
         .ok()
 }

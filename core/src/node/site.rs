@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use super::{finding, Finding, Level};
+use crate::job::Scheduler;
 use crate::map::RoleMap;
-use crate::slurm::ScontrolError;
+use crate::scheduler::slurm::ScontrolError;
 
 const ACCOUNTS: &str = "job accounts";
 const BASE_MOUNT: &str = "base dir file system";
@@ -20,7 +21,7 @@ pub fn accounts_finding(
     map: &RoleMap,
     show_config: Option<&Result<String, ScontrolError>>,
 ) -> Option<Finding> {
-    let roles = map.account_roles(false);
+    let roles = map.account_roles(Scheduler::Slurm);
     if roles.is_empty() {
         return None;
     }
@@ -150,12 +151,12 @@ pub fn node_keys_finding(map: &RoleMap) -> Option<Finding> {
 }
 
 /// INFO when the plugin's `timeout=` will be lowered under Slurm's PrologEpilogTimeout
-/// (it does so itself, [`crate::slurm::plugin_limit_under`]); nothing when Slurm has none.
+/// (it does so itself, [`crate::scheduler::slurm::plugin_limit_under`]); nothing when Slurm has none.
 pub fn prolog_timeout_finding(show_config: &str, plugin_timeout: Option<u64>) -> Option<Finding> {
-    let value = crate::slurm::show_config_value(show_config, "PrologEpilogTimeout")?;
+    let value = crate::scheduler::slurm::show_config_value(show_config, "PrologEpilogTimeout")?;
     let secs: u32 = value.parse().ok().filter(|&s| s > 0 && s < 65534)?;
-    let ours = plugin_timeout.unwrap_or(crate::slurm::PLUGIN_TIMEOUT.as_secs());
-    let limit = crate::slurm::plugin_limit_under(secs).as_secs();
+    let ours = plugin_timeout.unwrap_or(crate::scheduler::slurm::PLUGIN_TIMEOUT.as_secs());
+    let limit = crate::scheduler::slurm::plugin_limit_under(secs).as_secs();
     Some(if limit < ours {
         finding(
             Level::Info,

@@ -18,12 +18,67 @@ use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Group, User};
 
+use super::{Driver, Liveness};
 use crate::job::{Job, JobId, JobIdError, Scheduler};
+use crate::map::RoleMap;
 use crate::text::one_line;
 use crate::walltime::{self, WalltimeError};
 
-/// The environment variable whose presence means "this is a Slurm Prolog/Epilog".
-pub const SLURM_MARKER: &str = "SLURM_JOB_ID";
+/// Why PBS accounts are never trusted.
+pub const ACCOUNT_DOUBT: &str =
+    "PBS does not check the account a job names (qsub -A), so it is whatever its user typed";
+
+/// PBS's [`Driver`] (Torque, OpenPBS, PBS Pro).
+pub struct Pbs;
+
+impl Driver for Pbs {
+    fn scheduler(&self) -> Scheduler {
+        Scheduler::Pbs
+    }
+
+    fn parse_job_id(&self, raw: &str) -> Result<JobId, JobIdError> {
+        parse_job_id(raw)
+    }
+
+    /// Argument 1 ([`epilogue`]); PBS runs an epilogue with an empty environment.
+    fn epilog_job_id(
+        &self,
+        args: &[String],
+        _env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<JobId, String> {
+        epilogue(args).map_err(|e| e.to_string())
+    }
+
+    /// Nothing to add: the prologue's arguments carry all PBS tells.
+    fn complete(&self, _map: &RoleMap, _job: &mut Job) {}
+
+    /// `[pbs.queues.NAME] default_role`, else `[pbs] default_role`.
+    fn default_role<'m>(&self, map: &'m RoleMap, queue: Option<&str>) -> Option<(&'m str, String)> {
+        match queue.and_then(|q| map.pbs.queues.get(q).map(|d| (q, d))) {
+            Some((q, d)) => Some((
+                d.default_role.as_str(),
+                format!("the default role of queue {q}"),
+            )),
+            None => map
+                .pbs
+                .default_role
+                .as_deref()
+                .map(|r| (r, "the site's default PBS role".to_string())),
+        }
+    }
+
+    /// Not asked: the epilogue removes every job's credentials.
+    fn liveness(&self, _map: &RoleMap, _id: &JobId) -> Option<Liveness> {
+        None
+    }
+
+    fn fixed_account_doubt(&self) -> Option<&'static str> {
+        Some(ACCOUNT_DOUBT)
+    }
+}
+
+/// Longest PBS job id accepted (`<seq>[<idx>].<server fqdn>`); a path component must stay well below 255.
+const PBS_ID_MAX: usize = 128;
 
 /// Which calling convention a prologue was run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,14 +144,49 @@ fn what(position: usize, name: &str) -> String {
     }
 }
 
-/// Which scheduler called us: `explicit` (`--scheduler`) wins; otherwise PBS when there are
-/// positional arguments (Slurm passes none) and `SLURM_JOB_ID` is not set, else Slurm.
-pub fn detect(explicit: Option<Scheduler>, positional: usize, slurm_job_id_set: bool) -> Scheduler {
-    match explicit {
-        Some(s) => s,
-        None if positional > 0 && !slurm_job_id_set => Scheduler::Pbs,
-        None => Scheduler::Slurm,
+/// A PBS/Torque job id such as `1234.server.example.com` or `1234[5].server`.
+/// Allowed: ASCII letters, digits, `.`, `-`, `_`, and one `[digits]` array index after the
+/// sequence number. It must start with a digit and may not contain `..`.
+pub fn parse_job_id(s: &str) -> Result<JobId, JobIdError> {
+    let err = |why| JobIdError {
+        scheduler: Scheduler::Pbs,
+        shown: format!("{s:?}"),
+        why,
+    };
+    if s.is_empty() {
+        return Err(err("it is empty"));
     }
+    if s.len() > PBS_ID_MAX {
+        return Err(err("it is longer than 128 characters"));
+    }
+    if !s.as_bytes()[0].is_ascii_digit() {
+        return Err(err("it must start with the job's sequence number"));
+    }
+    if s.contains("..") {
+        return Err(err("it contains '..'"));
+    }
+    let ok_plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
+    let (head, rest) = match s.find('[') {
+        None => (s, ""),
+        Some(i) => (&s[..i], &s[i..]),
+    };
+    if !head.bytes().all(ok_plain) {
+        return Err(err(
+            "only letters, digits, '.', '-', '_' and an array index '[n]' are allowed",
+        ));
+    }
+    if !rest.is_empty() {
+        let close = rest.find(']').ok_or_else(|| err("'[' without ']'"))?;
+        let index = &rest[1..close];
+        let tail = &rest[close + 1..];
+        if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("the array index must be digits"));
+        }
+        if !tail.bytes().all(ok_plain) || !head.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("the array index must follow the sequence number"));
+        }
+    }
+    Ok(JobId::checked(s.to_string()))
 }
 
 /// The prologue form for `n` arguments, if it is one.
@@ -113,7 +203,7 @@ pub fn prologue_form(n: usize) -> Option<Form> {
 /// The job id of a prologue or epilogue (argument 1), validated; usable before anything else.
 pub fn job_id(args: &[String]) -> Result<JobId, PbsArgsError> {
     let id = args.first().ok_or(PbsArgsError::EpilogueArgCount)?;
-    Ok(JobId::pbs(id)?)
+    Ok(parse_job_id(id)?)
 }
 
 /// The epilogue's job id. Torque and OpenPBS both pass it first (of 10 or more); the
@@ -134,7 +224,7 @@ pub fn prologue(
 ) -> Result<Job, PbsArgsError> {
     let form = prologue_form(args.len()).ok_or(PbsArgsError::PrologueArgCount(args.len()))?;
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
-    let id = JobId::pbs(arg(0))?;
+    let id = parse_job_id(arg(0))?;
     let (user, uid, gid) = user_and_group(arg(1), arg(2))?;
     let (partition, account, end_time) = match form {
         Form::OpenPbs => (
@@ -314,6 +404,55 @@ pub fn walltime_of(list: &str, position: usize) -> Result<Option<Duration>, PbsA
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pbs_ids_accept_server_names_and_array_indices() {
+        for ok in [
+            "1234",
+            "1234.server.example.com",
+            "1234[5].server",
+            "1234[]",
+            "99.pbs-01_x",
+        ] {
+            let r = parse_job_id(ok);
+            if ok == "1234[]" {
+                assert!(r.is_err());
+            } else {
+                assert!(r.is_ok(), "{ok:?} refused: {r:?}");
+            }
+        }
+        assert_eq!(
+            parse_job_id("1234[5].server").unwrap().dir_name(),
+            "1234_5_.server"
+        );
+    }
+
+    #[test]
+    fn pbs_ids_refuse_escapes_and_garbage() {
+        let long = "1".repeat(300);
+        for bad in [
+            "",
+            "../x",
+            "1/2",
+            "1..2",
+            "x123",
+            "1 2",
+            "1\u{7}",
+            "1[a]",
+            "1[2",
+            "1]2",
+            "1[2][3]",
+            long.as_str(),
+        ] {
+            assert!(parse_job_id(bad).is_err(), "{bad:?} accepted");
+        }
+        let e = parse_job_id("1\u{1b}[31m").unwrap_err().to_string();
+        assert!(
+            !e.contains('\u{1b}'),
+            "control character reached the message: {e}"
+        );
+    }
+
     use proptest::prelude::*;
 
     fn args(a: &[&str]) -> Vec<String> {
@@ -331,15 +470,6 @@ mod tests {
         acct: &str,
     ) -> Vec<String> {
         args(&[id, user, group, "myjob", list, queue, acct])
-    }
-
-    #[test]
-    fn detection() {
-        assert_eq!(detect(None, 3, false), Scheduler::Pbs);
-        assert_eq!(detect(None, 0, false), Scheduler::Slurm);
-        assert_eq!(detect(None, 3, true), Scheduler::Slurm);
-        assert_eq!(detect(Some(Scheduler::Pbs), 0, true), Scheduler::Pbs);
-        assert_eq!(detect(Some(Scheduler::Slurm), 3, false), Scheduler::Slurm);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Uid, User};
 
+use super::{Driver, Liveness};
 use crate::job::{Job, JobId, JobIdError, RoleRequest, Scheduler};
+use crate::map::RoleMap;
 
 /// The job-control variable the plugin sets with `spank_job_control_setenv("AWS_ROLE")`.
 pub const ROLE_VAR: &str = "SPANK_AWS_ROLE";
@@ -49,10 +51,104 @@ pub struct Extra {
     pub array_task_id: Option<u32>,
 }
 
+/// Slurm's [`Driver`].
+pub struct Slurm;
+
+impl Driver for Slurm {
+    fn scheduler(&self) -> Scheduler {
+        Scheduler::Slurm
+    }
+
+    fn parse_job_id(&self, raw: &str) -> Result<JobId, JobIdError> {
+        parse_job_id(raw)
+    }
+
+    /// `SLURM_JOB_ID` ([`job_id`]); a Slurm Epilog has no arguments.
+    fn epilog_job_id(
+        &self,
+        _args: &[String],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<JobId, String> {
+        job_id(env).map_err(|e| e.to_string())
+    }
+
+    /// Slurm 22.05 gives a `Prolog=` no end time; the plugin passes it, a bare Prolog may
+    /// ask scontrol (`[slurm] end_time_from_scontrol`).
+    fn complete(&self, map: &RoleMap, job: &mut Job) {
+        if job.end_time.is_some() || !map.slurm.end_time_from_scontrol {
+            return;
+        }
+        match ask_scontrol(&map.slurm.scontrol, &job.id, map.slurm.scontrol_timeout) {
+            Ok(end) => {
+                tracing::info!(
+                    end_time_from = "scontrol",
+                    found = end.is_some(),
+                    "job end time"
+                );
+                job.end_time = end
+            }
+            Err(e) => {
+                tracing::warn!("no end time from scontrol ({e}); the session lasts the role's cap")
+            }
+        }
+    }
+
+    /// `[partitions.NAME] default_role`.
+    fn default_role<'m>(
+        &self,
+        map: &'m RoleMap,
+        partition: Option<&str>,
+    ) -> Option<(&'m str, String)> {
+        let p = partition?;
+        map.partitions.get(p).map(|d| {
+            (
+                d.default_role.as_str(),
+                format!("the default role of partition {p}"),
+            )
+        })
+    }
+
+    /// `scontrol show job` ([`ask_liveness`]).
+    fn liveness(&self, map: &RoleMap, id: &JobId) -> Option<Liveness> {
+        Some(ask_liveness(
+            &map.slurm.scontrol,
+            id,
+            map.slurm.scontrol_timeout,
+        ))
+    }
+
+    /// Slurm vouches for accounts when it enforces associations: the node asks
+    /// ([`crate::accounts::slurm_doubt`]).
+    fn fixed_account_doubt(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A Slurm job id: 1 to 10 decimal digits, a non-zero `u32` (what Slurm issues), with
+/// leading zeros dropped so that one job has one directory.
+pub fn parse_job_id(s: &str) -> Result<JobId, JobIdError> {
+    let err = |why| JobIdError {
+        scheduler: Scheduler::Slurm,
+        shown: format!("{s:?}"),
+        why,
+    };
+    if s.is_empty() {
+        return Err(err("it is empty"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err("only digits are allowed"));
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err(err("0 is not a job id")),
+        Ok(n) => Ok(JobId::checked(n.to_string())),
+        Err(_) => Err(err("it is larger than any Slurm job id")),
+    }
+}
+
 /// Only the job id, for the epilog (which must work even when nothing else is usable).
 pub fn job_id(env: impl Fn(&str) -> Option<String>) -> Result<JobId, SlurmEnvError> {
     let id = env("SLURM_JOB_ID").ok_or(SlurmEnvError::Missing("SLURM_JOB_ID"))?;
-    Ok(JobId::slurm(&id)?)
+    Ok(parse_job_id(&id)?)
 }
 
 /// Builds the job from Prolog variables (looked up with `env`) plus what the plugin passed.
@@ -107,7 +203,7 @@ pub fn job_from_env(
     let (end, source) = end_time_source(from_env, extra.end_time);
     // A time SystemTime (or the refresher's arithmetic) cannot hold is refused by name,
     // not a panic.
-    if let Some(t) = end.filter(|&t| t > crate::refresh::MAX_END_TIME) {
+    if let Some(t) = end.filter(|&t| t > crate::job::MAX_END_TIME) {
         return Err(SlurmEnvError::Invalid {
             name: if from_env.is_some() {
                 "SLURM_JOB_END_TIME"
@@ -209,17 +305,6 @@ pub fn plugin_limit_under(prolog_epilog_timeout: u32) -> Duration {
     Duration::from_secs(u64::from(
         prolog_epilog_timeout.saturating_sub(margin).max(1),
     ))
-}
-
-/// Whether Slurm still runs a job, as far as `scontrol show job` tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Liveness {
-    /// Slurm knows the job and it has not ended (running, suspended, completing, …).
-    Alive,
-    /// Slurm no longer knows the job, or says it ended: why.
-    Gone(String),
-    /// No answer (slurmctld down, scontrol missing): why. Nothing is concluded.
-    Unknown(String),
 }
 
 /// Job states after which a job never runs again (squeue(1), "JOB STATE CODES").
@@ -453,6 +538,29 @@ fn pump(pipe: &mut impl std::io::Read, buf: &mut Vec<u8>, max: usize) -> std::io
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slurm_ids_are_digits_only() {
+        assert_eq!(parse_job_id("42").unwrap().as_str(), "42");
+        assert_eq!(parse_job_id("4294967295").unwrap().as_str(), "4294967295");
+        for bad in [
+            "",
+            "0",
+            "4294967296",
+            "12a",
+            "../1",
+            "1/2",
+            " 1",
+            "1\n",
+            "-1",
+            "+1",
+        ] {
+            assert!(parse_job_id(bad).is_err(), "{bad:?} accepted");
+        }
+        // Leading zeros are normalised so one job has one directory.
+        assert_eq!(parse_job_id("007").unwrap().as_str(), "7");
+    }
+
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -465,7 +573,7 @@ mod tests {
 
     #[test]
     fn scontrol_end_times() {
-        let id = JobId::slurm("633").unwrap();
+        let id = parse_job_id("633").unwrap();
         // As measured on 22.05 (slurm-facts §5), printed with TZ=UTC0.
         let limited = "JobId=633 JobName=wrap\n   UserId=alice(1001) GroupId=alice(1001)\n   \
             RunTime=00:00:01 TimeLimit=01:30:00 TimeMin=N/A\n   \
@@ -625,13 +733,13 @@ mod tests {
         assert!(e.to_string().contains("SLURM_JOB_END_TIME"), "{e}");
         assert!(e.to_string().contains("18446744073709551615"), "{e}");
         let extra = Extra {
-            end_time: Some(crate::refresh::MAX_END_TIME + 1),
+            end_time: Some(crate::job::MAX_END_TIME + 1),
             ..Extra::default()
         };
         let e = job_from_env(env(&base), extra).unwrap_err();
         assert!(e.to_string().contains("--end-time"), "{e}");
         let extra = Extra {
-            end_time: Some(crate::refresh::MAX_END_TIME),
+            end_time: Some(crate::job::MAX_END_TIME),
             ..Extra::default()
         };
         assert!(job_from_env(env(&base), extra).is_ok());
@@ -694,7 +802,7 @@ mod tests {
     #[test]
     fn liveness_from_scontrol() {
         use std::os::unix::process::ExitStatusExt;
-        let id = JobId::slurm("77").unwrap();
+        let id = parse_job_id("77").unwrap();
         let show = |state: &str| -> Result<String, ScontrolError> {
             Ok(format!(
                 "JobId=77 JobName=x\n   UserId=alice(1000) JobState={state} Reason=None\n"

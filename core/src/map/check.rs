@@ -1,0 +1,958 @@
+//! Checking a role map as written: the raw TOML (every field optional, with spans) becomes
+//! a [`RoleMap`] or the list of every problem, each with its line and column.
+
+use super::*;
+
+/// Checks the map text `text`; `source` names it in messages ([`RoleMap::parse`]).
+pub(super) fn parse(text: &str, source: &Path) -> Result<RoleMap, MapError> {
+    let fail = |mut problems: Vec<Problem>| {
+        problems.sort_by_key(|p| (p.line, p.column));
+        MapError {
+            file: source.to_path_buf(),
+            problems,
+        }
+    };
+    let raw: RawMap = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let (line, column) = e.span().map_or((0, 0), |s| position(text, s.start));
+            return Err(fail(vec![Problem {
+                line,
+                column,
+                message: one_line(e.message()),
+            }]));
+        }
+    };
+    let mut checker = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let map = checker.map(raw, source);
+    match map {
+        Some(map) if checker.problems.is_empty() => Ok(map),
+        _ => {
+            if checker.problems.is_empty() {
+                checker.nowhere("internal error: the map was refused without a reason".into());
+            }
+            Err(fail(checker.problems))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The file as written: every field optional so that missing ones are reported together
+// with everything else, with spans for positions.
+
+type Str = Spanned<String>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    sts: Option<Spanned<RawSts>>,
+    node: Option<RawNode>,
+    refresh: Option<RawRefresh>,
+    slurm: Option<RawSlurm>,
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    roles: BTreeMap<Str, Spanned<RawRole>>,
+    #[serde(default)]
+    partitions: BTreeMap<Str, Spanned<RawQueue>>,
+    pbs: Option<RawPbs>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSts {
+    region: Option<Str>,
+    endpoint: Option<Str>,
+    credentials_file: Option<Str>,
+    profile: Option<Str>,
+    timeout: Option<Str>,
+    max_attempts: Option<Spanned<i64>>,
+    min_session: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    base_dir: Option<Str>,
+    credential_helper: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRefresh {
+    lead: Option<Str>,
+    jitter: Option<Str>,
+    scan_interval: Option<Str>,
+    orphan_grace: Option<Str>,
+    concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSlurm {
+    end_time_from_scontrol: Option<bool>,
+    scontrol: Option<Str>,
+    scontrol_timeout: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    max_session: Option<Str>,
+    margin: Option<Str>,
+    session_name: Option<Str>,
+    pbs_session_name: Option<Str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    arn: Option<Str>,
+    #[serde(default)]
+    allow_users: Vec<Str>,
+    #[serde(default)]
+    allow_groups: Vec<Str>,
+    #[serde(default)]
+    allow_accounts: Vec<Str>,
+    max_session: Option<Str>,
+    session_policy: Option<Str>,
+    source_identity: Option<Str>,
+    tags: Option<Spanned<BTreeMap<Str, Str>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    default_role: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPbs {
+    default_role: Option<Str>,
+    #[serde(default)]
+    queues: BTreeMap<Str, Spanned<RawQueue>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation: each check records its problem and carries on with a stand-in value, so that
+// one run reports everything. A map with any problem is never returned.
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: Range<usize>, message: String) {
+        let (line, column) = position(self.text, span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            message: one_line(&message),
+        });
+    }
+
+    fn nowhere(&mut self, message: String) {
+        self.problems.push(Problem {
+            line: 0,
+            column: 0,
+            message: one_line(&message),
+        });
+    }
+
+    fn map(&mut self, raw: RawMap, source: &Path) -> Option<RoleMap> {
+        let sts = self.sts(raw.sts);
+        let node = self.node(raw.node.unwrap_or_default());
+        let refresh = self.refresh(raw.refresh.unwrap_or_default());
+        let slurm = self.slurm(raw.slurm.unwrap_or_default());
+        // Session caps may go down to sts.min_session: 15 min unless STS is a local emulator.
+        let defaults = self.defaults(raw.defaults.unwrap_or_default(), sts.min_session);
+        // References are checked against every role the file declares, even ones with
+        // mistakes of their own, so that one mistake is not reported twice.
+        let declared: Vec<String> = raw.roles.keys().map(|k| k.get_ref().clone()).collect();
+        let mut roles = BTreeMap::new();
+        for (name, role) in raw.roles {
+            let role = self.role(name, role, sts.min_session);
+            roles.insert(role.name.clone(), role);
+        }
+        let partitions = self.queues("partitions", raw.partitions, &declared);
+        let pbs = self.pbs(raw.pbs.unwrap_or_default(), &declared);
+        Some(RoleMap {
+            source: source.to_path_buf(),
+            sts,
+            node,
+            refresh,
+            slurm,
+            defaults: defaults?,
+            roles,
+            partitions,
+            pbs,
+        })
+    }
+
+    fn sts(&mut self, raw: Option<Spanned<RawSts>>) -> StsSettings {
+        let mut sts = StsSettings {
+            region: String::new(),
+            endpoint: None,
+            credentials_file: None,
+            profile: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            min_session: STS_MIN_SESSION,
+        };
+        let Some(raw) = raw else {
+            self.nowhere(
+                "there is no [sts] table: it is required, with at least the region, e.g. [sts] region = \"us-east-1\""
+                    .into(),
+            );
+            return sts;
+        };
+        let span = raw.span();
+        let raw = raw.into_inner();
+        match raw.region {
+            None => self.at(
+                span,
+                "[sts] has no region: it is required (the STS region, e.g. region = \"us-east-1\")"
+                    .into(),
+            ),
+            Some(region) => {
+                if !is_region(region.get_ref()) {
+                    self.at(
+                        region.span(),
+                        format!(
+                            "sts.region {} is not an AWS region: expected a name like \"us-east-1\", \"cn-north-1\" or \"us-gov-west-1\"",
+                            shown(region.get_ref())
+                        ),
+                    );
+                }
+                sts.region = region.into_inner();
+            }
+        }
+        if let Some(endpoint) = raw.endpoint {
+            if !is_http_url(endpoint.get_ref()) {
+                self.at(
+                    endpoint.span(),
+                    format!(
+                        "sts.endpoint {} is not an http(s) URL: expected e.g. \"https://sts.us-east-1.amazonaws.com\"",
+                        shown(endpoint.get_ref())
+                    ),
+                );
+            } else if endpoint.get_ref().starts_with("http://")
+                && !is_loopback_url(endpoint.get_ref())
+            {
+                // The answer carries the job's secret keys, the request the node's signature.
+                self.at(
+                    endpoint.span(),
+                    format!(
+                        "sts.endpoint {} is plain http to a host other than this one: the node's signed requests and the jobs' secret keys would cross the network unencrypted; use https (plain http is only for a local STS emulator on 127.0.0.1, localhost or [::1])",
+                        shown(endpoint.get_ref())
+                    ),
+                );
+            }
+            sts.endpoint = Some(endpoint.into_inner());
+        }
+        sts.credentials_file = raw
+            .credentials_file
+            .map(|p| self.absolute_path("sts.credentials_file", p));
+        if let Some(profile) = raw.profile {
+            let p = profile.get_ref();
+            if p.is_empty()
+                || p.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '[' || c == ']')
+            {
+                self.at(
+                    profile.span(),
+                    format!(
+                        "sts.profile {} is not a profile name: expected a non-empty name without spaces or brackets",
+                        shown(p)
+                    ),
+                );
+            }
+            sts.profile = Some(profile.into_inner());
+        }
+        if let Some(t) = raw.timeout {
+            sts.timeout = self.duration("sts.timeout", &t, TIMEOUT_MIN, TIMEOUT_MAX);
+        }
+        if let Some(n) = raw.max_attempts {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=MAX_ATTEMPTS_MAX).contains(n.get_ref()) => sts.max_attempts = v,
+                _ => self.at(
+                    n.span(),
+                    format!(
+                        "sts.max_attempts = {} is out of range: expected 1 to {MAX_ATTEMPTS_MAX}",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(m) = raw.min_session {
+            if let Some(v) =
+                self.checked_duration("sts.min_session", &m, MIN_SESSION_FLOOR, STS_MIN_SESSION)
+            {
+                let emulator = sts.endpoint.as_deref().is_some_and(is_loopback_url);
+                if v < STS_MIN_SESSION && !emulator {
+                    self.at(
+                        m.span(),
+                        format!(
+                            "sts.min_session = {} is below {}: real STS refuses DurationSeconds below {}; the setting is only for tests against a local STS emulator (sts.endpoint on 127.0.0.1, localhost or [::1])",
+                            shown(m.get_ref()),
+                            dur(STS_MIN_SESSION),
+                            STS_MIN_SESSION.as_secs()
+                        ),
+                    );
+                } else {
+                    sts.min_session = v;
+                }
+            }
+        }
+        sts
+    }
+
+    fn refresh(&mut self, raw: RawRefresh) -> RefreshSettings {
+        let mut refresh = RefreshSettings::default();
+        if let Some(d) = raw.lead {
+            refresh.lead = self.duration("refresh.lead", &d, REFRESH_LEAD_MIN, REFRESH_LEAD_MAX);
+        }
+        if let Some(d) = raw.jitter {
+            refresh.jitter =
+                self.duration("refresh.jitter", &d, Duration::ZERO, REFRESH_JITTER_MAX);
+        }
+        if let Some(d) = raw.scan_interval {
+            refresh.scan_interval = self.duration(
+                "refresh.scan_interval",
+                &d,
+                SCAN_INTERVAL_MIN,
+                SCAN_INTERVAL_MAX,
+            );
+        }
+        if let Some(d) = raw.orphan_grace {
+            refresh.orphan_grace =
+                self.duration("refresh.orphan_grace", &d, Duration::ZERO, ORPHAN_GRACE_MAX);
+        }
+        if let Some(n) = raw.concurrency {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=REFRESH_CONCURRENCY_MAX).contains(n.get_ref()) => {
+                    refresh.concurrency = v;
+                }
+                _ => self.at(
+                    n.span(),
+                    format!(
+                        "refresh.concurrency = {} is out of range: expected 1 to {REFRESH_CONCURRENCY_MAX}",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        refresh
+    }
+
+    fn slurm(&mut self, raw: RawSlurm) -> SlurmSettings {
+        let mut slurm = SlurmSettings::default();
+        if let Some(b) = raw.end_time_from_scontrol {
+            slurm.end_time_from_scontrol = b;
+        }
+        if let Some(p) = raw.scontrol {
+            slurm.scontrol = self.absolute_path("slurm.scontrol", p);
+        }
+        if let Some(d) = raw.scontrol_timeout {
+            slurm.scontrol_timeout = self.duration(
+                "slurm.scontrol_timeout",
+                &d,
+                SCONTROL_TIMEOUT_MIN,
+                SCONTROL_TIMEOUT_MAX,
+            );
+        }
+        slurm
+    }
+
+    fn node(&mut self, raw: RawNode) -> NodeSettings {
+        NodeSettings {
+            base_dir: raw.base_dir.map_or_else(
+                || PathBuf::from(DEFAULT_BASE_DIR),
+                |p| self.absolute_path("node.base_dir", p),
+            ),
+            credential_helper: raw.credential_helper.map_or_else(
+                || PathBuf::from(DEFAULT_CREDENTIAL_HELPER),
+                |p| self.absolute_path("node.credential_helper", p),
+            ),
+        }
+    }
+
+    fn defaults(&mut self, raw: RawDefaults, min_session: Duration) -> Option<Defaults> {
+        let max_session = raw.max_session.map_or(DEFAULT_MAX_SESSION, |d| {
+            self.duration("defaults.max_session", &d, min_session, SESSION_MAX)
+        });
+        let margin = raw.margin.map_or(DEFAULT_MARGIN, |d| {
+            self.duration("defaults.margin", &d, Duration::ZERO, MARGIN_MAX)
+        });
+        let session_name = self.session_name(
+            "defaults.session_name",
+            raw.session_name,
+            DEFAULT_SESSION_NAME,
+        );
+        let pbs_session_name = self.session_name(
+            "defaults.pbs_session_name",
+            raw.pbs_session_name,
+            DEFAULT_PBS_SESSION_NAME,
+        );
+        Some(Defaults {
+            max_session,
+            margin,
+            session_name: session_name?,
+            pbs_session_name: pbs_session_name?,
+        })
+    }
+
+    fn session_name(&mut self, what: &str, raw: Option<Str>, default: &str) -> Option<Template> {
+        match raw {
+            Some(t) => match Template::parse(t.get_ref()) {
+                Ok(template) => Some(template),
+                Err(e) => {
+                    self.at(t.span(), format!("{what}: {e}"));
+                    None
+                }
+            },
+            None => match Template::parse(default) {
+                Ok(template) => Some(template),
+                Err(e) => {
+                    self.nowhere(format!(
+                        "internal error: the built-in {what} is refused: {e}"
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    fn role(&mut self, name: Str, raw: Spanned<RawRole>, min_session: Duration) -> Role {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let key = name.get_ref();
+        if key.eq_ignore_ascii_case("none") {
+            self.at(
+                name.span(),
+                format!(
+                    "role name {} is reserved: --aws-role=none means \"no role for this job\"; choose another name",
+                    shown(key)
+                ),
+            );
+        } else if !is_name(key) {
+            self.at(
+                name.span(),
+                format!(
+                    "role name {} is not valid: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
+                    shown(key)
+                ),
+            );
+        }
+        let at = format!("roles.{key}");
+        let arn = match raw.arn {
+            None => {
+                self.at(
+                    span,
+                    format!(
+                        "[{at}] has no arn: it is required, e.g. arn = \"arn:aws:iam::123456789012:role/NAME\""
+                    ),
+                );
+                String::new()
+            }
+            Some(arn) => {
+                if let Err(why) = check_arn(arn.get_ref()) {
+                    self.at(
+                        arn.span(),
+                        format!(
+                            "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> (partition aws, aws-cn or aws-us-gov)",
+                            shown(arn.get_ref())
+                        ),
+                    );
+                }
+                arn.into_inner()
+            }
+        };
+        let allow_users = self.names(&format!("{at}.allow_users"), "user", raw.allow_users);
+        let allow_groups = self.names(&format!("{at}.allow_groups"), "group", raw.allow_groups);
+        let allow_accounts = self.names(
+            &format!("{at}.allow_accounts"),
+            "account",
+            raw.allow_accounts,
+        );
+        let max_session = raw
+            .max_session
+            .map(|d| self.duration(&format!("{at}.max_session"), &d, min_session, SESSION_MAX));
+        let session_policy = raw.session_policy.map(|p| {
+            self.session_policy(&format!("{at}.session_policy"), &p);
+            p.into_inner()
+        });
+        let source_identity = raw
+            .source_identity
+            .and_then(|s| self.source_identity(&format!("{at}.source_identity"), &s));
+        let tags = raw
+            .tags
+            .map(|t| self.tags(&format!("{at}.tags"), t))
+            .unwrap_or_default();
+        Role {
+            name: name.into_inner(),
+            arn,
+            allow_users,
+            allow_groups,
+            allow_accounts,
+            max_session,
+            session_policy,
+            source_identity,
+            tags,
+        }
+    }
+
+    fn names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {
+        raw.into_iter()
+            .map(|n| {
+                if !is_name(n.get_ref()) {
+                    self.at(
+                        n.span(),
+                        format!(
+                            "{what}: {} is not a valid {kind} name: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
+                            shown(n.get_ref())
+                        ),
+                    );
+                }
+                n.into_inner()
+            })
+            .collect()
+    }
+
+    fn session_policy(&mut self, what: &str, p: &Str) {
+        let policy = p.get_ref();
+        let len = policy.chars().count();
+        let problem = if len > POLICY_MAX {
+            Some(format!(
+                "{what} is {len} characters long: STS accepts at most {POLICY_MAX}"
+            ))
+        } else {
+            match serde_json::from_str::<serde_json::Value>(policy) {
+                Err(e) => Some(format!(
+                    "{what} {} is not valid JSON ({e}): expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
+                    shown(policy)
+                )),
+                Ok(serde_json::Value::Object(o)) if o.contains_key("Statement") => None,
+                Ok(serde_json::Value::Object(_)) => Some(format!(
+                    "{what} {} has no \"Statement\": expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
+                    shown(policy)
+                )),
+                Ok(_) => Some(format!(
+                    "{what} {} is not a JSON object: expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
+                    shown(policy)
+                )),
+            }
+        };
+        if let Some(message) = problem {
+            self.at(p.span(), message);
+        }
+    }
+
+    fn source_identity(&mut self, what: &str, s: &Str) -> Option<Template> {
+        let value = s.get_ref();
+        if has_aws_prefix(value) {
+            self.at(
+                s.span(),
+                format!(
+                    "{what} {} starts with \"aws:\", which AWS reserves",
+                    shown(value)
+                ),
+            );
+            return None;
+        }
+        match Template::parse_value(value, is_sts_char) {
+            Err(e) => {
+                self.at(s.span(), format!("{what}: {e}"));
+                None
+            }
+            Ok(t) => {
+                let literal = literal_len(value);
+                if literal > SOURCE_IDENTITY_MAX {
+                    self.at(
+                        s.span(),
+                        format!(
+                            "{what} {}: its literal text is {literal} characters long; a SourceIdentity has at most {SOURCE_IDENTITY_MAX}",
+                            shown(value)
+                        ),
+                    );
+                    None
+                } else if !value.contains('{') && literal < SOURCE_IDENTITY_MIN {
+                    self.at(
+                        s.span(),
+                        format!(
+                            "{what} {} is too short: a SourceIdentity has at least {SOURCE_IDENTITY_MIN} characters (e.g. \"{{user}}\")",
+                            shown(value)
+                        ),
+                    );
+                    None
+                } else {
+                    Some(t)
+                }
+            }
+        }
+    }
+
+    fn tags(&mut self, what: &str, raw: Spanned<BTreeMap<Str, Str>>) -> Vec<(String, Template)> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        if raw.len() > TAGS_MAX {
+            self.at(
+                span,
+                format!(
+                    "{what} has {} tags: STS accepts at most {TAGS_MAX}",
+                    raw.len()
+                ),
+            );
+        }
+        // STS treats tag keys case-insensitively: `Project` and `project` collide.
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut tags = Vec::new();
+        for (key, value) in raw {
+            let k = key.get_ref();
+            let len = k.chars().count();
+            if !(1..=TAG_KEY_MAX).contains(&len) || !k.chars().all(is_tag_char) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{what}: tag key {} is not valid: expected 1 to {TAG_KEY_MAX} letters, digits, spaces or _ . : / = + - @",
+                        shown(k)
+                    ),
+                );
+                continue;
+            }
+            if has_aws_prefix(k) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{what}: tag key {} starts with \"aws:\", which AWS reserves",
+                        shown(k)
+                    ),
+                );
+                continue;
+            }
+            if let Some(other) = seen.insert(k.to_lowercase(), k.clone()) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{what}: tag keys {} and {} differ only in case, which STS refuses",
+                        shown(&other),
+                        shown(k)
+                    ),
+                );
+                continue;
+            }
+            let v = value.get_ref();
+            match Template::parse_value(v, is_tag_char) {
+                Err(e) => self.at(value.span(), format!("{what}.{k}: {e}")),
+                Ok(t) => {
+                    let literal = literal_len(v);
+                    if literal > TAG_VALUE_MAX {
+                        self.at(
+                            value.span(),
+                            format!(
+                                "{what}.{k}: its literal text is {literal} characters long; a tag value has at most {TAG_VALUE_MAX}"
+                            ),
+                        );
+                    } else {
+                        tags.push((key.into_inner(), t));
+                    }
+                }
+            }
+        }
+        tags
+    }
+
+    fn queues(
+        &mut self,
+        what: &str,
+        raw: BTreeMap<Str, Spanned<RawQueue>>,
+        roles: &[String],
+    ) -> BTreeMap<String, QueueDefault> {
+        let mut out = BTreeMap::new();
+        for (name, q) in raw {
+            let n = name.get_ref();
+            let len = n.chars().count();
+            if !(1..=QUEUE_NAME_MAX).contains(&len)
+                || n.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+            {
+                self.at(
+                    name.span(),
+                    format!(
+                        "{what}: {} cannot be a partition or queue name: expected 1 to {QUEUE_NAME_MAX} characters without spaces or commas",
+                        shown(n)
+                    ),
+                );
+            }
+            let at = format!("{what}.{n}");
+            let span = q.span();
+            match q.into_inner().default_role {
+                None => self.at(
+                    span,
+                    format!("[{at}] has no default_role: it is required (the name of a role of this map)"),
+                ),
+                Some(role) => {
+                    let default_role = self.reference(&format!("{at}.default_role"), role, roles);
+                    out.insert(name.into_inner(), QueueDefault { default_role });
+                }
+            }
+        }
+        out
+    }
+
+    fn pbs(&mut self, raw: RawPbs, roles: &[String]) -> PbsSettings {
+        PbsSettings {
+            default_role: raw
+                .default_role
+                .map(|r| self.reference("pbs.default_role", r, roles)),
+            queues: self.queues("pbs.queues", raw.queues, roles),
+        }
+    }
+
+    fn reference(&mut self, what: &str, role: Str, roles: &[String]) -> String {
+        if !roles.iter().any(|r| r == role.get_ref()) {
+            let known = if roles.is_empty() {
+                "the map defines no roles".to_string()
+            } else {
+                format!("roles: {}", roles.join(", "))
+            };
+            self.at(
+                role.span(),
+                format!(
+                    "{what} = {} names no role of this map (dangling reference); {known}",
+                    shown(role.get_ref())
+                ),
+            );
+        }
+        role.into_inner()
+    }
+
+    /// A duration from `min` to `max`, both included; `min` stands in for a bad one.
+    fn duration(&mut self, what: &str, d: &Str, min: Duration, max: Duration) -> Duration {
+        self.checked_duration(what, d, min, max).unwrap_or(min)
+    }
+
+    /// The same, `None` when it was refused (and the problem recorded).
+    fn checked_duration(
+        &mut self,
+        what: &str,
+        d: &Str,
+        min: Duration,
+        max: Duration,
+    ) -> Option<Duration> {
+        let value = d.get_ref();
+        match parse_human(value) {
+            Err(e) => {
+                self.at(
+                    d.span(),
+                    format!("{what} = {} is not a duration: {e}", shown(value)),
+                );
+                None
+            }
+            Ok(v) if v < min || v > max => {
+                self.at(
+                    d.span(),
+                    format!(
+                        "{what} = {} is out of range: expected {} to {}",
+                        shown(value),
+                        dur(min),
+                        dur(max)
+                    ),
+                );
+                None
+            }
+            Ok(v) => Some(v),
+        }
+    }
+
+    fn absolute_path(&mut self, what: &str, p: Str) -> PathBuf {
+        let path = p.get_ref();
+        if !path.starts_with('/') || path.contains('\0') {
+            self.at(
+                p.span(),
+                format!(
+                    "{what} {} is not an absolute path: expected a path starting with /",
+                    shown(path)
+                ),
+            );
+        }
+        PathBuf::from(p.into_inner())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small checks, written by hand.
+
+/// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`.
+pub(super) fn check_arn(arn: &str) -> Result<(), String> {
+    if arn.len() > ARN_MAX {
+        return Err(format!(
+            "it is {} characters long, at most {ARN_MAX} are allowed",
+            arn.len()
+        ));
+    }
+    let mut fields = arn.splitn(6, ':');
+    let (Some(prefix), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return Err("it does not have the six ':'-separated fields of an ARN".into());
+    };
+    if prefix != "arn" {
+        return Err("it does not start with \"arn:\"".into());
+    }
+    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+        return Err(format!("unknown partition {}", shown(partition)));
+    }
+    if service != "iam" {
+        return Err(format!("the service is {}, not \"iam\"", shown(service)));
+    }
+    if !region.is_empty() {
+        return Err(format!("IAM ARNs have no region, found {}", shown(region)));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "the account id {} is not 12 digits",
+            shown(account)
+        ));
+    }
+    let Some(path_name) = resource.strip_prefix("role/") else {
+        return Err(format!(
+            "the resource {} does not start with \"role/\"",
+            shown(resource)
+        ));
+    };
+    if let Some(c) = path_name.chars().find(|&c| !is_role_path_char(c)) {
+        return Err(format!("{c:?} is not allowed in a role path or name"));
+    }
+    let name = path_name.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() || name.len() > IAM_ROLE_NAME_MAX {
+        return Err(format!(
+            "the role name {} is not 1 to {IAM_ROLE_NAME_MAX} characters",
+            shown(name)
+        ));
+    }
+    Ok(())
+}
+
+/// `[\w+=,.@/-]`: what IAM allows in role paths and names.
+pub(super) fn is_role_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '/' | '-')
+}
+
+/// An AWS region name: `[a-z]{2,4}(-[a-z]+)+-[0-9]+` (`us-east-1`, `us-gov-west-1`, and
+/// the European Sovereign Cloud's `eusc-de-east-1`).
+pub(super) fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return false;
+    };
+    (2..=4).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && !middle.is_empty()
+        && middle
+            .iter()
+            .all(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase()))
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub(super) fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(rest) => {
+            !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+/// An `http://` or `https://` URL whose host is exactly `127.0.0.1`, `localhost` or
+/// `[::1]`, with an optional port and path: a local STS emulator, never real STS.
+pub(super) fn is_loopback_url(s: &str) -> bool {
+    if !is_http_url(s) {
+        return false;
+    }
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let port = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .find_map(|host| authority.strip_prefix(host));
+    match port {
+        Some("") => true,
+        Some(p) => p.strip_prefix(':').is_some_and(|digits| {
+            (1..=5).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok()
+        }),
+        None => false,
+    }
+}
+
+/// Role, user, group and account names: 1 to 64 characters of `[A-Za-z0-9._-]`.
+pub(super) fn is_name(s: &str) -> bool {
+    (1..=NAME_MAX).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+pub(super) fn has_aws_prefix(s: &str) -> bool {
+    s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
+/// Characters of a (parsed, hence well-formed) template outside its placeholders.
+pub(super) fn literal_len(template: &str) -> usize {
+    let mut inside = false;
+    let mut n = 0;
+    for c in template.chars() {
+        match c {
+            '{' => inside = true,
+            '}' => inside = false,
+            _ if !inside => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = text.get(..offset).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A value for a message: quoted and escaped, cut if long.
+pub(super) fn shown(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head:?}…")
+    }
+}
+
+/// Keeps a message on one line whatever the file contained.
+pub(super) fn one_line(s: &str) -> String {
+    crate::text::one_line(s, usize::MAX)
+}
