@@ -33,9 +33,10 @@ step() {
 step "dependencies"
 bash $H/deps.sh
 
-step "cargo fmt / clippy"
+step "cargo fmt / clippy / shellcheck"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+bash tests/shellcheck.sh
 
 step "unit and property tests"
 cargo test --workspace 2>&1 | tee /tmp/aws-role-cargo-test.log

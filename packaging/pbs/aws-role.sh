@@ -1,4 +1,5 @@
 # aws-role: give a PBS/Torque/OpenPBS job its AWS role in login shells.
+# shellcheck shell=sh
 #
 # Install as /etc/profile.d/aws-role.sh (root, 0644). A PBS prologue cannot set the job's
 # environment, so this snippet does it: when PBS_JOBID is set and the prologue

@@ -362,7 +362,6 @@ echo "PrologEpilogTimeout=4" >>"$EXTRA"
 sl scontrol reconfigure >/dev/null 2>&1
 bash "$REPO/tests/harness/site.sh" write "$(bash "$REPO/tests/harness/sts.sh" proxy-url)/hang"
 sed -i 's/^timeout = .*/timeout = "20s"/' "$MAP"
-t0=$(date +%s)
 H=$(submit alice --aws-role=demo --no-requeue <<<"$ARN_OF")
 st=$(slurm_job_wait "$H" 90)
 check_eq "PrologEpilogTimeout=4, STS hangs: the job FAILS" FAILED "$st"

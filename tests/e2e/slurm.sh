@@ -13,7 +13,6 @@ set -uo pipefail
 STS=$(bash "$REPO/tests/harness/sts.sh" url)
 OUT=/home/alice/aws-role-e2e
 BOB_OUT=/home/bob/aws-role-e2e
-NODE=$(hostname -s)
 TEST_BIN=/usr/local/libexec/aws-role-test
 REL=/tmp/aws-role-e2e-release
 

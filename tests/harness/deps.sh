@@ -14,8 +14,10 @@ VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # forwarder (aws-role takes plain http to loopback only). acl: getfacl, to read back the ACL that lets a job's user read its (root-owned) files.
 # lintian, rpm, rpm2cpio, cpio, help2man, dpkg-dev, binutils: packaging/build.sh and
 # tests/packaging/check.sh. g++: libfuzzer-sys compiles libFuzzer (tests/fuzz/run.sh).
+# shellcheck: tests/shellcheck.sh.
 APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
-  nftables iptables curl acl socat lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++)
+  nftables iptables curl acl socat lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++
+  shellcheck)
 # `cargo install --locked` only when missing or at another version. A fresh install of
 # cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
 # cargo-fuzz about 4 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
