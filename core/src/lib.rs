@@ -10,7 +10,8 @@
 //! - [`walltime`]: Slurm/PBS time limits and the AssumeRole duration.
 //! - [`session`]: role session names (`slurm-<jobid>-<task>`) within STS's rules.
 //! - [`job`]: what we know about a job, with validated job ids.
-//! - [`jobenv`]: the variables a job with a role gets, and those it loses.
+//! - [`delivery`]: how a job reaches its credentials (files + `credential_process` today),
+//!   the variables its processes get and lose, and what a task prolog or a step is told.
 //! - [`logging`]: the binaries' log set-up, which keeps the SDK from logging key ids (feature `sts`).
 //! - [`scheduler`]: the batch systems, one module each behind one seam: job ids, reading a
 //!   job from what its prolog is given (Slurm's environment, PBS's arguments), queue
@@ -35,8 +36,8 @@ pub mod accounts;
 #[cfg(feature = "sts")]
 pub mod ca;
 pub mod creds;
+pub mod delivery;
 pub mod job;
-pub mod jobenv;
 #[cfg(feature = "sts")]
 pub mod logging;
 pub mod map;
@@ -56,5 +57,7 @@ pub mod status;
 pub mod store;
 #[cfg(feature = "sts")]
 pub mod sts;
+#[cfg(test)]
+mod testing;
 pub mod text;
 pub mod walltime;

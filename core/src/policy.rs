@@ -81,6 +81,21 @@ pub fn may_get_role(
     }
 }
 
+/// Whether the prolog had to leave a record (credentials or a failure) for a Slurm job:
+/// it names a role, or its partition has a default it did not opt out of
+/// ([`may_get_role`]). Without a map (it does not load) only a named role counts. A job
+/// that expects a record and finds none must fail rather than run without its role.
+pub fn expects_record(
+    map: Option<&RoleMap>,
+    partition: Option<&str>,
+    requested: Option<&RoleRequest>,
+) -> bool {
+    match map {
+        Some(m) => may_get_role(m, partition, requested),
+        None => matches!(requested, Some(RoleRequest::Named(_))),
+    }
+}
+
 /// What in the allow lists of `role` admits `who`, if anything: the user's name, then a
 /// group, then the account, which counts only while nobody doubts it.
 pub fn grant(role: &Role, who: &Requester<'_>) -> Option<Grant> {
@@ -282,7 +297,7 @@ pub fn groups_of(user: &str) -> Result<Vec<String>, nix::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::tests::job;
+    use crate::testing::job;
     use std::path::Path;
 
     const MAP: &str = r#"
@@ -360,6 +375,25 @@ default_role = "shared"
 
     /// The plugin skips the prolog when `may_get_role` is false; that is only safe if
     /// `resolve` then says NoRole for every user, whatever their groups and account.
+    #[test]
+    fn a_job_expects_a_record_when_it_names_a_role_or_its_partition_has_a_default() {
+        let map = RoleMap::parse(
+            "[sts]\nregion = \"us-east-1\"\n[roles.demo]\narn = \"arn:aws:iam::123456789012:role/demo\"\n[partitions.gpu]\ndefault_role = \"demo\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let named = RoleRequest::Named("demo".into());
+        for map in [Some(&map), None] {
+            assert!(expects_record(map, None, Some(&named)));
+            assert!(expects_record(map, Some("gpu"), Some(&named)));
+            assert!(!expects_record(map, Some("gpu"), Some(&RoleRequest::None)));
+            assert!(!expects_record(map, Some("cpu"), None));
+        }
+        // The partition default counts only when the map says there is one.
+        assert!(expects_record(Some(&map), Some("gpu"), None));
+        assert!(!expects_record(None, Some("gpu"), None));
+    }
+
     #[test]
     fn may_get_role_is_false_only_when_every_requester_gets_no_role() {
         let who: [(&str, &[&str], Option<&str>); 4] = [

@@ -184,7 +184,8 @@ pub fn state_of(
     }
 }
 
-/// Writes the job's credential files (user 0600) and its state record (root 0600).
+/// Writes every delivery of the job's credentials ([`crate::delivery`], the job user's,
+/// 0600) and its state record (root 0600).
 /// Each file is replaced atomically; the state record goes last, so it never describes
 /// credentials that are not there yet. The caller holds the directory's lock.
 pub fn write_credentials(
@@ -197,31 +198,8 @@ pub fn write_credentials(
         uid: Uid::from_raw(state.uid),
         gid: Gid::from_raw(state.gid),
     };
-    dir.write(CREDENTIALS_JSON, creds.to_process_json().as_bytes(), user)?;
-    dir.write(CREDENTIALS_INI, creds.to_ini().as_bytes(), user)?;
-    dir.write(CONFIG, config_file(map, dir).as_bytes(), user)?;
+    crate::delivery::write(map, dir, creds, user)?;
     dir.write_record(STATE, state)
-}
-
-/// The job's AWS config file: every SDK gets its credentials from our helper, which
-/// prints the current credentials (refreshed on the node) with their expiry.
-pub fn config_file(map: &RoleMap, dir: &JobDir) -> String {
-    let mut ini = ini::Ini::new();
-    ini.with_section(Some("default"))
-        .set("region", map.sts.region.as_str())
-        .set(
-            "credential_process",
-            format!(
-                "{} {}",
-                map.node.credential_helper.display(),
-                dir.path().display()
-            ),
-        );
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = ini.write_to(&mut out);
-    let text = String::from_utf8(out).unwrap_or_default();
-    format!("# Written by aws-role for this job; it is replaced while the job runs.\n{text}")
 }
 
 /// The longest failure reason kept (characters).
@@ -275,7 +253,7 @@ pub fn fail(
 mod tests {
     use super::*;
     use crate::scheduler::slurm::parse_job_id as slurm_id;
-    use crate::session::tests::job;
+    use crate::testing::job;
     use std::path::Path;
 
     const MAP: &str = r#"

@@ -50,35 +50,6 @@ pub struct JobState {
     pub last_error_time: Option<String>,
 }
 
-/// A state record for tests: job 42 of `user` (uid/gid given), role demo, no end time.
-#[cfg(test)]
-pub(crate) fn sample_state(user: &str, uid: u32, gid: u32) -> JobState {
-    JobState {
-        job_id: "42".into(),
-        scheduler: "slurm".into(),
-        user: user.into(),
-        uid,
-        gid,
-        role: "demo".into(),
-        role_arn: "arn:aws:iam::123456789012:role/demo".into(),
-        session_name: "slurm-42-0".into(),
-        expiration: "2027-01-15T08:00:00Z".into(),
-        end_time: None,
-        issued: "2027-01-15T07:00:00Z".into(),
-        region: "us-east-1".into(),
-        partition: None,
-        account: None,
-        cluster: None,
-        array_job_id: None,
-        array_task_id: None,
-        requested: Some("demo".into()),
-        restart_count: 0,
-        refreshes: 0,
-        last_error: None,
-        last_error_time: None,
-    }
-}
-
 /// The record of a job whose role could not be provided (`failure.json`, the job user's).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

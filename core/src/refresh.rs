@@ -530,7 +530,7 @@ mod tests {
 
     #[test]
     fn state_records_give_back_the_job() {
-        use crate::session::tests::job;
+        use crate::testing::job;
         let mut j = job("42");
         j.array_task_id = Some(3);
         j.array_job_id = Some("40".into());
@@ -548,7 +548,7 @@ mod tests {
             array_job_id: j.array_job_id.clone(),
             array_task_id: j.array_task_id,
             restart_count: 2,
-            ..crate::record::sample_state(&j.user, j.uid.as_raw(), j.gid.as_raw())
+            ..crate::testing::sample_state(&j.user, j.uid.as_raw(), j.gid.as_raw())
         };
         let back = job_of(&state).unwrap();
         assert_eq!(format!("{back:?}"), format!("{j:?}"));
@@ -572,7 +572,7 @@ mod tests {
     /// below that overflowed later, adding the margin and the orphan grace.
     #[test]
     fn end_times_past_the_year_9999_are_refused_not_a_panic() {
-        let mut state = crate::record::sample_state("alice", 1001, 1001);
+        let mut state = crate::testing::sample_state("alice", 1001, 1001);
         for bad in [
             MAX_END_TIME + 1,
             i64::MAX as u64,

@@ -404,7 +404,7 @@ mod tests {
         JobState {
             expiration: rfc3339(now + Duration::from_secs(60)),
             issued: rfc3339(now - Duration::from_secs(3000)),
-            ..crate::record::sample_state(&user.name, user.uid.as_raw(), user.gid.as_raw())
+            ..crate::testing::sample_state(&user.name, user.uid.as_raw(), user.gid.as_raw())
         }
     }
 

@@ -283,30 +283,10 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::job::Scheduler;
-    use crate::scheduler::slurm::parse_job_id as slurm_id;
-    use nix::unistd::{Gid, Uid};
+    use crate::testing::job;
     use proptest::prelude::*;
-
-    pub(crate) fn job(id: &str) -> Job {
-        Job {
-            scheduler: Scheduler::Slurm,
-            id: slurm_id(id).unwrap(),
-            array_job_id: None,
-            array_task_id: None,
-            user: "alice".into(),
-            uid: Uid::from_raw(1001),
-            gid: Gid::from_raw(1001),
-            partition: Some("debug".into()),
-            account: None,
-            cluster: Some("lab".into()),
-            restart_count: 0,
-            end_time: None,
-            requested: None,
-        }
-    }
 
     #[test]
     fn default_template_names_job_and_task() {

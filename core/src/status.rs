@@ -155,7 +155,7 @@ mod tests {
             refreshes: 3,
             last_error: Some("STS could not be reached".into()),
             last_error_time: Some("2027-01-15T07:40:00Z".into()),
-            ..crate::record::sample_state("alice", 1001, 1001)
+            ..crate::testing::sample_state("alice", 1001, 1001)
         }
     }
 

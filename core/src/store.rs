@@ -546,18 +546,7 @@ mod tests {
     use crate::scheduler::slurm::parse_job_id as slurm_id;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    fn me() -> Reader {
-        Reader {
-            uid: geteuid(),
-            gid: nix::unistd::getegid(),
-        }
-    }
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let t = tempfile::tempdir().unwrap();
-        let s = Store::new(t.path().join("aws-role"));
-        (t, s)
-    }
+    use crate::testing::{me, temp_store as store};
 
     #[test]
     fn creates_private_dirs_and_0600_files() {

@@ -4,7 +4,7 @@
 # Install as /etc/profile.d/aws-role.sh (root, 0644). A PBS prologue cannot set the job's
 # environment, so this snippet does it: when PBS_JOBID is set and the prologue
 # (aws-role-prolog) left this job's AWS config on the node, it points the AWS SDKs and CLI
-# at it, exactly as the Slurm plugin does (core/src/jobenv.rs: exports, SHADOWING; a unit
+# at it, exactly as the Slurm plugin does (core/src/delivery: environment, SHADOWING; a unit
 # test there keeps this file in step with that list). When the role could not be given,
 # it prints why on stderr and keeps the SDKs off the node's own instance role.
 #

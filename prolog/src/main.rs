@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
+use aws_role::delivery::{self, Found};
 use aws_role::job::{Job, JobId, Scheduler};
-use aws_role::jobenv::{self, Found};
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
 use aws_role::provision::{self, Outcome};
 use aws_role::scheduler::pbs;
@@ -288,7 +288,7 @@ fn task_prolog(args: &Args) -> ExitCode {
     let expected = RoleMap::load(&args.config).is_ok_and(|m| {
         aws_role::policy::may_get_role(&m, env("SLURM_JOB_PARTITION").as_deref(), None)
     });
-    let t = jobenv::task_prolog(
+    let t = delivery::task_prolog(
         &dir,
         Found::at(&dir.join(FAILURE)),
         Found::at(&dir.join(CONFIG)),

@@ -35,11 +35,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
+use aws_role::delivery::{self, Note, StepRole};
 use aws_role::job::{JobId, RoleRequest};
-use aws_role::jobenv;
 use aws_role::map::RoleMap;
 use aws_role::policy;
-use aws_role::record::{FailureRecord, JobState};
+use aws_role::record::FailureRecord;
 use aws_role::store::{Store, FAILURE, STATE};
 use nix::unistd::{getuid, User};
 use slurm_spank::{Context, Plugin, SpankHandle, SpankOption};
@@ -57,25 +57,10 @@ slurm_spank::SPANK_PLUGIN!(b"aws_role", SLURM_VERSION_NUMBER, AwsRole);
 
 /// What the step's slurmstepd found for its job (remote `init_post_opt`); the task
 /// callbacks run in forked children of that process and see the same value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-enum JobRole {
-    /// No record: the job has no AWS role from us (or this is not a job step).
-    #[default]
-    Nothing,
-    /// Credentials are on this node.
-    Role {
-        dir: PathBuf,
-        role: String,
-        session: String,
-    },
-    /// The node could not provide the job's role; the job must fail, saying why.
-    Failed { reason: String },
-}
-
 /// The plugin's state in one process.
 #[derive(Default)]
 pub struct AwsRole {
-    job: JobRole,
+    job: StepRole,
 }
 
 /// An error shown to the user as `aws-role: <message>` (sbatch's terminal, or the job's
@@ -118,7 +103,7 @@ fn config(s: &SpankHandle, report: bool) -> Config {
 // runs task callbacks in the children: that is only sound for a plugin that starts no
 // threads and holds no locks across callbacks. This plugin creates no threads (no async
 // runtime, no SDK; child processes are spawned and waited for synchronously with poll),
-// and its only state is plain owned data (`JobRole`), so a forked child sees a consistent
+// and its only state is plain owned data (`StepRole`), so a forked child sees a consistent
 // copy. It is `Send` because all fields are owned `String`/`PathBuf`.
 unsafe impl Plugin for AwsRole {
     fn init(&mut self, s: &mut SpankHandle) -> Result<(), Box<dyn Error>> {
@@ -171,7 +156,7 @@ unsafe impl Plugin for AwsRole {
 
     fn user_init(&mut self, s: &mut SpankHandle) -> Result<(), Box<dyn Error>> {
         // Never an error: a failing user_init drains the node.
-        if let JobRole::Role { dir, role, session } = &self.job {
+        if let StepRole::Role { dir, role, session } = &self.job {
             set_job_env(s, dir, role, session);
         }
         Ok(())
@@ -180,7 +165,7 @@ unsafe impl Plugin for AwsRole {
     fn task_init(&mut self, _s: &mut SpankHandle) -> Result<(), Box<dyn Error>> {
         // Failing here fails only the job, with the reason in its output (slurm-facts §4).
         match &self.job {
-            JobRole::Failed { reason } => Err(user_error(reason.clone())),
+            StepRole::Failed { reason } => Err(user_error(reason.clone())),
             _ => Ok(()),
         }
     }
@@ -286,29 +271,18 @@ fn slurm_job_id(id: u32) -> Option<JobId> {
         .ok()
 }
 
-/// What a job that asked for a role reads when the node has nothing for it: either only a
-/// step asked (the prolog runs once per job, for the role given at submission), or the
-/// prolog could not write even its failure record (a full or read-only file system, a
-/// prolog killed at its time limit).
-const NO_RECORD: &str = "this job asked for an AWS role, but this node has neither credentials nor a failure record for it: give --aws-role to sbatch/salloc, not to a later srun; otherwise the node could not write them, and the administrators find why in its log";
-
-/// Remote init_post_opt (root, once per step): what the node's store says about the job.
-fn step_role(s: &SpankHandle) -> JobRole {
+/// Remote init_post_opt (root, once per step): what the node's store says about the job
+/// ([`delivery::step_role`]).
+fn step_role(s: &SpankHandle) -> StepRole {
     let cfg = config(s, false);
     let Some(id) = s.job_id().ok().and_then(slurm_job_id) else {
         log::error("init_post_opt: cannot get the job id");
-        return JobRole::Nothing;
+        return StepRole::Nothing;
     };
     let map = RoleMap::load(&cfg.map)
         .map_err(|e| log::debug(&format!("role map {}: {e}", cfg.map.display())))
         .ok();
     let store = Store::new(base_dir(map.as_ref()));
-    let unreadable = |what: String| {
-        log::error(&format!("job {id}: {what}"));
-        JobRole::Failed {
-            reason: "this job's AWS credentials on this node cannot be read; the administrators find the details in the node's log".into(),
-        }
-    };
     // What this step asked for: srun's own --aws-role, or the batch step's sbatch value.
     let requested = s
         .get_option_value(OPTION)
@@ -316,78 +290,26 @@ fn step_role(s: &SpankHandle) -> JobRole {
         .flatten()
         .as_deref()
         .and_then(RoleRequest::from_value);
-    // Whether the prolog had to leave a record for this job: it names a role, or its
-    // partition has a default it did not opt out of. Only such jobs fail without one.
-    let expects_record = || {
-        let partition = s.getenv("SLURM_JOB_PARTITION").ok().flatten();
-        map.as_ref()
-            .map_or(matches!(requested, Some(RoleRequest::Named(_))), |m| {
-                policy::may_get_role(m, partition.as_deref(), requested.as_ref())
-            })
-    };
-    let dir = match store.open_job(&id, false) {
-        Ok(Some(d)) => d,
-        Ok(None) if expects_record() => {
-            // The job must not run believing it has its role.
-            log::error(&format!(
-                "job {id}: it asked for an AWS role, but {} has no record of it",
-                store.job_path(&id).display()
-            ));
-            return JobRole::Failed {
-                reason: NO_RECORD.into(),
-            };
-        }
-        Ok(None) => return JobRole::Nothing,
-        Err(e) => {
-            // Only fail jobs that could get a role; others may not need one.
-            if expects_record() {
-                return unreadable(e.to_string());
-            }
-            log::error(&format!("job {id}: {e}"));
-            return JobRole::Nothing;
-        }
-    };
-    match (
-        dir.read_record::<JobState>(STATE),
-        dir.read_record::<FailureRecord>(FAILURE),
-    ) {
-        (Ok(Some(st)), _) => {
-            let uid = s.job_uid().ok();
-            if st.job_id != id.as_str() || uid.is_some_and(|u| u != st.uid) {
-                return unreadable(format!(
-                    "{} describes job {} of uid {}, not this job (uid {uid:?})",
-                    dir.path().join(STATE).display(),
-                    st.job_id,
-                    st.uid
-                ));
-            }
-            if let Some(reason) = policy::step_conflict(&st.role, requested.as_ref()) {
-                log::info(&format!("job {id}: step refused: {reason}"));
-                return JobRole::Failed { reason };
-            }
-            JobRole::Role {
-                dir: dir.path().to_path_buf(),
-                role: st.role,
-                session: st.session_name,
-            }
-        }
-        (Ok(None), Ok(Some(f))) => JobRole::Failed { reason: f.reason },
-        (Ok(None), Ok(None)) if expects_record() => JobRole::Failed {
-            reason: NO_RECORD.into(),
-        },
-        (Ok(None), Ok(None)) => JobRole::Nothing,
-        (Err(e), _) | (_, Err(e)) => unreadable(e.to_string()),
+    let partition = s.getenv("SLURM_JOB_PARTITION").ok().flatten();
+    let expects = policy::expects_record(map.as_ref(), partition.as_deref(), requested.as_ref());
+    let (role, note) =
+        delivery::step_role(&store, &id, s.job_uid().ok(), requested.as_ref(), expects);
+    match note {
+        Some(Note::Error(line)) => log::error(&line),
+        Some(Note::Info(line)) => log::info(&line),
+        None => {}
     }
+    role
 }
 
 /// user_init: the job's environment for the AWS SDKs and CLI. Errors are logged only.
 fn set_job_env(s: &SpankHandle, dir: &Path, role: &str, session: &str) {
-    for (name, value) in jobenv::exports(dir, Some(role), Some(session)) {
+    for (name, value) in delivery::environment(dir, Some(role), Some(session)) {
         if let Err(e) = s.setenv(name, &value, true) {
             log::error(&format!("user_init: cannot set {name}: {e}"));
         }
     }
-    for name in jobenv::SHADOWING {
+    for name in delivery::SHADOWING {
         if let Err(e) = s.unsetenv(name) {
             log::error(&format!("user_init: cannot unset {name}: {e}"));
         }
@@ -477,7 +399,7 @@ fn nothing_to_do(cfg: &Config, job: &JobId, env: &[(OsString, OsString)]) -> boo
     };
     let requested = var(child::ROLE_VAR).and_then(RoleRequest::from_value);
     let partition = var("SLURM_JOB_PARTITION").filter(|p| !p.is_empty());
-    !policy::may_get_role(&map, partition, requested.as_ref()) && !job_dir_exists(&map, job)
+    !policy::expects_record(Some(&map), partition, requested.as_ref()) && !job_dir_exists(&map, job)
 }
 
 /// Whether anything (a directory, a file, a link) is where `job`'s directory would be.
@@ -566,18 +488,11 @@ fn record_failure(cfg: &Config, job: &JobId, env: &[(OsString, OsString)], why: 
             .map(|(_, v)| v.to_string_lossy().into_owned())
     };
     let map = RoleMap::load(&cfg.map).ok();
-    let expects = match var(child::ROLE_VAR)
+    let requested = var(child::ROLE_VAR)
         .as_deref()
-        .and_then(RoleRequest::from_value)
-    {
-        Some(RoleRequest::Named(_)) => true,
-        Some(RoleRequest::None) => false,
-        None => match (&map, var("SLURM_JOB_PARTITION")) {
-            (Some(m), Some(p)) => m.partitions.contains_key(&p),
-            _ => false,
-        },
-    };
-    if !expects {
+        .and_then(RoleRequest::from_value);
+    let partition = var("SLURM_JOB_PARTITION");
+    if !policy::expects_record(map.as_ref(), partition.as_deref(), requested.as_ref()) {
         return;
     }
     let store = Store::new(base_dir(map.as_ref()));
