@@ -136,6 +136,56 @@ pub fn lifetime(
     }
 }
 
+/// Why [`plan_summary`] has no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no role named {0:?}")]
+    NoRole(String),
+    #[error(transparent)]
+    Limit(walltime::WalltimeError),
+}
+
+/// `aws-role-refresher --plan`: the STS calls of the life of one job with time limit
+/// `limit` (Slurm forms such as `7-00:00:00` or `UNLIMITED`, or `90m`, `7d`) under `map`,
+/// with the session cap of `role` (else the map's default cap), as one line. An unlimited
+/// job is followed for a year, which is when Slurm reports its end.
+pub fn plan_summary(
+    map: &RoleMap,
+    role: Option<&str>,
+    limit: &str,
+    now: SystemTime,
+) -> Result<String, PlanError> {
+    use walltime::{parse_human, parse_slurm, Walltime};
+    let cap = match role {
+        None => map.defaults.max_session,
+        Some(name) => map
+            .roles
+            .get(name)
+            .map(|r| r.cap(&map.defaults))
+            .ok_or_else(|| PlanError::NoRole(name.to_string()))?,
+    };
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let length = match parse_slurm(limit).or_else(|_| parse_human(limit).map(Walltime::Limited)) {
+        Ok(Walltime::Limited(d)) => d,
+        Ok(Walltime::Unlimited) => year,
+        Err(e) => return Err(PlanError::Limit(e)),
+    };
+    let t = Timing::of(map);
+    let end = now + length;
+    let life = lifetime(&t, "plan", cap, now, Some(end), end + year);
+    let refreshes = life.len().saturating_sub(1);
+    let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    Ok(format!(
+        "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {} AssumeRole calls (1 + {refreshes} refreshes)",
+        length.as_secs(),
+        human(cap),
+        human(t.lead),
+        human(t.jitter),
+        human(t.margin),
+        life.len(),
+    ))
+}
+
 /// The times in a state record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Times {
@@ -526,6 +576,45 @@ mod tests {
         assert_eq!(plan(&t, "1", at(0), at(H), None), Plan::At(at(40 * M)));
         // Expiry before issue (clock jump, corrupt record): refresh now rather than never.
         assert_eq!(plan(&t, "1", at(H), at(0), None), Plan::At(at(H)));
+    }
+
+    #[test]
+    fn the_plan_counts_the_calls_of_a_jobs_life() {
+        let map = RoleMap::parse(
+            "[sts]\nregion = \"us-east-1\"\n[roles.long]\narn = \"arn:aws:iam::123456789012:role/long\"\nmax_session = \"12h\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let now = at(0);
+        // 1 h sessions (the default cap) over 2 h 5 min: the prolog's call and refreshes.
+        let line = plan_summary(&map, None, "02:00:00", now).unwrap();
+        assert!(
+            line.starts_with("time limit 02:00:00 (7200 s), session cap 1h,"),
+            "{line}"
+        );
+        let calls = |l: &str| -> usize {
+            l.split(": ")
+                .last()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let short = calls(&line);
+        assert!(short >= 2, "{line}");
+        // A 12 h cap makes fewer calls for the same job, and a job within one session one.
+        assert!(calls(&plan_summary(&map, Some("long"), "2h", now).unwrap()) < short);
+        assert_eq!(calls(&plan_summary(&map, None, "30", now).unwrap()), 1);
+        // A week-long and an unlimited job end (a year away), they are not followed forever.
+        assert!(calls(&plan_summary(&map, None, "7-00:00:00", now).unwrap()) > short);
+        assert!(calls(&plan_summary(&map, None, "UNLIMITED", now).unwrap()) > short);
+        let e = plan_summary(&map, Some("nope\u{1b}"), "2h", now)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no role named") && !e.contains('\u{1b}'), "{e}");
+        assert!(plan_summary(&map, None, "two hours", now).is_err());
     }
 
     #[test]

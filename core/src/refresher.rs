@@ -23,7 +23,7 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::creds::rfc3339;
 use crate::job::Scheduler;
-use crate::map::RoleMap;
+use crate::map::{MapError, RoleMap};
 use crate::record::{FailureRecord, JobState};
 use crate::refresh::{self, Plan, RefreshError, Refreshed, Times, Timing};
 use crate::scheduler::Liveness;
@@ -375,6 +375,66 @@ fn remove(store: &Store, name: &str, why: &str) -> usize {
     }
 }
 
+/// The role map a long-running daemon works with: re-read every pass; a broken edit keeps
+/// the last valid map in use and is reported once, not every pass.
+#[derive(Default)]
+pub struct MapKeeper {
+    good: Option<Arc<RoleMap>>,
+    last_error: Option<String>,
+}
+
+/// What changed when the map was read again, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapNews {
+    /// It loads again after a broken edit.
+    ValidAgain,
+    /// It is broken in a new way: the message, and whether an earlier valid map is kept.
+    Broken { error: String, kept: bool },
+}
+
+impl MapKeeper {
+    /// Reads the map at `path` again and logs what changed; the map to work with, if any.
+    pub fn load(&mut self, path: &std::path::Path) -> Option<Arc<RoleMap>> {
+        match self.take(RoleMap::load(path)) {
+            Some(MapNews::ValidAgain) => tracing::info!("{}: valid again", path.display()),
+            Some(MapNews::Broken { error, kept: true }) => {
+                tracing::error!("{error}; keeping the last valid map")
+            }
+            Some(MapNews::Broken { error, kept: false }) => {
+                tracing::error!("{error}; nothing can be refreshed")
+            }
+            None => {}
+        }
+        self.current()
+    }
+
+    /// Takes the result of reading the map again: what changed, if anything worth saying.
+    pub fn take(&mut self, loaded: Result<RoleMap, MapError>) -> Option<MapNews> {
+        match loaded {
+            Ok(m) => {
+                self.good = Some(Arc::new(m));
+                self.last_error.take().map(|_| MapNews::ValidAgain)
+            }
+            Err(e) => {
+                let error = e.to_string();
+                if self.last_error.as_deref() == Some(&error) {
+                    return None;
+                }
+                self.last_error = Some(error.clone());
+                Some(MapNews::Broken {
+                    error,
+                    kept: self.good.is_some(),
+                })
+            }
+        }
+    }
+
+    /// The last valid map.
+    pub fn current(&self) -> Option<Arc<RoleMap>> {
+        self.good.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +479,39 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn a_broken_map_keeps_the_last_valid_one_and_is_reported_once() {
+        let parse = |text: &str| RoleMap::parse(text, Path::new("/etc/aws-role/role-map.toml"));
+        let valid = "[sts]\nregion = \"us-east-1\"\n";
+        let broken = "[sts]\nregion = 1\n";
+        let mut k = MapKeeper::default();
+        // Broken from the start: said, and nothing to work with.
+        assert!(matches!(
+            k.take(parse(broken)),
+            Some(MapNews::Broken { kept: false, .. })
+        ));
+        assert!(k.current().is_none());
+        assert_eq!(
+            k.take(parse(broken)),
+            None,
+            "the same error twice is said once"
+        );
+        assert_eq!(k.take(parse(valid)), Some(MapNews::ValidAgain));
+        let first = k.current().unwrap();
+        assert_eq!(k.take(parse(valid)), None);
+        // A broken edit: said once, and the valid map stays in use.
+        let news = k.take(parse(broken));
+        assert!(
+            matches!(&news, Some(MapNews::Broken { kept: true, error }) if error.contains("role-map.toml")),
+            "{news:?}"
+        );
+        assert_eq!(k.take(parse(broken)), None);
+        assert_eq!(k.current().unwrap().sts.region, first.sts.region);
+        // Broken differently: said again.
+        assert!(k.take(parse("[sts]\n")).is_some());
+        assert_eq!(k.take(parse(valid)), Some(MapNews::ValidAgain));
     }
 
     #[test]

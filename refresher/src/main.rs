@@ -9,13 +9,12 @@
 // Every line goes through aws_role::output, which never panics on a closed stdout/stderr.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
-use aws_role::refresher::Refresher;
+use aws_role::refresher::{MapKeeper, Refresher};
 use aws_role::store::Store;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -109,7 +108,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let mut maps = Maps::default();
+    let mut maps = MapKeeper::default();
     let mut refresher = Refresher::new();
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -183,10 +182,9 @@ async fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `--plan`: the STS calls of one job's life, as the refresher would make them.
+/// `--plan`: the STS calls of one job's life, as the refresher would make them
+/// ([`aws_role::refresh::plan_summary`]).
 fn plan(args: &Args, limit: &str) -> ExitCode {
-    use aws_role::refresh::{lifetime, Timing};
-    use aws_role::walltime::{parse_human, parse_slurm, Walltime};
     let map = match RoleMap::load(&args.config) {
         Ok(m) => m,
         Err(e) => {
@@ -194,72 +192,18 @@ fn plan(args: &Args, limit: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cap = match &args.role {
-        None => map.defaults.max_session,
-        Some(name) => match map.roles.get(name) {
-            Some(r) => r.cap(&map.defaults),
-            None => {
-                aws_role::errln!("no role named {name:?} in {}", args.config.display());
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let year = Duration::from_secs(365 * 24 * 3600);
-    let length = match parse_slurm(limit).or_else(|_| parse_human(limit).map(Walltime::Limited)) {
-        Ok(Walltime::Limited(d)) => d,
-        // What Slurm reports for an unlimited job: an end a year away.
-        Ok(Walltime::Unlimited) => year,
+    match aws_role::refresh::plan_summary(&map, args.role.as_deref(), limit, SystemTime::now()) {
+        Ok(line) => {
+            aws_role::outln!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ aws_role::refresh::PlanError::NoRole(_)) => {
+            aws_role::errln!("{e} in {}", args.config.display());
+            ExitCode::FAILURE
+        }
         Err(e) => {
             aws_role::errln!("{e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let t = Timing::of(&map);
-    let start = SystemTime::now();
-    let end = start + length;
-    let life = lifetime(&t, "plan", cap, start, Some(end), end + year);
-    let refreshes = life.len() - 1;
-    let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
-    aws_role::outln!(
-        "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {} AssumeRole calls (1 + {refreshes} refreshes)",
-        length.as_secs(),
-        human(cap),
-        human(t.lead),
-        human(t.jitter),
-        human(t.margin),
-        life.len(),
-    );
-    ExitCode::SUCCESS
-}
-
-/// The role map, re-read every pass; a broken edit keeps the last valid map in use and is
-/// reported once, not every pass.
-#[derive(Default)]
-struct Maps {
-    good: Option<Arc<RoleMap>>,
-    last_error: Option<String>,
-}
-
-impl Maps {
-    fn load(&mut self, path: &Path) -> Option<Arc<RoleMap>> {
-        match RoleMap::load(path) {
-            Ok(m) => {
-                if self.last_error.take().is_some() {
-                    tracing::info!("{}: valid again", path.display());
-                }
-                self.good = Some(Arc::new(m));
-            }
-            Err(e) => {
-                let text = e.to_string();
-                if self.last_error.as_deref() != Some(&text) {
-                    match &self.good {
-                        Some(_) => tracing::error!("{text}; keeping the last valid map"),
-                        None => tracing::error!("{text}; nothing can be refreshed"),
-                    }
-                    self.last_error = Some(text);
-                }
-            }
-        }
-        self.good.clone()
     }
 }
