@@ -14,9 +14,7 @@ use crate::map::{Role, RoleMap};
 use crate::policy::{self, Decision, Requester};
 use crate::record::{FailureRecord, JobState};
 use crate::session::is_tag_char;
-use crate::store::{
-    JobDir, Reader, Store, StoreError, CONFIG, CREDENTIALS_INI, CREDENTIALS_JSON, FAILURE, STATE,
-};
+use crate::store::{JobDir, Reader, Store, StoreError, FAILURE, STATE};
 use crate::sts::{self, AssumeRequest};
 use crate::walltime;
 use nix::unistd::{Gid, Uid};
@@ -61,6 +59,40 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
             .collect(),
         policy: role.session_policy.clone(),
     }
+}
+
+/// The prolog binary's work for job `id` whatever it was given: a map that may not have
+/// loaded (the failure record then says so, and the administrators find the details in
+/// the log), and the job as the scheduler described it, which may be unusable (`job`:
+/// read only once, and only when needed). Asks the scheduler what it can still tell
+/// ([`crate::scheduler::Driver::complete`]), then [`prolog`]. `Err` only when the store
+/// is unusable.
+pub async fn run(
+    loaded: Result<&RoleMap, &crate::map::MapError>,
+    store: &Store,
+    id: &JobId,
+    job: impl FnOnce() -> Result<Job, String>,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let map = match loaded {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("{e}");
+            let owner = job().ok().map(|j| owner(&j));
+            return fail(
+                store,
+                id,
+                owner,
+                format!("the site's role map is invalid, so no role can be given (the administrators have the details in the node's log); {}", e.file.display()),
+            );
+        }
+    };
+    let mut job = match job() {
+        Ok(j) => j,
+        Err(why) => return fail(store, id, None, why),
+    };
+    crate::scheduler::of(job.scheduler).complete(map, &mut job);
+    prolog(map, store, &job, now).await
 }
 
 /// Runs the prolog for `job`: decide, assume, store. `Err` only when the store is unusable.
@@ -234,7 +266,7 @@ pub fn fail(
     let Some(_lock) = dir.lock()? else {
         return Ok(Outcome::Failed { reason });
     };
-    for name in [CREDENTIALS_JSON, CREDENTIALS_INI, CONFIG, STATE] {
+    for name in crate::delivery::files().chain([STATE]) {
         dir.remove(name)?;
     }
     let record = FailureRecord {
@@ -269,6 +301,80 @@ max_session = "12h"
 source_identity = "{user}"
 tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
 "#;
+
+    /// The prolog binary's paths that need no STS: a map that does not load, a job the
+    /// scheduler described badly, a job without a role. Each leaves what the job needs to
+    /// fail with a reason, or nothing.
+    #[test]
+    fn the_prolog_records_why_when_the_map_or_the_job_is_unusable() {
+        use crate::testing::{me, runtime, temp_store};
+        let rt = runtime();
+        let (_t, store) = temp_store();
+        let map = RoleMap::parse(MAP, Path::new("/etc/aws-role/role-map.toml")).unwrap();
+        let broken = RoleMap::parse(
+            "[sts]\nregion = 1\n",
+            Path::new("/etc/aws-role/role-map.toml"),
+        );
+        let mut j = job("5");
+        (j.uid, j.gid) = (me().uid, me().gid);
+        let read_failure = |id: &JobId| {
+            let dir = store.open_job(id, false).unwrap().unwrap();
+            dir.read_record::<FailureRecord>(FAILURE).unwrap().unwrap()
+        };
+
+        // A broken map: the job fails, saying so without the details.
+        let out = rt
+            .block_on(run(
+                broken.as_ref().map(|_| &map),
+                &store,
+                &j.id,
+                || Ok(j.clone()),
+                SystemTime::now(),
+            ))
+            .unwrap();
+        assert!(matches!(out, Outcome::Failed { .. }), "{out:?}");
+        let f = read_failure(&j.id);
+        assert!(
+            f.reason.contains("role map is invalid") && f.reason.ends_with("role-map.toml"),
+            "{f:?}"
+        );
+        assert!(
+            !f.reason.contains("region"),
+            "the details are for the log: {f:?}"
+        );
+
+        // A job the scheduler described badly: its reason is recorded.
+        let id = slurm_id("6").unwrap();
+        let out = rt
+            .block_on(run(
+                Ok(&map),
+                &store,
+                &id,
+                || Err("SLURM_JOB_UID is missing".into()),
+                SystemTime::now(),
+            ))
+            .unwrap();
+        assert_eq!(
+            out,
+            Outcome::Failed {
+                reason: "SLURM_JOB_UID is missing".into()
+            }
+        );
+        assert_eq!(read_failure(&id).reason, "SLURM_JOB_UID is missing");
+
+        // A job that asks for nothing in a partition without a default: no role, no files,
+        // and the scheduler is not asked anything.
+        let id = slurm_id("7").unwrap();
+        let mut quiet = j.clone();
+        quiet.id = id.clone();
+        let out = rt
+            .block_on(run(Ok(&map), &store, &id, || Ok(quiet), SystemTime::now()))
+            .unwrap();
+        assert!(matches!(out, Outcome::NoRole { .. }), "{out:?}");
+        assert!(store.open_job(&id, false).unwrap().is_none_or(|d| {
+            d.read(STATE).unwrap().is_none() && d.read(FAILURE).unwrap().is_none()
+        }));
+    }
 
     #[test]
     fn request_follows_the_job_and_the_role_cap() {

@@ -474,12 +474,7 @@ mod tests {
             .unwrap()
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::testing::runtime;
 
     #[test]
     fn a_broken_map_keeps_the_last_valid_one_and_is_reported_once() {

@@ -70,3 +70,12 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
     let s = Store::new(t.path().join("aws-role"));
     (t, s)
 }
+
+/// A runtime like the binaries' (one thread), for the async parts.
+#[cfg(feature = "sts")]
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -213,40 +213,18 @@ fn pbs_prologue(args: &Args) -> ExitCode {
     let span = tracing::info_span!("job", id = %job.id);
     let _guard = span.enter();
     let id = job.id.clone();
-    if let Err(e) = run(args, &id, || Ok(job.clone())) {
+    if let Err(e) = run(args, &id, || Ok(job)) {
         tracing::error!("{e:#}");
     }
     ExitCode::SUCCESS
 }
 
-/// Provisions the job `job()` describes (or records why not); `Err` only when the store is
-/// unusable.
-fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow::Result<()> {
+/// Provisions the job `job()` describes (or records why not, [`provision::run`]); `Err`
+/// only when the store is unusable.
+fn run(args: &Args, id: &JobId, job: impl FnOnce() -> Result<Job, String>) -> anyhow::Result<()> {
     let loaded = RoleMap::load(&args.config);
     let base = map::base_dir(args.base_dir.as_deref(), loaded.as_ref().ok());
     let store = Store::new(base);
-    let map = match loaded {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!("{e}");
-            let owner = job().ok().map(|j| provision::owner(&j));
-            provision::fail(
-                &store,
-                id,
-                owner,
-                format!("the site's role map is invalid, so no role can be given (the administrators have the details in the node's log); {}", e.file.display()),
-            )?;
-            return Ok(());
-        }
-    };
-    let mut job = match job() {
-        Ok(j) => j,
-        Err(why) => {
-            provision::fail(&store, id, None, why)?;
-            return Ok(());
-        }
-    };
-    aws_role::scheduler::of(job.scheduler).complete(&map, &mut job);
     // An https endpoint's CA certificates from the system's bundle file alone. It sets
     // SSL_CERT_FILE, so it comes while this is the only thread, before the runtime (whose
     // DNS lookups run on threads of their own).
@@ -256,7 +234,14 @@ fn run(args: &Args, id: &JobId, job: impl Fn() -> Result<Job, String>) -> anyhow
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match rt.block_on(provision::prolog(&map, &store, &job, SystemTime::now()))? {
+    let outcome = rt.block_on(provision::run(
+        loaded.as_ref(),
+        &store,
+        id,
+        job,
+        SystemTime::now(),
+    ))?;
+    match outcome {
         Outcome::Provisioned {
             role,
             session_name,

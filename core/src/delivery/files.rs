@@ -27,6 +27,10 @@ impl Delivery for Files {
         dir.write(CONFIG, config_file(map, dir).as_bytes(), user)
     }
 
+    fn files(&self) -> &'static [&'static str] {
+        &[CREDENTIALS_JSON, CREDENTIALS_INI, CONFIG]
+    }
+
     fn env(&self, dir: &Path) -> Vec<(&'static str, String)> {
         vec![
             // Every SDK runs the job's credential_process from here and refreshes by itself.

@@ -35,10 +35,18 @@ pub trait Delivery: Sync {
     /// The variables that point a job's processes at what [`Delivery::write`] wrote in
     /// `dir`.
     fn env(&self, dir: &Path) -> Vec<(&'static str, String)>;
+
+    /// The names of the files [`Delivery::write`] writes, which a failure removes.
+    fn files(&self) -> &'static [&'static str];
 }
 
 /// Every delivery, in the order they are written and their variables set.
 pub const ALL: &[&dyn Delivery] = &[&files::Files];
+
+/// The files of every delivery ([`Delivery::files`]).
+pub fn files() -> impl Iterator<Item = &'static str> {
+    ALL.iter().flat_map(|d| d.files().iter().copied())
+}
 
 /// Writes every delivery of `creds` for the job's user.
 pub fn write(
