@@ -886,7 +886,7 @@ def wait_no_jobs(ctx, timeout=120):
 def set_plugin(ctx, conf):
     """Puts plugstack configuration `conf` in place ("none": no plugin; "cmin": the empty C
     plugin; "ours": aws_role.so) and restarts slurmd: slurmd decides at start whether jobs
-    get a `slurmstepd spank prolog|epilog` (slurm-facts §6, §7.11). First every job must
+    get a `slurmstepd spank prolog|epilog` (it keeps using the plugstack it loaded at start). First every job must
     be over: a job whose epilog ran after the switch would keep its files until the
     refresher removed them as an orphan."""
     wait_no_jobs(ctx)

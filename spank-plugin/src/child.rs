@@ -23,7 +23,7 @@ use nix::unistd::{pipe2, Pid};
 
 use crate::log::sanitize;
 
-/// PATH of the child: Slurm gives the Prolog none (slurm-facts §3.1).
+/// PATH of the child: Slurm gives the Prolog none (its environment has no PATH).
 pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// The job-control variable with the requested role (`SPANK_` + what sbatch set).
 pub const ROLE_VAR: &str = aws_role::scheduler::slurm::ROLE_VAR;

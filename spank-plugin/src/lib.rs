@@ -1,6 +1,6 @@
 //! `aws_role.so`: the Slurm SPANK plugin of aws-role.
 //!
-//! What it does, by callback (who runs it: slurm-facts §2.1):
+//! What it does, by callback (who runs it, as observed on Slurm 22.05 and 24.11):
 //!
 //! | callback | where, as whom | what |
 //! |---|---|---|
@@ -12,7 +12,7 @@
 //! | `task_init` | each task, the user | fails the job with `aws-role: <reason>` when the node could not provide its role |
 //! | `job_epilog` | `slurmstepd spank epilog`, root | runs `aws-role-epilog` (removes the job's files) when it has any |
 //!
-//! Failing in job_prolog, job_epilog or user_init drains the node (slurm-facts §4), so
+//! Failing in job_prolog, job_epilog or user_init drains the node (and requeue-holds the job), so
 //! those callbacks never return an error: problems are logged, and a job whose role
 //! could not be provided fails in task_init, leaving the node up.
 //!
@@ -163,7 +163,7 @@ unsafe impl Plugin for AwsRole {
     }
 
     fn task_init(&mut self, _s: &mut SpankHandle) -> Result<(), Box<dyn Error>> {
-        // Failing here fails only the job, with the reason in its output (slurm-facts §4).
+        // Failing here fails only the job, with the reason in its output; the node stays up.
         match &self.job {
             StepRole::Failed { reason } => Err(user_error(reason.clone())),
             _ => Ok(()),

@@ -2,7 +2,7 @@
  * aws-role SPANK plugin: the one thing SPANK 22.05 cannot tell a job_prolog.
  *
  * Slurm 22.05 gives neither the Prolog environment nor SPANK the job's end time or its
- * array task id (slurm-facts §2.2, §3.1). slurm_load_job() can: one RPC to slurmctld,
+ * array task id (S_JOB_ARRAY_TASK_ID is not available in job_prolog). slurm_load_job() can: one RPC to slurmctld,
  * 2-7 ms. The Slurm symbols stay undefined here and resolve from the host process's
  * libslurmfull (slurmd, slurmstepd, srun, sbatch all link it); the plugin never links
  * libslurm itself.

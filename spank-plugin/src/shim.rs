@@ -20,7 +20,8 @@ impl JobTimes {
     fn from_raw(end_time: u64, array_job_id: u32, array_task_id: u32) -> JobTimes {
         JobTimes {
             end_time: (end_time > 0).then_some(end_time),
-            // Detect arrays by the task id, never by the array job id (slurm-facts §2.2).
+            // Detect arrays by the task id, never by the array job id: an srun or salloc job that
+            // is no array has its own id as array job id (a batch job has 0).
             array: (array_task_id != NO_VAL && array_job_id != 0 && array_job_id != NO_VAL)
                 .then_some((array_job_id, array_task_id)),
         }

@@ -574,7 +574,7 @@ mod tests {
     #[test]
     fn scontrol_end_times() {
         let id = parse_job_id("633").unwrap();
-        // As measured on 22.05 (slurm-facts §5), printed with TZ=UTC0.
+        // What scontrol show job prints on 22.05, with TZ=UTC0.
         let limited = "JobId=633 JobName=wrap\n   UserId=alice(1001) GroupId=alice(1001)\n   \
             RunTime=00:00:01 TimeLimit=01:30:00 TimeMin=N/A\n   \
             StartTime=2026-11-21T19:07:33 EndTime=2026-11-21T20:37:33 Deadline=N/A\n\n";
