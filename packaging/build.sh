@@ -15,7 +15,8 @@
 #
 # Prints the two package paths on stdout (progress goes to stderr), and records them in
 # $PKG_TARGET/release/aws-role-package/outputs. Needs: cargo-deb, cargo-generate-rpm,
-# help2man, binutils (tests/harness/deps.sh installs them). Installs nothing.
+# help2man, go-md2man, binutils (tests/harness/deps.sh installs them). Installs nothing.
+# AWS_ROLE_PACKAGES=deb builds the .deb alone (the demo: no cargo-generate-rpm needed).
 #
 # PKG_TARGET, where the plugin is built and the packages are staged and written, is
 # $CARGO_TARGET_DIR for the host's headers (/usr/include), else $CARGO_TARGET_DIR/slurm-MM.NN:
@@ -36,7 +37,11 @@ MAX_SO_BYTES=$((1536 * 1024))
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for tool in cargo-deb cargo-generate-rpm help2man strip gzip; do
+PACKAGES=${AWS_ROLE_PACKAGES:-deb rpm}
+case $PACKAGES in "deb rpm" | deb) ;; *) die "AWS_ROLE_PACKAGES is '$PACKAGES': 'deb' or unset (both)" ;; esac
+tools=(cargo-deb help2man go-md2man strip gzip)
+[ "$PACKAGES" = deb ] || tools+=(cargo-generate-rpm)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool not found (bash tests/harness/deps.sh installs it)"
 done
 # The Debian plugin path (/usr/lib/x86_64-linux-gnu/slurm-wlm) and the RPM's are amd64's.
@@ -119,6 +124,12 @@ manpage aws-role-prolog 8 "give a batch job its AWS IAM role on this node (Slurm
 manpage aws-role-epilog 8 "remove a batch job's AWS credentials from this node (Slurm Epilog, PBS epilogue)"
 manpage aws-role-refresher 8 "renew the AWS credentials of a node's running batch jobs before they expire"
 manpage aws-role-credentials 1 "print a batch job's current AWS credentials for the AWS SDKs (credential_process)"
+# The role map's and the plugin's pages are written (docs/man/*.md), not generated from a
+# --help: go-md2man turns them into roff.
+for page in aws-role-map.5 aws_role.so.8; do
+  go-md2man -in "docs/man/$page.md" -out "$STAGE/man/$page" || die "go-md2man $page failed"
+  gzip -9n "$STAGE/man/$page"
+done
 
 # ----------------------------------------------------------------------------- packages
 log "cargo deb ($VARIANT)"
@@ -127,6 +138,11 @@ mkdir -p "$PKG_TARGET/debian" "$PKG_TARGET/generate-rpm"
 deb=$(SOURCE_DATE_EPOCH=$sde CARGO_TARGET_DIR=$PKG_TARGET cargo deb --locked -p aws-role-packaging --no-build \
   --variant "$VARIANT" --deb-revision "$REVISION" --output "$PKG_TARGET/debian/" | tail -n1)
 [ -f "$deb" ] || die "cargo deb did not report a package (got '$deb')"
+
+if [ "$PACKAGES" = deb ]; then
+  printf '%s\n' "$deb" | tee "$STAGE/outputs"
+  exit 0
+fi
 
 log "cargo generate-rpm ($VARIANT)"
 rpm_name=aws-role-$version-$REVISION.x86_64.rpm

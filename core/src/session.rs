@@ -288,6 +288,28 @@ mod tests {
     use crate::testing::job;
     use proptest::prelude::*;
 
+    /// aws-role-map(5) lists every placeholder a template may use, and no other.
+    #[test]
+    fn the_man_page_names_every_placeholder() {
+        let page = include_str!("../../docs/man/aws-role-map.5.md");
+        for (name, _) in Field::ALL {
+            assert!(
+                page.contains(&format!("**{{{name}}}**")),
+                "{{{name}}} is not in aws-role-map(5)"
+            );
+        }
+        let named: std::collections::BTreeSet<&str> = page
+            .split("**{")
+            .skip(1)
+            .filter_map(|r| r.split_once("}**").map(|(n, _)| n))
+            .collect();
+        assert_eq!(
+            named.len(),
+            Field::ALL.len(),
+            "aws-role-map(5) names others: {named:?}"
+        );
+    }
+
     #[test]
     fn default_template_names_job_and_task() {
         let t = Template::parse("slurm-{job_id}-{task}").unwrap();

@@ -49,7 +49,7 @@ Examples:
           Inside a job: print its credentials by hand (they are secret).
 
 See also:
-  aws-role-prolog(8), aws-role-refresher(8), /usr/share/doc/aws-role/README.md";
+  aws-role-prolog(8), aws-role-refresher(8), /usr/share/doc/aws-role/README.md (for researchers)";
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -73,7 +73,7 @@ Examples:
           Make it the OpenPBS epilogue (Torque: /var/spool/torque/mom_priv/epilogue).
 
 See also:
-  aws-role-prolog(8), aws-role-refresher(8), /usr/share/doc/aws-role/README.md";
+  aws-role-prolog(8), aws-role-refresher(8), aws-role-map(5), /usr/share/doc/aws-role/admin-guide.md";
 
 /// `--scheduler`: one of the names [`Scheduler::ALL`] has, listed in `--help`.
 fn scheduler_name() -> impl clap::builder::TypedValueParser<Value = Scheduler> {

@@ -8,7 +8,7 @@ the Slurm plugin and ``/etc/profile.d/aws-role.sh`` (core/src/jobenv.rs). When t
 could not be given (``failure.json``), it logs why and disables the instance metadata
 fallback, so the job never silently runs with the node's own role.
 
-Install (see README, "PBS/Torque and OpenPBS")::
+Install (see docs/admin-guide.md, "PBS/Torque and OpenPBS")::
 
     qmgr -c "create hook aws_role_launch event=execjob_launch"
     qmgr -c "import hook aws_role_launch application/x-python default aws_role_launch_hook.py"

@@ -131,7 +131,7 @@ Examples:
           Make it the OpenPBS prologue (Torque: /var/spool/torque/mom_priv/prologue).
 
 See also:
-  aws-role-epilog(8), aws-role-refresher(8), aws-role-credentials(1), /usr/share/doc/aws-role/README.md";
+  aws-role-map(5), aws_role.so(8), aws-role-epilog(8), aws-role-refresher(8), aws-role-credentials(1), /usr/share/doc/aws-role/admin-guide.md";
 
 /// `--scheduler`: one of the names [`Scheduler::ALL`] has, listed in `--help`.
 fn scheduler_name() -> impl clap::builder::TypedValueParser<Value = Scheduler> {

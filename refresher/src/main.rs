@@ -78,7 +78,7 @@ Examples:
           How many AssumeRole calls a 7-day job with role ml-training makes over its life.
 
 See also:
-  aws-role-prolog(8), aws-role-epilog(8), aws-role-credentials(1), /usr/share/doc/aws-role/README.md";
+  aws-role-map(5), aws-role-prolog(8), aws-role-epilog(8), aws-role-credentials(1), /usr/share/doc/aws-role/admin-guide.md";
 
 fn main() -> ExitCode {
     let args = Args::parse();

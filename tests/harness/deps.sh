@@ -14,16 +14,25 @@ VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # forwarder (aws-role takes plain http to loopback only). acl: getfacl, to read back the ACL that lets a job's user read its (root-owned) files.
 # lintian, rpm, rpm2cpio, cpio, help2man, dpkg-dev, binutils: packaging/build.sh and
 # tests/packaging/check.sh. g++: libfuzzer-sys compiles libFuzzer (tests/fuzz/run.sh).
-# shellcheck: tests/shellcheck.sh.
+# The shellcheck package: tests/shellcheck.sh. go-md2man: the man pages written in docs/man/.
 APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
   nftables iptables curl acl socat lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++
-  shellcheck)
+  shellcheck go-md2man)
 # `cargo install --locked` only when missing or at another version. A fresh install of
 # cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
 # cargo-fuzz about 4 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
 # the nightly toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1, so no
 # nightly is installed here (rustup's toolchain downloads are not reachable from CI).
 CARGO_TOOLS=("cargo-deb 3.8.0" "cargo-generate-rpm 0.21.1" "cargo-fuzz 0.13.2")
+
+# --demo: only what tests/demo.sh needs (Slurm, the STS emulator and the AWS CLI, and what
+# builds and installs the .deb); no fuzzing, RPM, lintian, firewall or checking tools. A
+# later run without it adds the rest.
+if [ "${1:-}" = --demo ]; then
+  APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
+    curl acl help2man go-md2man dpkg-dev binutils)
+  CARGO_TOOLS=("cargo-deb 3.8.0")
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

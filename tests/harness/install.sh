@@ -6,7 +6,7 @@
 #                                PluginDir, the conffiles, the refresher's unit
 #   3. the plugstack fragment    the packaged one says `optional aws_role.so`; the test
 #                                cluster needs `required` (the e2e suites check that a refused
-#                                --aws-role is never queued), the edit the README tells
+#                                --aws-role is never queued), the edit the admin guide tells
 #                                administrators to make once their map has roles
 #   4. restarts slurmd, which decides whether to run the SPANK job_prolog/job_epilog from
 #      the plugin stack it loaded at start.

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Every shell command of the README's "Quick start" and "For administrators" sections (the
-# lines of its ```sh blocks) is exercised: run here, or by the suite or step named below,
-# or listed as impossible on this machine with the reason. A command added to the README
-# without an entry here fails this suite. Runs after install.sh (the package is installed).
+# Every shell command of the README's "Quick start" section and of the administrator guide
+# (docs/admin-guide.md; the lines of their ```sh blocks) is exercised: run here, or by the
+# suite or step named below, or listed as impossible on this machine with the reason. A
+# command added to either without an entry here fails this suite. Runs after install.sh
+# (the package is installed).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 README=$REPO/README.md
+ADMIN_GUIDE=$REPO/docs/admin-guide.md
 OUTPUTS=${CARGO_TARGET_DIR:-$REPO/target}/release/aws-role-package/outputs
 
-# commands SECTION-HEADING NEXT-HEADING: the sh-block lines between the two headings,
-# comments and blank lines dropped.
+# commands FILE [SECTION-HEADING NEXT-HEADING]: the sh-block lines of FILE (between the
+# two headings when given), comments and blank lines dropped.
 commands() {
-  awk -v from="$1" -v to="$2" '
-    $0 == from {on = 1; next}
-    $0 == to {on = 0}
+  awk -v from="${2:-}" -v to="${3:-}" '
+    BEGIN {on = (from == "")}
+    from != "" && $0 == from {on = 1; next}
+    to != "" && $0 == to {on = 0}
     on && /^[ \t]*```/ {if (fence) {fence = 0} else {fence = 1; sh = ($0 ~ /^[ \t]*```sh$/)}; next}
     on && fence && sh {sub(/[ \t]+#.*$/, ""); sub(/^[ \t]+/, ""); if ($0 ~ /[^ \t]/) print}
-  ' "$README"
+  ' "$1"
 }
 
 # covered_by FILE NEEDLE WHAT: FILE (a suite or harness script) contains NEEDLE.
@@ -25,8 +28,8 @@ covered_by() {
   if grep -qF -- "$2" "$REPO/$1"; then ok "README: $3 (by $1)"; else not_ok "README: $3: '$2' not in $1"; fi
 }
 
-mapfile -t cmds < <(commands "## Quick start" "## For researchers"; commands "## For administrators" "## How it compares")
-check "the README has shell commands in both sections (${#cmds[@]})" test "${#cmds[@]}" -ge 10
+mapfile -t cmds < <(commands "$README" "## Quick start" "## For researchers"; commands "$ADMIN_GUIDE")
+check "the README's quick start and the admin guide have shell commands (${#cmds[@]})" test "${#cmds[@]}" -ge 10
 
 for c in "${cmds[@]}"; do
   case $c in

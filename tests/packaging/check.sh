@@ -77,8 +77,13 @@ FILES=(
   "-rw-r--r-- d usr/share/man/man8/aws-role-epilog.8.gz"
   "-rw-r--r-- d usr/share/man/man8/aws-role-refresher.8.gz"
   "-rw-r--r-- d usr/share/man/man1/aws-role-credentials.1.gz"
+  "-rw-r--r-- d usr/share/man/man5/aws-role-map.5.gz"
+  "-rw-r--r-- d usr/share/man/man8/aws_role.so.8.gz"
   "-rw-r--r-- d usr/share/doc/aws-role/README.md"
   "-rw-r--r-- d usr/share/doc/aws-role/README.packaging.md"
+  "-rw-r--r-- d usr/share/doc/aws-role/admin-guide.md"
+  "-rw-r--r-- d usr/share/doc/aws-role/troubleshooting.md"
+  "-rw-r--r-- d usr/share/doc/aws-role/architecture.md"
   "-rw-r--r-- d usr/share/doc/aws-role/role-map.example.toml"
   "-rw-r--r-- d usr/share/doc/aws-role/copyright"
 )
@@ -286,6 +291,14 @@ done
 for page in man8/aws-role-prolog.8 man8/aws-role-epilog.8 man8/aws-role-refresher.8 man1/aws-role-credentials.1; do
   text=$(zcat "$ROOT/usr/share/man/$page.gz" 2>/dev/null)
   for section in NAME SYNOPSIS DESCRIPTION OPTIONS FILES '"EXIT STATUS"' EXAMPLES '"SEE ALSO"'; do
+    check_contains "man page $page: section $section" ".SH $section" "$text"
+  done
+done
+# The pages written in docs/man/ (go-md2man), not generated from a --help.
+for page in man5/aws-role-map.5 man8/aws_role.so.8; do
+  text=$(zcat "$ROOT/usr/share/man/$page.gz" 2>/dev/null)
+  check_contains "man page $page: its title" ".TH $(basename "$page" | sed 's/\.[0-9]$//' | tr '[:lower:]' '[:upper:]') ${page##*.}" "$text"
+  for section in NAME SYNOPSIS DESCRIPTION FILES 'SEE ALSO'; do
     check_contains "man page $page: section $section" ".SH $section" "$text"
   done
 done

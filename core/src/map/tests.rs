@@ -134,10 +134,11 @@ fn uncommented_example() -> (String, usize) {
     (text, uncommented)
 }
 
-/// The README's map reference (the table rows starting with "| `[") names exactly the
-/// settings of role-map.example.toml: a setting added to one and not the other fails.
+/// The map's man page, aws-role-map(5) (its `## [section]` headings and the `**key**
+/// (default: …)` entries under them), names exactly the settings of role-map.example.toml:
+/// a setting added to one and not the other fails.
 #[test]
-fn the_readme_map_reference_lists_exactly_the_examples_settings() {
+fn the_man_page_lists_exactly_the_examples_settings() {
     let (text, _) = uncommented_example();
     let value: toml::Table = text.parse().expect("the uncommented example is TOML");
     let mut example = std::collections::BTreeSet::new();
@@ -167,21 +168,25 @@ fn the_readme_map_reference_lists_exactly_the_examples_settings() {
             }
         }
     }
-    let readme = include_str!("../../../README.md");
-    let tick = |cell: &str| cell.trim().trim_matches('`').to_string();
-    let documented: std::collections::BTreeSet<_> = readme
-        .lines()
-        .filter(|l| l.starts_with("| `["))
-        .map(|l| {
-            let cells: Vec<&str> = l.split('|').collect();
-            (tick(cells[1]), tick(cells[2]))
-        })
-        .collect();
+    let page = include_str!("../../../docs/man/aws-role-map.5.md");
+    let mut documented = std::collections::BTreeSet::new();
+    let mut section = None;
+    for line in page.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            section = h.starts_with('[').then(|| h.trim().to_string());
+        } else if let (Some(sec), Some(rest)) = (&section, line.strip_prefix("**")) {
+            if let Some((key, tail)) = rest.split_once("**") {
+                if tail.starts_with(" (default: ") {
+                    documented.insert((sec.clone(), key.to_string()));
+                }
+            }
+        }
+    }
     let missing: Vec<_> = example.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&example).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "README map reference: missing {missing:?}, not in the example {extra:?}"
+        "aws-role-map(5): missing {missing:?}, not in the example {extra:?}"
     );
     assert!(example.len() > 30, "{example:?}");
 }
@@ -1474,6 +1479,41 @@ proptest! {
                     prop_assert!(p.line <= text.lines().count() + 1, "{:?}", p);
                 }
             }
+        }
+    }
+}
+
+/// The example maps the README and aws-role-map(5) show are valid maps.
+#[test]
+fn the_documented_example_maps_are_valid() {
+    let blocks = |text: &str, fence: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur: Option<String> = None;
+        for line in text.lines() {
+            match &mut cur {
+                None if line.trim_end() == fence => cur = Some(String::new()),
+                Some(b) if line.trim_end() == "```" => {
+                    out.push(std::mem::take(b));
+                    cur = None;
+                }
+                Some(b) => {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+                None => {}
+            }
+        }
+        out
+    };
+    let readme = blocks(include_str!("../../../README.md"), "```toml");
+    let page: Vec<String> = blocks(include_str!("../../../docs/man/aws-role-map.5.md"), "```")
+        .into_iter()
+        .filter(|b| b.contains("[sts]"))
+        .collect();
+    assert_eq!((readme.len(), page.len()), (1, 1), "one example in each");
+    for text in readme.iter().chain(&page) {
+        if let Err(e) = parse(text) {
+            panic!("{e}\n{text}");
         }
     }
 }
