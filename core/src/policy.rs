@@ -8,6 +8,7 @@ use nix::unistd::{getgrouplist, Group, User};
 
 use crate::job::{Job, RoleRequest};
 use crate::map::{Role, RoleMap};
+use crate::text::shown;
 
 /// Who is asking, as far as the allow lists are concerned.
 #[derive(Debug, Clone)]
@@ -250,11 +251,6 @@ pub fn resolve(map: &RoleMap, job: &Job, who: &Requester<'_>) -> Decision {
             },
         },
     }
-}
-
-/// A user-supplied value, quoted and cut so it cannot flood or forge a message.
-fn shown(v: &str) -> String {
-    format!("\"{}\"", crate::text::one_line(v, 80))
 }
 
 /// Whether a job's groups can change a decision: only when some role's `allow_groups`

@@ -25,6 +25,38 @@ pub fn one_line(text: &str, max: usize) -> String {
     out
 }
 
+/// An untrusted value as a message shows it: in double quotes, with `"` and `\\` escaped
+/// as well as control characters ([`one_line`]'s rules), cut after `max` characters with
+/// `…` inside the quotes. What the value was is then unambiguous in a message that goes on
+/// after it.
+pub fn quoted(value: &str, max: usize) -> String {
+    let mut out = String::with_capacity(value.len().min(max) + 8);
+    out.push('"');
+    let mut len = 0;
+    for c in value.chars() {
+        let piece: String = match c {
+            '"' | '\\' => ['\\', c].iter().collect(),
+            c if c.is_control() => c.escape_default().collect(),
+            c => c.to_string(),
+        };
+        let n = piece.chars().count();
+        if len + n > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+        len += n;
+    }
+    out.push('"');
+    out
+}
+
+/// A value a user or a file supplied, as every message shows it ([`quoted`], at most 80
+/// characters).
+pub fn shown(value: &str) -> String {
+    quoted(value, 80)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +70,24 @@ mod tests {
         // The bound is on what is shown: escapes count with their full length.
         let shown = one_line(&"\u{1b}".repeat(100), 20);
         assert_eq!(shown, format!("{}…", "\\u{1b}".repeat(3)));
+    }
+
+    #[test]
+    fn quoted_values_are_unambiguous_one_line_and_bounded() {
+        assert_eq!(quoted("demo", 80), "\"demo\"");
+        // What std's Debug gives for plain text, so messages read as before.
+        for v in [
+            "ml-training",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "esc\u{1b}[31m",
+        ] {
+            assert_eq!(quoted(v, 80), format!("{v:?}"), "{v}");
+        }
+        assert_eq!(quoted("abcdef", 3), "\"abc…\"");
+        let forged = quoted("x\"\nnot ok - forged", 80);
+        assert_eq!(forged.lines().count(), 1);
+        assert!(forged.starts_with("\"x\\\"\\n"), "{forged}");
     }
 }

@@ -10,6 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_role::text::shown;
+
 pub const DEFAULT_CONFIG: &str = aws_role::map::DEFAULT_PATH;
 pub const DEFAULT_PROLOG: &str = aws_role::node::PLUGIN_PROLOG;
 pub const DEFAULT_EPILOG: &str = aws_role::node::PLUGIN_EPILOG;
@@ -71,8 +73,8 @@ impl Config {
         for arg in args {
             let Some((key, value)) = arg.split_once('=') else {
                 problems.push(format!(
-                    "ignoring unknown plugin argument {:?} (expected config=, prolog=, epilog= or timeout=)",
-                    arg
+                    "ignoring unknown plugin argument {} (expected config=, prolog=, epilog= or timeout=)",
+                    shown(arg)
                 ));
                 continue;
             };
@@ -81,7 +83,8 @@ impl Config {
                     let path = PathBuf::from(value);
                     if !path.is_absolute() {
                         problems.push(format!(
-                            "ignoring plugin argument {key}={value:?}: the path must be absolute"
+                            "ignoring plugin argument {key}={}: the path must be absolute",
+                            shown(value)
                         ));
                         continue;
                     }
@@ -96,14 +99,15 @@ impl Config {
                         cfg.timeout = Duration::from_secs(secs)
                     }
                     _ => problems.push(format!(
-                        "ignoring plugin argument timeout={value:?}: expected whole seconds from 1 to {}; using {}",
+                        "ignoring plugin argument timeout={}: expected whole seconds from 1 to {}; using {}",
+                        shown(value),
                         MAX_TIMEOUT.as_secs(),
                         DEFAULT_TIMEOUT.as_secs()
                     )),
                 },
                 _ => problems.push(format!(
-                    "ignoring unknown plugin argument {:?} (expected config=, prolog=, epilog= or timeout=)",
-                    arg
+                    "ignoring unknown plugin argument {} (expected config=, prolog=, epilog= or timeout=)",
+                    shown(arg)
                 )),
             }
         }

@@ -2,6 +2,7 @@
 //! a [`RoleMap`] or the list of every problem, each with its line and column.
 
 use super::*;
+use crate::text::shown;
 
 /// Checks the map text `text`; `source` names it in messages ([`RoleMap::parse`]).
 pub(super) fn parse(text: &str, source: &Path) -> Result<RoleMap, MapError> {
@@ -939,17 +940,6 @@ pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
     (line, column)
-}
-
-/// A value for a message: quoted and escaped, cut if long.
-pub(super) fn shown(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        format!("{s:?}")
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head:?}…")
-    }
 }
 
 /// Keeps a message on one line whatever the file contained.

@@ -21,7 +21,7 @@ use nix::unistd::{Group, User};
 use super::{Driver, Liveness};
 use crate::job::{Job, JobId, JobIdError, Scheduler};
 use crate::map::RoleMap;
-use crate::text::one_line;
+use crate::text::shown;
 use crate::walltime::{self, WalltimeError};
 
 /// Why PBS accounts are never trusted.
@@ -131,11 +131,6 @@ pub enum PbsArgsError {
     },
 }
 
-/// An untrusted value as it may appear in a message: quoted, escaped, at most 80 characters.
-fn shown(value: &str) -> String {
-    format!("\"{}\"", one_line(value, 80).replace('"', "\\\""))
-}
-
 /// How a message names argument `position` (1-based; 0 is the `--queue` option).
 fn what(position: usize, name: &str) -> String {
     match position {
@@ -150,7 +145,7 @@ fn what(position: usize, name: &str) -> String {
 pub fn parse_job_id(s: &str) -> Result<JobId, JobIdError> {
     let err = |why| JobIdError {
         scheduler: Scheduler::Pbs,
-        shown: format!("{s:?}"),
+        shown: shown(s),
         why,
     };
     if s.is_empty() {

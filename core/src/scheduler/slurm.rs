@@ -129,7 +129,7 @@ impl Driver for Slurm {
 pub fn parse_job_id(s: &str) -> Result<JobId, JobIdError> {
     let err = |why| JobIdError {
         scheduler: Scheduler::Slurm,
-        shown: format!("{s:?}"),
+        shown: crate::text::shown(s),
         why,
     };
     if s.is_empty() {
