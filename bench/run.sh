@@ -65,8 +65,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # log, die, wait_for, now_ms, elapsed_s, require_root, VENV
-# shellcheck source-path=SCRIPTDIR source=../tests/harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../tests/lib.sh
+. "$REPO/tests/lib.sh"
 
 STS_PORT=${AWS_ROLE_BENCH_STS_PORT:-5159}
 PROXY_PORT=${AWS_ROLE_BENCH_PROXY_PORT:-5160}

@@ -13,8 +13,8 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 H=$REPO/tests/harness
-# shellcheck source=harness/lib.sh
-. "$H/lib.sh"
+# shellcheck source=lib.sh
+. "$REPO/tests/lib.sh"
 
 t0=$(date +%s)
 # Only what the demo needs (tests/run.sh installs the rest); without the RPM tools, only

@@ -1,14 +1,182 @@
 #!/usr/bin/env bash
-# Assertions for the shell test suites. Source it; every check prints one TAP-like line
+# The one shell library of the tests, the harness, the demo and the benchmarks. Source it;
+# it runs nothing on its own. First the harness's helpers (logging, timeouts, processes,
+# waiting for Slurm), then the suites' assertions: every check prints one TAP-like line
 # ("ok - ..." / "not ok - ..."), and `finish` prints the counts and fails the script if
 # any check failed.
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034  # variables here are used by the scripts that source this
+
+RUN_DIR=${AWS_ROLE_TEST_RUN_DIR:-/run/aws-role-test}
+LOG_DIR=${AWS_ROLE_TEST_LOG_DIR:-/var/log/aws-role-test}
+VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
+# Every Slurm client call goes through this: a dead or hung slurmctld must make the
+# harness fail in seconds, not hang CI until its global timeout.
+SLURM_CLIENT_TIMEOUT=${AWS_ROLE_TEST_SLURM_TIMEOUT:-10}
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+sl() { timeout "$SLURM_CLIENT_TIMEOUT" "$@"; }
+
+now_ms() { date +%s%3N; }
+# elapsed_s START_MS -> "1.234s"
+elapsed_s() {
+  local d=$(( $(now_ms) - $1 ))
+  printf '%d.%03ds' $((d / 1000)) $((d % 1000))
+}
+
+# pid_matches PID PATTERN: PID is alive and its command line contains PATTERN.
+# /run is on the root disk here (not tmpfs), so PID files survive reboots and a
+# recorded PID may meanwhile belong to an unrelated process: always check cmdline.
+pid_matches() {
+  local pid=$1 pat=$2 cmd
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *"$pat"* ]]
+}
+
+# pidfile_alive FILE PATTERN: prints the PID if FILE names a live matching process.
+pidfile_alive() {
+  local f=$1 pat=$2 pid
+  [ -s "$f" ] || return 1
+  pid=$(head -n1 "$f" 2>/dev/null) || return 1
+  pid_matches "$pid" "$pat" || return 1
+  printf '%s\n' "$pid"
+}
+
+# live_pgrep NAME: PIDs of processes named exactly NAME, without zombies. PID 1 on
+# these machines does not reap orphans, so every daemon we stop stays behind as a
+# zombie, and plain pgrep would still report it as running.
+live_pgrep() {
+  local pid st own_net own_mnt
+  own_net=$(readlink /proc/self/ns/net)
+  own_mnt=$(readlink /proc/self/ns/mnt)
+  for pid in $(pgrep -x "$1"); do
+    st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || continue
+    [ -n "$st" ] && [ "$st" != Z ] || continue
+    # Not another cluster's daemon (tests/harness/multinode.sh runs its own munged,
+    # slurmctld and slurmds, in other namespaces or with another config): only one of this
+    # machine's namespaces, started without -f, can be the single-node cluster's.
+    [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$own_net" ] || continue
+    [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$own_mnt" ] || continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| )(-f|--socket)( |=)' && continue
+    echo "$pid"
+  done
+  return 0
+}
+is_running() { [ -n "$(live_pgrep "$1")" ]; }
+
+# stop_pidfile FILE PATTERN NAME: SIGTERM the recorded process, wait up to
+# ~10 s, then SIGKILL. Only ever touches the PID we recorded ourselves.
+stop_pidfile() {
+  local f=$1 pat=$2 name=$3 pid i
+  if ! pid=$(pidfile_alive "$f" "$pat"); then
+    rm -f "$f"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_matches "$pid" "$pat" || break
+    sleep 0.1
+  done
+  if pid_matches "$pid" "$pat"; then
+    log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+      pid_matches "$pid" "$pat" || break
+      sleep 0.1
+    done
+  fi
+  pid_matches "$pid" "$pat" && die "$name (pid $pid) still alive after SIGKILL"
+  rm -f "$f"
+  log "stopped $name (pid $pid)"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds or time runs out.
+wait_for() {
+  local secs=$1 deadline
+  shift
+  deadline=$(( $(now_ms) + secs * 1000 ))
+  while :; do
+    "$@" && return 0
+    (( $(now_ms) >= deadline )) && return 1
+    sleep 0.2
+  done
+}
+
+# The test users of both clusters (tests/harness/cluster.sh, multinode.sh): alice (in
+# group ml) and bob (in group analysts), created if missing.
+TEST_USERS=(alice bob)
+ensure_users() {
+  local u
+  for u in "${TEST_USERS[@]}"; do
+    id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
+  done
+  getent group ml >/dev/null || groupadd ml
+  getent group analysts >/dev/null || groupadd analysts
+  id -nG alice | tr ' ' '\n' | grep -qx ml || usermod -aG ml alice
+  id -nG bob | tr ' ' '\n' | grep -qx analysts || usermod -aG analysts bob
+}
+
+# http_answers URL: something answers an HTTP GET of URL; any status counts (moto and the
+# fault proxy both answer GETs). The venv's python: curl is not among deps.sh's packages.
+http_answers() {
+  timeout 5 "$VENV/bin/python3" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=3)
+except urllib.error.HTTPError:
+    pass
+EOF
+}
+
+# node_problems SHOW: what makes a node unhealthy in its `scontrol show node -o` line SHOW,
+# one item per line: a State with DRAIN, DOWN, FAIL or NOT_RESPONDING, and any Reason=.
+# Prints nothing for a healthy node.
+node_problems() {
+  local st
+  st=$(grep -o ' State=[^ ]*' <<<"$1" | head -n1)
+  st=${st# }
+  if [[ $st =~ DRAIN|DOWN|FAIL|NOT_RESPONDING ]]; then echo "$st"; fi
+  if grep -q ' Reason=' <<<"$1"; then grep -o 'Reason=.*' <<<"$1"; fi
+  return 0
+}
+
+require_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+
+# slurm_job_wait JOBID [SECONDS]: wait until the job has ended and its epilog is done,
+# print its final state, succeed only for COMPLETED. Polls every 0.2 s: `sbatch --wait`
+# polls at growing intervals and returned ~8 s after a 0.1 s job had finished.
+slurm_job_wait() {
+  local id=$1 secs=${2:-60} deadline st
+  deadline=$(( $(now_ms) + secs * 1000 ))
+  while :; do
+    st=$(sl scontrol show job -o "$id" 2>/dev/null | grep -o 'JobState=[^ ]*' | cut -d= -f2) || st=
+    case $st in
+      PENDING | RUNNING | CONFIGURING | COMPLETING | SUSPENDED | REQUEUED | RESIZING | '') ;;
+      *)
+        # Terminal state: COMPLETING (epilog still running) is already excluded above.
+        echo "$st"
+        [ "$st" = COMPLETED ]
+        return
+        ;;
+    esac
+    if (( $(now_ms) >= deadline )); then
+      echo "${st:-UNKNOWN}"
+      log "job $id not finished after ${secs}s (state ${st:-unknown})"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# ------------------------------------------------------------------ the suites' checks
 
 T_PASS=0
 T_FAIL=0
 T_NAME=${0##*/}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 BIN=${AWS_ROLE_BIN_DIR:-/usr/libexec/aws-role}
 
 ok() { T_PASS=$((T_PASS + 1)); printf 'ok - %s\n' "$*"; }

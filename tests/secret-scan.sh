@@ -4,8 +4,6 @@
 # Slurm's logs, aws-role's and the harness's logs, syslog, and the test users' homes.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 
 STS=$(bash "$REPO/tests/harness/sts.sh" url)
 secrets=$(mktemp)

@@ -6,8 +6,6 @@
 # user sees one, write nothing unsafe, leave no credential behind and never drain the node.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 # shellcheck source=../harness/jobs.sh
 . "$REPO/tests/harness/jobs.sh"
 

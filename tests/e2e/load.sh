@@ -6,8 +6,6 @@
 # /run/aws-role empty. AWS_ROLE_LOAD_TASKS changes the size (default 500).
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 # shellcheck source=../harness/jobs.sh
 . "$REPO/tests/harness/jobs.sh"
 

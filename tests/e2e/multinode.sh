@@ -12,8 +12,6 @@
 # (tests/harness/trixie.sh); every Slurm command then goes through `multinode.sh client`.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 
 H=$REPO/tests/harness
 MNH=$H/multinode.sh

@@ -6,8 +6,6 @@
 # (tests/integration/faults.sh drives the prolog binary itself through the same faults.)
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 # shellcheck source=../harness/jobs.sh
 . "$REPO/tests/harness/jobs.sh"
 

@@ -4,8 +4,6 @@
 # job (not the node), and nothing may be left behind. Restores the plugin set-up on exit.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 
 H=$REPO/tests/harness
 STS=$(bash "$H/sts.sh" url)

@@ -7,8 +7,6 @@
 # min_session, accepted only for a loopback emulator), refreshed 30 s before expiry.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 
 STS=$(bash "$REPO/tests/harness/sts.sh" url)
 PROXY=$(bash "$REPO/tests/harness/sts.sh" proxy-url)

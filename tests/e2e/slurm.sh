@@ -5,8 +5,6 @@
 # and the node's state.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../harness/lib.sh
-. "$REPO/tests/harness/lib.sh"
 # shellcheck source=../harness/jobs.sh
 . "$REPO/tests/harness/jobs.sh"
 

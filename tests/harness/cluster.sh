@@ -13,8 +13,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HERE/../lib.sh"
 
 SLURM_ETC=/etc/slurm
 SLURM_CONF=$SLURM_ETC/slurm.conf

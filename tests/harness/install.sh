@@ -19,8 +19,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HERE/../lib.sh"
 
 PLUGSTACK_CONF=/etc/slurm/plugstack.conf.d/aws-role.conf
 MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Submitting test jobs to the single-node cluster as an unprivileged user, for the e2e
-# suites. Source it after tests/lib.sh and tests/harness/lib.sh; needs STS and VENV.
+# suites. Source it after tests/lib.sh; needs STS and VENV.
 #
 #   jobs_init USER DIR [USER DIR ...]   where each user's job output goes (%j.out)
 #   submit USER SBATCH-ARGS... <<script prints the job id; sbatch's stderr goes to $WORK_ERR

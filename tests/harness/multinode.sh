@@ -39,8 +39,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HERE/../lib.sh"
 
 MN_ROOT=${AWS_ROLE_MN_ROOT:-/run/aws-role-mn}
 MN_LOG=${AWS_ROLE_MN_LOG_DIR:-$LOG_DIR/mn}

@@ -8,8 +8,8 @@
 #   refresher.sh log            print the log file's path
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HERE/../lib.sh"
 
 BIN=${AWS_ROLE_BIN_DIR:-/usr/libexec/aws-role}/aws-role-refresher
 PIDF=$RUN_DIR/refresher.pid

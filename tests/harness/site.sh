@@ -13,8 +13,8 @@
 # default role of partition gpu).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HERE/../lib.sh"
 
 MAP=${AWS_ROLE_MAP:-/etc/aws-role/role-map.toml}
 BIN_DIR=${AWS_ROLE_BIN_DIR:-/usr/libexec/aws-role}

@@ -10,8 +10,8 @@
 # mount namespace of its own (multinode.sh chroot-exec), so no mount is left on the host.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HERE/../lib.sh"
 
 ROOT=${AWS_ROLE_TRIXIE_ROOT:-/var/lib/aws-role-test/trixie}
 MIRROR=${AWS_ROLE_TRIXIE_MIRROR:-http://deb.debian.org/debian}
