@@ -6,11 +6,33 @@
 /// the one place where untrusted text (a user's value, what STS or a proxy said, a
 /// record read back, a child's output) is made fit for a log line or a terminal.
 pub fn one_line(text: &str, max: usize) -> String {
+    escaped(text, max, &[])
+}
+
+/// An untrusted value as a message shows it: in double quotes, with `"` and `\\` escaped
+/// as well as control characters ([`one_line`]'s rules), cut after `max` characters with
+/// `…` inside the quotes. What the value was is then unambiguous in a message that goes on
+/// after it.
+pub fn quoted(value: &str, max: usize) -> String {
+    format!("\"{}\"", escaped(value, max, &['"', '\\']))
+}
+
+/// A value a user or a file supplied, as every message shows it ([`quoted`], at most 80
+/// characters).
+pub fn shown(value: &str) -> String {
+    quoted(value, 80)
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), a backslash put before each of
+/// `also`, and cut after `max` characters of the result, marked with `…`.
+fn escaped(text: &str, max: usize, also: &[char]) -> String {
     let mut out = String::with_capacity(text.len().min(max) + 8);
     let mut len = 0;
     for c in text.chars() {
         let piece: String = if c.is_control() {
             c.escape_default().collect()
+        } else if also.contains(&c) {
+            ['\\', c].iter().collect()
         } else {
             c.to_string()
         };
@@ -23,38 +45,6 @@ pub fn one_line(text: &str, max: usize) -> String {
         len += n;
     }
     out
-}
-
-/// An untrusted value as a message shows it: in double quotes, with `"` and `\\` escaped
-/// as well as control characters ([`one_line`]'s rules), cut after `max` characters with
-/// `…` inside the quotes. What the value was is then unambiguous in a message that goes on
-/// after it.
-pub fn quoted(value: &str, max: usize) -> String {
-    let mut out = String::with_capacity(value.len().min(max) + 8);
-    out.push('"');
-    let mut len = 0;
-    for c in value.chars() {
-        let piece: String = match c {
-            '"' | '\\' => ['\\', c].iter().collect(),
-            c if c.is_control() => c.escape_default().collect(),
-            c => c.to_string(),
-        };
-        let n = piece.chars().count();
-        if len + n > max {
-            out.push('…');
-            break;
-        }
-        out.push_str(&piece);
-        len += n;
-    }
-    out.push('"');
-    out
-}
-
-/// A value a user or a file supplied, as every message shows it ([`quoted`], at most 80
-/// characters).
-pub fn shown(value: &str) -> String {
-    quoted(value, 80)
 }
 
 #[cfg(test)]
