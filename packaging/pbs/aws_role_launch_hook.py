@@ -4,7 +4,7 @@ A PBS prologue cannot set the job's environment. This hook does, for every task 
 launches: when aws-role-prolog left the job's AWS config on this node
 (``<base_dir>/<job id with [ ] mapped to _>/config``), it points the AWS SDKs and CLI at it
 and removes inherited variables that would shadow the job's role -- the same variables as
-the Slurm plugin and ``/etc/profile.d/aws-role.sh`` (core/src/jobenv.rs). When the role
+the Slurm plugin and ``/etc/profile.d/aws-role.sh`` (core/src/delivery/). When the role
 could not be given (``failure.json``), it logs why and disables the instance metadata
 fallback, so the job never silently runs with the node's own role.
 
@@ -26,7 +26,7 @@ import pbs
 
 BASE_DIR = "/run/aws-role"
 
-# core::jobenv::SHADOWING
+# core::delivery::SHADOWING
 SHADOWING = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -58,7 +58,7 @@ def job_dir(job_id, base_dir=BASE_DIR):
 
 
 def exports(directory):
-    """core::jobenv::exports(dir, None, None), in order."""
+    """core::delivery::environment(dir, None, None), in order."""
     return [
         ("AWS_CONFIG_FILE", os.path.join(directory, "config")),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),

@@ -20,8 +20,8 @@ use aws_role::delivery::{self, Found};
 use aws_role::job::{Job, JobId, Scheduler};
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
 use aws_role::provision::{self, Outcome};
-use aws_role::scheduler::pbs;
 use aws_role::scheduler::slurm::{self, Extra};
+use aws_role::scheduler::{PrologInput, PrologJob};
 use aws_role::store::Store;
 use aws_role::store::{CONFIG, FAILURE};
 use clap::Parser;
@@ -157,35 +157,35 @@ fn main() -> ExitCode {
         args.pbs_args.len(),
         env(aws_role::scheduler::SLURM_MARKER).is_some(),
     );
-    if scheduler == Scheduler::Pbs {
-        return pbs_prologue(&args);
-    }
-    if !args.pbs_args.is_empty() {
-        tracing::warn!("aws-role-prolog: running as a Slurm Prolog; positional arguments ignored");
-    }
     // slurm.conf's TaskProlog takes no arguments; slurmstepd tells it where it runs.
-    if args.task_prolog || env("SLURM_SCRIPT_CONTEXT").as_deref() == Some("prolog_task") {
+    if scheduler == Scheduler::Slurm
+        && (args.task_prolog || env("SLURM_SCRIPT_CONTEXT").as_deref() == Some("prolog_task"))
+    {
         return task_prolog(&args);
     }
-    // Only the epilog can make a job's id unusable; without one there is nothing to do.
-    let id = match slurm::job_id(env) {
-        Ok(id) => id,
+    // Whatever happens, exit 0: a failing Slurm Prolog drains the node, a failing PBS
+    // prologue makes pbs_mom abort, requeue or hold the job (which would fail the same way
+    // again). A job-level failure goes into the job's failure record instead.
+    let input = PrologInput {
+        args: &args.pbs_args,
+        queue: args.queue.as_deref(),
+        env: &env,
+        plugin: Extra {
+            end_time: args.end_time,
+            array_job_id: args.array_job_id,
+            array_task_id: args.array_task_id,
+        },
+        now: SystemTime::now(),
+    };
+    let PrologJob { id, job } = match aws_role::scheduler::of(scheduler).prolog_job(input) {
+        Ok(p) => p,
         Err(e) => {
-            tracing::error!("aws-role-prolog: {e}");
+            tracing::error!("aws-role-prolog ({scheduler}): {e}");
             return ExitCode::SUCCESS;
         }
     };
     let span = tracing::info_span!("job", id = %id);
     let _guard = span.enter();
-    let extra = Extra {
-        end_time: args.end_time,
-        array_job_id: args.array_job_id,
-        array_task_id: args.array_task_id,
-    };
-    let job = || {
-        slurm::job_from_env(env, extra)
-            .map_err(|e| format!("the job's Slurm environment is unusable: {e}"))
-    };
     if let Err(e) = run(&args, &id, job) {
         // The node's store is unusable: say so loudly, but do not drain the node for it.
         tracing::error!("{e:#}");
@@ -195,28 +195,6 @@ fn main() -> ExitCode {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-/// The PBS prologue. PBS semantics: always exit 0. A non-zero exit makes pbs_mom abort,
-/// requeue or hold the job (and a requeued job would fail the same way again), so a
-/// job-level failure is recorded in the job's failure record instead. Arguments that are
-/// not what PBS passes (hostile job ids, malformed resource lists) are refused before the
-/// filesystem is touched: they are only logged.
-fn pbs_prologue(args: &Args) -> ExitCode {
-    let job = match pbs::prologue(&args.pbs_args, args.queue.as_deref(), SystemTime::now()) {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::error!("aws-role-prolog (pbs): {e}");
-            return ExitCode::SUCCESS;
-        }
-    };
-    let span = tracing::info_span!("job", id = %job.id);
-    let _guard = span.enter();
-    let id = job.id.clone();
-    if let Err(e) = run(args, &id, || Ok(job)) {
-        tracing::error!("{e:#}");
-    }
-    ExitCode::SUCCESS
 }
 
 /// Provisions the job `job()` describes (or records why not, [`provision::run`]); `Err`

@@ -14,7 +14,8 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOOK = os.path.join(REPO, "packaging", "pbs", "aws_role_launch_hook.py")
-JOBENV = os.path.join(REPO, "core", "src", "jobenv.rs")
+DELIVERY = os.path.join(REPO, "core", "src", "delivery", "mod.rs")
+FILES_DELIVERY = os.path.join(REPO, "core", "src", "delivery", "files.rs")
 
 
 class Event:
@@ -156,14 +157,18 @@ class HookTest(unittest.TestCase):
         self.launch("81", env)
         self.assertEqual(env["AWS_PROFILE"], "")
 
-    def test_lists_match_core_jobenv(self):
+    def test_lists_match_core_delivery(self):
         _, g = run_hook(Event(0, "1", {}), None)
-        src = open(JOBENV).read()
+        src = open(DELIVERY).read()
         block = src[src.index("pub const SHADOWING"):]
         block = block[: block.index("];")]
         self.assertEqual(tuple(re.findall(r'"(AWS_[A-Z0-9_]+)"', block)), g["SHADOWING"])
-        exports_src = src[src.index("pub fn exports"): src.index("pub fn task_prolog_lines")]
-        names = re.findall(r'\(\s*"(AWS_[A-Z0-9_]+)"', exports_src)
+        # The files delivery's variables (the only delivery), in the order it sets them.
+        files_src = open(FILES_DELIVERY).read()
+        env_src = files_src[files_src.index("fn env("):]
+        env_src = env_src[: env_src.index("\n    }\n")]
+        names = re.findall(r'\(\s*"(AWS_[A-Z0-9_]+)"', env_src)
+        self.assertGreaterEqual(len(names), 5, env_src)
         hook_names = [n for n, _ in g["exports"]("/d")]
         self.assertEqual([n for n in names if n in hook_names], hook_names)
         self.assertEqual(sorted(set(names) - {"AWS_ROLE_NAME", "AWS_ROLE_SESSION_NAME"}), sorted(hook_names))

@@ -1,16 +1,19 @@
 //! The batch schedulers aws-role works with, one module each, behind one seam.
 //!
 //! A scheduler module owns everything that differs between batch systems: how its job ids
-//! look ([`Driver::parse_job_id`]), how a job is read from what its prolog is given
-//! ([`slurm::job_from_env`], [`pbs::prologue`]), which default role a queue has
+//! look ([`Driver::parse_job_id`]), how a job is read from what its prolog and epilog are
+//! given ([`Driver::prolog_job`]: Slurm's environment, PBS's arguments;
+//! [`Driver::epilog_job_id`]), what else it can be asked ([`Driver::complete`]), which
+//! default role a queue has
 //! ([`Driver::default_role`]), whether the node can ask it if a job still runs
 //! ([`Driver::liveness`]) and whether it vouches for a job's account
 //! ([`Driver::fixed_account_doubt`]). The rest of the crate asks [`of`] for a job's
 //! scheduler and never matches on [`Scheduler`] itself.
 //!
 //! Adding a scheduler touches: [`Scheduler`] (a variant and its name, in `job.rs`), this
-//! file ([`of`], [`detect`]), its own module here, and the map (`map.rs`) for its
-//! `[defaults]` session name and its section of queue defaults.
+//! file ([`of`], [`detect`]), its own module here with its tests, its time-limit form in
+//! `walltime.rs`, and the map (`map/`) for its `[defaults]` session name and its section
+//! of queue defaults. The binaries and the refresher only talk to [`Driver`].
 
 pub mod pbs;
 pub mod slurm;
@@ -25,6 +28,11 @@ pub trait Driver: Sync {
 
     /// A job id as this scheduler issues it, checked so that it is one safe path component.
     fn parse_job_id(&self, raw: &str) -> Result<JobId, JobIdError>;
+
+    /// The job a prolog binary is run for, from what it was given ([`PrologInput`]): its
+    /// id, known first so that a failure can be recorded for it, and how to read the rest
+    /// (called once, when needed). `Err`: not even an id, nothing can be done (logged).
+    fn prolog_job<'a>(&self, input: PrologInput<'a>) -> Result<PrologJob<'a>, String>;
 
     /// The job an epilog cleans up, from what it was given: the positional arguments of a
     /// PBS epilogue, or the environment (`env`) of a Slurm Epilog. Only the id is read, so
@@ -51,6 +59,26 @@ pub trait Driver: Sync {
     /// Why this scheduler's accounts are never to be trusted, or `None` when the node must
     /// find out ([`crate::accounts`]).
     fn fixed_account_doubt(&self) -> Option<&'static str>;
+}
+
+/// What a prolog binary was given.
+pub struct PrologInput<'a> {
+    /// Its positional arguments (a PBS prologue's; Slurm passes none).
+    pub args: &'a [String],
+    /// `--queue`: the queue when the arguments carry none (OpenPBS).
+    pub queue: Option<&'a str>,
+    /// Its environment (a Slurm Prolog's `SLURM_JOB_*`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// What the SPANK plugin learned from Slurm and passed on the command line.
+    pub plugin: slurm::Extra,
+    pub now: std::time::SystemTime,
+}
+
+/// The job of a prolog ([`Driver::prolog_job`]).
+pub struct PrologJob<'a> {
+    pub id: JobId,
+    /// The job, or why it cannot be read (recorded as the job's failure).
+    pub job: Box<dyn FnOnce() -> Result<Job, String> + 'a>,
 }
 
 /// Whether the scheduler still runs a job, as far as it tells.
@@ -102,6 +130,39 @@ mod tests {
         assert_eq!(detect(None, 3, true), Scheduler::Slurm);
         assert_eq!(detect(Some(Scheduler::Pbs), 0, true), Scheduler::Pbs);
         assert_eq!(detect(Some(Scheduler::Slurm), 3, false), Scheduler::Slurm);
+    }
+
+    /// Each driver reads its own prolog's input: Slurm's environment, PBS's arguments; the
+    /// id comes first, so that an unreadable job is still recorded as a failure.
+    #[test]
+    fn a_prolog_job_is_read_from_its_schedulers_input() {
+        let input =
+            |args: &'static [String], env: &'static dyn Fn(&str) -> Option<String>| PrologInput {
+                args,
+                queue: None,
+                env,
+                plugin: slurm::Extra::default(),
+                now: std::time::SystemTime::UNIX_EPOCH,
+            };
+        static NONE: [String; 0] = [];
+        let e = of(Scheduler::Slurm).prolog_job(input(&NONE, &|_| None));
+        assert!(e.is_err_and(|e| e.contains("SLURM_JOB_ID")));
+        fn only_id(n: &str) -> Option<String> {
+            (n == "SLURM_JOB_ID").then(|| "42".to_string())
+        }
+        let p = of(Scheduler::Slurm)
+            .prolog_job(input(&NONE, &only_id))
+            .unwrap();
+        assert_eq!(p.id.as_str(), "42");
+        let why = (p.job)().unwrap_err();
+        assert!(
+            why.contains("Slurm environment is unusable") && why.contains("SLURM_JOB_UID"),
+            "{why}"
+        );
+        // PBS ignores the environment and refuses what PBS never passes.
+        assert!(of(Scheduler::Pbs)
+            .prolog_job(input(&NONE, &only_id))
+            .is_err());
     }
 
     #[test]

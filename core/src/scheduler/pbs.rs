@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Group, User};
 
-use super::{Driver, Liveness};
+use super::{Driver, Liveness, PrologInput, PrologJob};
 use crate::job::{Job, JobId, JobIdError, Scheduler};
 use crate::map::RoleMap;
 use crate::text::shown;
@@ -38,6 +38,17 @@ impl Driver for Pbs {
 
     fn parse_job_id(&self, raw: &str) -> Result<JobId, JobIdError> {
         parse_job_id(raw)
+    }
+
+    /// The job from the prologue's arguments ([`prologue`]), all read at once: arguments
+    /// that are not what PBS passes (hostile job ids, malformed resource lists) are refused
+    /// before anything is written.
+    fn prolog_job<'a>(&self, input: PrologInput<'a>) -> Result<PrologJob<'a>, String> {
+        let job = prologue(input.args, input.queue, input.now).map_err(|e| e.to_string())?;
+        Ok(PrologJob {
+            id: job.id.clone(),
+            job: Box::new(move || Ok(job)),
+        })
     }
 
     /// Argument 1 ([`epilogue`]); PBS runs an epilogue with an empty environment.

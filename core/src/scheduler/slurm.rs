@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Uid, User};
 
-use super::{Driver, Liveness};
+use super::{Driver, Liveness, PrologInput, PrologJob};
 use crate::job::{Job, JobId, JobIdError, RoleRequest, Scheduler};
 use crate::map::RoleMap;
 
@@ -61,6 +61,26 @@ impl Driver for Slurm {
 
     fn parse_job_id(&self, raw: &str) -> Result<JobId, JobIdError> {
         parse_job_id(raw)
+    }
+
+    /// `SLURM_JOB_ID` ([`job_id`]), then the job from the environment and the plugin's
+    /// values ([`job_from_env`]). Only the epilog can make a job's id unusable; without one
+    /// there is nothing to do.
+    fn prolog_job<'a>(&self, input: PrologInput<'a>) -> Result<PrologJob<'a>, String> {
+        if !input.args.is_empty() {
+            tracing::warn!(
+                "aws-role-prolog: running as a Slurm Prolog; positional arguments ignored"
+            );
+        }
+        let id = job_id(input.env).map_err(|e| e.to_string())?;
+        let (env, extra) = (input.env, input.plugin);
+        Ok(PrologJob {
+            id,
+            job: Box::new(move || {
+                job_from_env(env, extra)
+                    .map_err(|e| format!("the job's Slurm environment is unusable: {e}"))
+            }),
+        })
     }
 
     /// `SLURM_JOB_ID` ([`job_id`]); a Slurm Epilog has no arguments.
