@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::unistd::{Gid, Uid};
 
-use crate::job::{Job, RoleRequest, Scheduler, MAX_END_TIME};
+use crate::job::{Job, JobId, RoleRequest, Scheduler, MAX_END_TIME};
 
 /// The root-only record of a provisioned job (`state.json`): what the refresher, the
 /// status listing and the plugin need, and never a secret.
@@ -71,15 +71,21 @@ pub(crate) fn end_time(state: &JobState) -> Result<Option<SystemTime>, String> {
     }
 }
 
-/// The job a state record describes, as the prolog saw it.
-pub fn job_of(state: &JobState) -> Result<Job, String> {
+/// The scheduler and the job id a state record names, each checked by its rules.
+pub fn job_id_of(state: &JobState) -> Result<(Scheduler, JobId), String> {
     let scheduler = Scheduler::from_name(&state.scheduler)
         .ok_or_else(|| format!("unknown scheduler {:?}", state.scheduler))?;
-    let id = crate::scheduler::parse_job_id(scheduler, &state.job_id);
+    let id = crate::scheduler::parse_job_id(scheduler, &state.job_id).map_err(|e| e.to_string())?;
+    Ok((scheduler, id))
+}
+
+/// The job a state record describes, as the prolog saw it.
+pub fn job_of(state: &JobState) -> Result<Job, String> {
+    let (scheduler, id) = job_id_of(state)?;
     let end_time = end_time(state)?;
     Ok(Job {
         scheduler,
-        id: id.map_err(|e| e.to_string())?,
+        id,
         array_job_id: state.array_job_id.clone(),
         array_task_id: state.array_task_id,
         user: state.user.clone(),

@@ -22,7 +22,6 @@ use std::time::{Duration, SystemTime};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::creds::rfc3339;
-use crate::job::Scheduler;
 use crate::map::{MapError, RoleMap};
 use crate::record::{FailureRecord, JobState};
 use crate::refresh::{self, Plan, RefreshError, Refreshed, Times, Timing};
@@ -347,8 +346,7 @@ impl Refresher {
 /// down): then it is refreshed as before, and asked again at its next refresh. PBS jobs
 /// are not asked (their epilogue removes them).
 fn ended(map: &RoleMap, state: &JobState) -> Option<String> {
-    let scheduler = Scheduler::from_name(&state.scheduler)?;
-    let id = crate::scheduler::parse_job_id(scheduler, &state.job_id).ok()?;
+    let (scheduler, id) = crate::record::job_id_of(state).ok()?;
     match crate::scheduler::of(scheduler).liveness(map, &id)? {
         Liveness::Gone(why) => Some(format!(
             "{why}; it has no end time, and its epilog never ran here"
