@@ -241,16 +241,16 @@ fn task_prolog(args: &Args) -> ExitCode {
     let Ok(id) = slurm::job_id(env) else {
         return ExitCode::SUCCESS;
     };
-    let base = map::base_dir(
-        args.base_dir.as_deref(),
-        RoleMap::load(&args.config).ok().as_ref(),
-    );
-    let dir = base.join(id.dir_name());
+    // The map is world-readable on the node.
+    let loaded = RoleMap::load(&args.config).ok();
+    let dir = map::base_dir(args.base_dir.as_deref(), loaded.as_ref()).join(id.dir_name());
     // Whether the job could get a role at all: its partition has a default (a Prolog=
-    // without the plugin knows no --aws-role). The map is world-readable on the node.
-    let expected = RoleMap::load(&args.config).is_ok_and(|m| {
-        aws_role::policy::may_get_role(&m, env("SLURM_JOB_PARTITION").as_deref(), None)
-    });
+    // without the plugin knows no --aws-role).
+    let expected = aws_role::policy::expects_record(
+        loaded.as_ref(),
+        env("SLURM_JOB_PARTITION").as_deref(),
+        None,
+    );
     let t = delivery::task_prolog(
         &dir,
         Found::at(&dir.join(FAILURE)),
