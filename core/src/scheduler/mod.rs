@@ -4,11 +4,11 @@
 //! look ([`Driver::parse_job_id`]), how a job is read from what its prolog and epilog are
 //! given ([`Driver::prolog_job`]: Slurm's environment, PBS's arguments;
 //! [`Driver::epilog_job_id`]), what else it can be asked ([`Driver::complete`]), which
-//! default role a queue has
-//! ([`Driver::default_role`]), whether the node can ask it if a job still runs
-//! ([`Driver::liveness`]) and whether it vouches for a job's account
+//! default role a queue has ([`Driver::default_role`]), whether the node can ask it if a
+//! job still runs ([`Driver::liveness`]) and whether it vouches for a job's account
 //! ([`Driver::fixed_account_doubt`]). The rest of the crate asks [`of`] for a job's
-//! scheduler and never matches on [`Scheduler`] itself.
+//! scheduler instead of matching on [`Scheduler`]; only the map matches on it, to pick
+//! the `[defaults]` key of a scheduler's session name.
 //!
 //! Adding a scheduler touches: [`Scheduler`] (a variant and its name, in `job.rs`), this
 //! file ([`of`], [`detect`]), its own module here with its tests, its time-limit form in
