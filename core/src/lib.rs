@@ -12,7 +12,10 @@
 //! - [`job`]: what we know about a job, with validated job ids.
 //! - [`delivery`]: how a job reaches its credentials (files + `credential_process` today),
 //!   the variables its processes get and lose, and what a task prolog or a step is told.
-//! - [`logging`]: the binaries' log set-up, which keeps the SDK from logging key ids (feature `sts`).
+//! - [`endpoint`]: what the node's credentials endpoint answers a job's tools and containers,
+//!   and who is calling it (the kernel's socket owner).
+//! - [`logging`]: the binaries' log set-up, which keeps the SDK from logging key ids (features `sts`,
+//!   `endpoint`).
 //! - [`scheduler`]: the batch systems, one module each behind one seam: job ids, reading a
 //!   job from what its prolog is given (Slurm's environment, PBS's arguments), queue
 //!   default roles, whether a job still runs.
@@ -37,8 +40,9 @@ pub mod accounts;
 pub mod ca;
 pub mod creds;
 pub mod delivery;
+pub mod endpoint;
 pub mod job;
-#[cfg(feature = "sts")]
+#[cfg(any(feature = "sts", feature = "endpoint"))]
 pub mod logging;
 pub mod map;
 pub mod node;

@@ -1,4 +1,5 @@
-//! Logging set-up shared by the binaries that talk to STS (feature `sts`).
+//! Logging set-up shared by the daemons and the binaries that talk to STS (features `sts`
+//! and `endpoint`).
 //!
 //! The AWS SDK's own INFO lines name the access key id of the node's credentials (which
 //! the node's log has no business holding), so its crates log warnings and errors only.

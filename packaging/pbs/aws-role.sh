@@ -30,10 +30,40 @@ if [ -n "${PBS_JOBID:-}" ]; then
         AWS_CONFIG_FILE="$aws_role_dir/config"
         AWS_SHARED_CREDENTIALS_FILE=/dev/null
         AWS_ROLE_CREDENTIALS_FILE="$aws_role_dir/credentials"
+        AWS_CREDENTIAL_FILE="$aws_role_dir/credentials"
+        CPL_AWS_CREDENTIALS_FILE="$aws_role_dir/credentials"
         AWS_EC2_METADATA_DISABLED=true
         AWS_SDK_LOAD_CONFIG=1
         export AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_ROLE_CREDENTIALS_FILE \
-            AWS_EC2_METADATA_DISABLED AWS_SDK_LOAD_CONFIG
+            AWS_CREDENTIAL_FILE CPL_AWS_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED AWS_SDK_LOAD_CONFIG
+        # The region of the job's config, for tools that ignore the config file.
+        aws_role_region=$(sed -n 's/^region[[:space:]]*=[[:space:]]*\([a-z0-9-]\{1,64\}\)[[:space:]]*$/\1/p' "$aws_role_dir/config" | head -n 1)
+        if [ -n "$aws_role_region" ]; then
+            AWS_REGION=$aws_role_region
+            AWS_DEFAULT_REGION=$aws_role_region
+            export AWS_REGION AWS_DEFAULT_REGION
+        fi
+        # The node's credentials endpoint, when the prolog gave the job a URL and token
+        # (core/src/delivery/endpoint.rs: 64 hex digits; a URL without quotes or spaces).
+        if [ -r "$aws_role_dir/endpoint-url" ] && [ -r "$aws_role_dir/endpoint-token" ]; then
+            aws_role_url=$(cat "$aws_role_dir/endpoint-url")
+            aws_role_token=$(cat "$aws_role_dir/endpoint-token")
+            case $aws_role_url in
+                http://*[!A-Za-z0-9:/._\[\]-]*) aws_role_url= ;;
+                http://*) ;;
+                *) aws_role_url= ;;
+            esac
+            case $aws_role_token in
+                *[!0-9a-f]*) aws_role_token= ;;
+            esac
+            if [ -n "$aws_role_url" ] && [ ${#aws_role_token} -eq 64 ]; then
+                AWS_CONTAINER_CREDENTIALS_FULL_URI=$aws_role_url
+                AWS_CONTAINER_AUTHORIZATION_TOKEN=$aws_role_token
+                AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$aws_role_dir/endpoint-token"
+                export AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
+                    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+            fi
+        fi
     elif [ -n "$aws_role_dir" ] && [ -r "$aws_role_dir/failure.json" ]; then
         aws_role_reason=$(sed -n '/^[[:space:]]*"reason":/{s/^[[:space:]]*"reason":[[:space:]]*"\(.*\)",[[:space:]]*$/\1/;s/\\"/"/g;p;}' "$aws_role_dir/failure.json")
         printf 'aws-role: this job has no AWS credentials: %s\n' \
@@ -42,5 +72,5 @@ if [ -n "${PBS_JOBID:-}" ]; then
         AWS_EC2_METADATA_DISABLED=true
         export AWS_EC2_METADATA_DISABLED
     fi
-    unset aws_role_dir aws_role_reason
+    unset aws_role_dir aws_role_reason aws_role_region aws_role_url aws_role_token
 fi

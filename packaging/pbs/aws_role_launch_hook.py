@@ -57,15 +57,46 @@ def job_dir(job_id, base_dir=BASE_DIR):
     return os.path.join(base_dir, job_id.replace("[", "_").replace("]", "_"))
 
 
+# core::delivery::endpoint::is_token: 64 lowercase hex digits, nothing else.
+_TOKEN = re.compile(r"[0-9a-f]{64}")
+# core::delivery::files::region_of: a plain region name on the config's region line.
+_REGION = re.compile(r"^region\s*=\s*([a-z0-9-]{1,64})\s*$", re.MULTILINE)
+
+
+def _read(path, limit=4096):
+    try:
+        with open(path) as f:
+            return f.read(limit)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def exports(directory):
-    """core::delivery::environment(dir, None, None), in order."""
-    return [
+    """core::delivery::environment(dir, None, None), in order: the files delivery's
+    variables (the region from the job's config), then the endpoint's when the prolog
+    left its URL and token."""
+    credentials = os.path.join(directory, "credentials")
+    out = [
         ("AWS_CONFIG_FILE", os.path.join(directory, "config")),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ("AWS_ROLE_CREDENTIALS_FILE", os.path.join(directory, "credentials")),
+        ("AWS_ROLE_CREDENTIALS_FILE", credentials),
+        ("AWS_CREDENTIAL_FILE", credentials),
+        ("CPL_AWS_CREDENTIALS_FILE", credentials),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_SDK_LOAD_CONFIG", "1"),
     ]
+    region = _REGION.search(_read(os.path.join(directory, "config")) or "")
+    if region:
+        out += [("AWS_REGION", region.group(1)), ("AWS_DEFAULT_REGION", region.group(1))]
+    url = _read(os.path.join(directory, "endpoint-url"))
+    token = _read(os.path.join(directory, "endpoint-token"))
+    if url and token and _TOKEN.fullmatch(token) and url.startswith("http://") and url.isprintable() and " " not in url:
+        out += [
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", url),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", token),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", os.path.join(directory, "endpoint-token")),
+        ]
+    return out
 
 
 def _remove(env, name):

@@ -304,14 +304,15 @@ fn step_role(s: &SpankHandle) -> StepRole {
 
 /// user_init: the job's environment for the AWS SDKs and CLI. Errors are logged only.
 fn set_job_env(s: &SpankHandle, dir: &Path, role: &str, session: &str) {
-    for (name, value) in delivery::environment(dir, Some(role), Some(session)) {
-        if let Err(e) = s.setenv(name, &value, true) {
-            log::error(&format!("user_init: cannot set {name}: {e}"));
-        }
-    }
+    // Inherited shadows go first: the job's own variables include some of their names.
     for name in delivery::SHADOWING {
         if let Err(e) = s.unsetenv(name) {
             log::error(&format!("user_init: cannot unset {name}: {e}"));
+        }
+    }
+    for (name, value) in delivery::environment(dir, Some(role), Some(session)) {
+        if let Err(e) = s.setenv(name, &value, true) {
+            log::error(&format!("user_init: cannot set {name}: {e}"));
         }
     }
     log::verbose(&format!(

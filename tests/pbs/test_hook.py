@@ -16,6 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HOOK = os.path.join(REPO, "packaging", "pbs", "aws_role_launch_hook.py")
 DELIVERY = os.path.join(REPO, "core", "src", "delivery", "mod.rs")
 FILES_DELIVERY = os.path.join(REPO, "core", "src", "delivery", "files.rs")
+ENDPOINT_DELIVERY = os.path.join(REPO, "core", "src", "delivery", "endpoint.rs")
+TOKEN = "0123456789abcdef" * 4
 
 
 class Event:
@@ -157,21 +159,45 @@ class HookTest(unittest.TestCase):
         self.launch("81", env)
         self.assertEqual(env["AWS_PROFILE"], "")
 
+    def test_a_job_with_the_endpoint_gets_its_url_token_and_region(self):
+        d = self.job("90", {"config": "[default]\nregion = eu-west-1\n", "endpoint-url": "http://127.0.0.1:941/v1/credentials/90", "endpoint-token": TOKEN})
+        env = {"AWS_CONTAINER_AUTHORIZATION_TOKEN": "inherited"}
+        self.launch("90", env)
+        self.assertEqual(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], "http://127.0.0.1:941/v1/credentials/90")
+        self.assertEqual(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"], TOKEN)
+        self.assertEqual(env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], os.path.join(d, "endpoint-token"))
+        self.assertEqual((env["AWS_REGION"], env["AWS_DEFAULT_REGION"]), ("eu-west-1", "eu-west-1"))
+        self.assertEqual(env["CPL_AWS_CREDENTIALS_FILE"], os.path.join(d, "credentials"))
+
+    def test_a_bad_token_or_url_sets_no_endpoint_and_clears_the_inherited_one(self):
+        for token, url in [(TOKEN + "\n", "http://127.0.0.1:941/v1/credentials/91"), (TOKEN, "http://x/ $(id)")]:
+            with tempfile.TemporaryDirectory() as base:
+                d = os.path.join(base, "91")
+                os.makedirs(d)
+                for name, text in {"config": "[default]\n", "endpoint-url": url, "endpoint-token": token}.items():
+                    with open(os.path.join(d, name), "w") as f:
+                        f.write(text)
+                _, g = run_hook(Event(0, "1", {}), None)
+                names = [n for n, _ in g["exports"](d)]
+                self.assertNotIn("AWS_CONTAINER_CREDENTIALS_FULL_URI", names, (token, url))
+
     def test_lists_match_core_delivery(self):
         _, g = run_hook(Event(0, "1", {}), None)
         src = open(DELIVERY).read()
         block = src[src.index("pub const SHADOWING"):]
         block = block[: block.index("];")]
         self.assertEqual(tuple(re.findall(r'"(AWS_[A-Z0-9_]+)"', block)), g["SHADOWING"])
-        # The files delivery's variables (the only delivery), in the order it sets them.
-        files_src = open(FILES_DELIVERY).read()
-        env_src = files_src[files_src.index("fn env("):]
-        env_src = env_src[: env_src.index("\n    }\n")]
-        names = re.findall(r'\(\s*"(AWS_[A-Z0-9_]+)"', env_src)
-        self.assertGreaterEqual(len(names), 5, env_src)
-        hook_names = [n for n, _ in g["exports"]("/d")]
-        self.assertEqual([n for n in names if n in hook_names], hook_names)
-        self.assertEqual(sorted(set(names) - {"AWS_ROLE_NAME", "AWS_ROLE_SESSION_NAME"}), sorted(hook_names))
+        # Every delivery's variables, in the order core::delivery::ALL sets them.
+        names = []
+        for path in (FILES_DELIVERY, ENDPOINT_DELIVERY):
+            text = open(path).read()
+            env_src = text[text.index("fn env("):]
+            env_src = env_src[: env_src.index("\n    }\n")]
+            names += re.findall(r'\(\s*"((?:AWS|CPL)_[A-Z0-9_]+)"', env_src)
+        self.assertGreaterEqual(len(names), 12, names)
+        d = self.job("92", {"config": "[default]\nregion = us-east-1\n", "endpoint-url": "http://127.0.0.1:941/v1/credentials/92", "endpoint-token": TOKEN})
+        hook_names = [n for n, _ in g["exports"](d)]
+        self.assertEqual(names, hook_names)
 
 
 if __name__ == "__main__":

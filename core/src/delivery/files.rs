@@ -32,7 +32,7 @@ impl Delivery for Files {
     }
 
     fn env(&self, dir: &Path) -> Vec<(&'static str, String)> {
-        vec![
+        let mut v = vec![
             // Every SDK runs the job's credential_process from here and refreshes by itself.
             ("AWS_CONFIG_FILE", dir.join(CONFIG).display().to_string()),
             // Nothing in ~/.aws/credentials may shadow the job's role.
@@ -42,12 +42,40 @@ impl Delivery for Files {
                 "AWS_ROLE_CREDENTIALS_FILE",
                 dir.join(CREDENTIALS_INI).display().to_string(),
             ),
+            // The same keys for the tools that look elsewhere: s3cmd, GDAL before 3.9.
+            (
+                "AWS_CREDENTIAL_FILE",
+                dir.join(CREDENTIALS_INI).display().to_string(),
+            ),
+            (
+                "CPL_AWS_CREDENTIALS_FILE",
+                dir.join(CREDENTIALS_INI).display().to_string(),
+            ),
             // A job with a role never falls through to the node's instance profile.
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
             // Go SDK v1 reads credential_process from the config file only with this.
             ("AWS_SDK_LOAD_CONFIG", "1".to_string()),
-        ]
+        ];
+        // Tools that ignore the config file would default to us-east-1.
+        if let Some(region) = region_of(&dir.join(CONFIG)) {
+            v.push(("AWS_REGION", region.clone()));
+            v.push(("AWS_DEFAULT_REGION", region));
+        }
+        v
     }
+}
+
+/// The region the job's config file names (the map's `[sts] region` when it was written),
+/// when it is a plain region name.
+fn region_of(config: &Path) -> Option<String> {
+    let ini = ini::Ini::load_from_file(config).ok()?;
+    let region = ini.section(Some("default"))?.get("region")?;
+    let plain = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    plain.then(|| region.to_string())
 }
 
 /// The job's AWS config file: every SDK gets its credentials from our helper, which

@@ -3,13 +3,15 @@
 //! PBS login snippet and launch hook, which repeat the lists and are tested against them).
 //!
 //! A [`Delivery`] writes what the job reads for fresh credentials (at the prolog and at
-//! every refresh) and names the variables that point the job's SDKs at it. Today there is
-//! one, [`files::Files`]: the credential files and a `credential_process` config. Adding one
-//! (a local credentials endpoint) is a module here and an entry in [`ALL`].
+//! every refresh) and names the variables that point the job's SDKs at it: [`files::Files`]
+//! (the credential files and a `credential_process` config, which every SDK reads first) and
+//! [`endpoint::Endpoint`] (the node's credentials endpoint, for tools and containers that
+//! cannot run the helper). Adding one is a module here and an entry in [`ALL`].
 //!
 //! The decisions a front-end takes from a job's directory live here too: what a task
 //! prolog prints ([`task_prolog`]) and what a job step gets ([`step_role`]).
 
+pub mod endpoint;
 pub mod files;
 
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ pub trait Delivery: Sync {
 }
 
 /// Every delivery, in the order they are written and their variables set.
-pub const ALL: &[&dyn Delivery] = &[&files::Files];
+pub const ALL: &[&dyn Delivery] = &[&files::Files, &endpoint::Endpoint];
 
 /// The files of every delivery ([`Delivery::files`]).
 pub fn files() -> impl Iterator<Item = &'static str> {
@@ -60,7 +62,8 @@ pub fn write(
 
 /// Inherited variables that would shadow the job's role in the SDKs' lookup order
 /// (static keys, other profiles, web identity, container and instance-metadata
-/// endpoints). They are removed from every task of a job that has a role.
+/// endpoints). They are removed from every task of a job that has a role, *before* the
+/// job's own variables ([`environment`]) are set: the endpoint delivery sets some of them.
 pub const SHADOWING: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -79,8 +82,8 @@ pub const SHADOWING: &[&str] = &[
 ];
 
 /// Variables to set for a job whose credentials are in `dir`: every delivery's, then
-/// `AWS_ROLE_NAME` and `AWS_ROLE_SESSION_NAME` when the caller knows them. None of them is
-/// in [`SHADOWING`].
+/// `AWS_ROLE_NAME` and `AWS_ROLE_SESSION_NAME` when the caller knows them. Set them after
+/// removing [`SHADOWING`].
 pub fn environment(
     dir: &Path,
     role: Option<&str>,

@@ -2,11 +2,74 @@
 
 use super::*;
 
+/// A job directory as the prolog leaves it (every delivery written, map region
+/// eu-west-1, endpoint on), kept while the first value lives.
+fn provisioned() -> (tempfile::TempDir, PathBuf) {
+    use crate::testing::{me, temp_store};
+    let (t, store) = temp_store();
+    let map = RoleMap::parse("[sts]\nregion = \"eu-west-1\"\n", Path::new("/m.toml")).unwrap();
+    let dir = store
+        .open_job(&crate::testing::job("42").id, true)
+        .unwrap()
+        .unwrap();
+    let creds = Credentials::new(
+        "ASIAX".into(),
+        crate::creds::Secret::new("k"),
+        crate::creds::Secret::new("t"),
+        std::time::SystemTime::now() + std::time::Duration::from_secs(600),
+    )
+    .unwrap();
+    write(&map, &dir, &creds, me()).unwrap();
+    let path = dir.path().to_path_buf();
+    (t, path)
+}
+
+/// What a provisioned job is told: its config first, the endpoint's URL and token (the
+/// same token as its file), the map's region, and the static-key paths for the tools that
+/// read only those; the TaskProlog removes the shadows before setting any of it, so an
+/// endpoint variable we set is not removed again.
 #[test]
-fn nothing_we_set_is_also_removed() {
-    for (name, _) in environment(Path::new("/x"), Some("r"), Some("s")) {
-        assert!(!SHADOWING.contains(&name), "{name}");
-    }
+fn a_provisioned_job_gets_every_deliverys_variables_after_the_unsets() {
+    let (_t, dir) = provisioned();
+    let env: std::collections::BTreeMap<_, _> = environment(&dir, Some("r"), Some("s"))
+        .into_iter()
+        .collect();
+    let token = std::fs::read_to_string(dir.join(endpoint::TOKEN_FILE)).unwrap();
+    assert_eq!(env["AWS_CONTAINER_AUTHORIZATION_TOKEN"], token);
+    assert_eq!(
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+        "http://127.0.0.1:941/v1/credentials/42"
+    );
+    assert_eq!(env["AWS_REGION"], "eu-west-1");
+    assert_eq!(env["AWS_DEFAULT_REGION"], "eu-west-1");
+    assert_eq!(
+        env["CPL_AWS_CREDENTIALS_FILE"],
+        dir.join("credentials").display().to_string()
+    );
+    assert_eq!(env["AWS_ROLE_NAME"], "r");
+    let lines = task_prolog_lines(&dir);
+    let last_unset = lines.rfind("unset ").unwrap();
+    let first_export = lines.find("export ").unwrap();
+    assert!(last_unset < first_export, "{lines}");
+    assert!(lines.contains("export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://"));
+}
+
+/// A directory without the endpoint's files (turned off, or provisioned by a version
+/// without it) gets no endpoint variable, and a token that is not one is not passed on.
+#[test]
+fn no_endpoint_variables_without_a_valid_token() {
+    let (_t, dir) = provisioned();
+    let names = |d: &Path| -> Vec<&'static str> {
+        environment(d, None, None)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    assert!(names(&dir).contains(&"AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    // Root's test run may write it directly; the job's user cannot.
+    std::fs::write(dir.join(endpoint::TOKEN_FILE), "not a token\n").unwrap();
+    assert!(!names(&dir).contains(&"AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    assert!(!names(Path::new("/x")).contains(&"AWS_CONTAINER_AUTHORIZATION_TOKEN"));
 }
 
 #[test]
@@ -26,6 +89,10 @@ fn task_prolog_points_at_the_job_and_clears_shadows() {
     assert!(t.find("unset").unwrap() < t.find("export").unwrap());
 }
 
+/// The values that are the same for every job (the others are paths in its directory or
+/// read from its files), which the PBS copies must spell exactly.
+const CONSTANT: &[&str] = &["/dev/null", "true", "1"];
+
 /// The OpenPBS launch hook (Python) repeats the lists too: every shadowing name must
 /// be in its SHADOWING tuple, and every exported name and fixed value in its exports.
 #[test]
@@ -42,10 +109,11 @@ fn pbs_launch_hook_matches_the_lists() {
             "the hook does not remove {name}"
         );
     }
-    for (name, value) in environment(Path::new("/x"), None, None) {
+    let (_t, dir) = provisioned();
+    for (name, value) in environment(&dir, None, None) {
         let quoted = format!("(\"{name}\", ");
         assert!(hook.contains(&quoted), "the hook does not set {name}");
-        if !value.starts_with("/x/") {
+        if CONSTANT.contains(&value.as_str()) {
             assert!(
                 hook.contains(&format!("{quoted}\"{value}\")")),
                 "the hook sets {name} to something other than {value:?}"
@@ -82,7 +150,8 @@ fn pbs_profile_snippet_matches_the_lists() {
             "the snippet does not unset {name}"
         );
     }
-    for (name, value) in environment(Path::new("/x"), None, None) {
+    let (_t, dir) = provisioned();
+    for (name, value) in environment(&dir, None, None) {
         assert!(words.contains(&name), "the snippet does not set {name}");
         let export_list = code.rsplit_once("export AWS_CONFIG_FILE").map(|(_, r)| r);
         assert!(
@@ -92,7 +161,7 @@ fn pbs_profile_snippet_matches_the_lists() {
                     .any(|w| w == name)),
             "the snippet does not export {name}"
         );
-        if !value.starts_with("/x/") {
+        if CONSTANT.contains(&value.as_str()) {
             assert!(
                 code.contains(&format!("{name}={value}\n")),
                 "the snippet does not set {name}={value}"

@@ -53,6 +53,7 @@ struct RawMap {
     node: Option<RawNode>,
     refresh: Option<RawRefresh>,
     slurm: Option<RawSlurm>,
+    endpoint: Option<RawEndpoint>,
     defaults: Option<RawDefaults>,
     #[serde(default)]
     roles: BTreeMap<Str, Spanned<RawRole>>,
@@ -96,6 +97,15 @@ struct RawSlurm {
     end_time_from_scontrol: Option<bool>,
     scontrol: Option<Str>,
     scontrol_timeout: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    enabled: Option<bool>,
+    listen: Option<Str>,
+    max_connections: Option<Spanned<i64>>,
+    max_connections_per_user: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -169,6 +179,7 @@ impl Checker<'_> {
         let node = self.node(raw.node.unwrap_or_default());
         let refresh = self.refresh(raw.refresh.unwrap_or_default());
         let slurm = self.slurm(raw.slurm.unwrap_or_default());
+        let endpoint = self.endpoint(raw.endpoint.unwrap_or_default());
         // Session caps may go down to sts.min_session: 15 min unless STS is a local emulator.
         let defaults = self.defaults(raw.defaults.unwrap_or_default(), sts.min_session);
         // References are checked against every role the file declares, even ones with
@@ -187,6 +198,7 @@ impl Checker<'_> {
             node,
             refresh,
             slurm,
+            endpoint,
             defaults: defaults?,
             roles,
             partitions,
@@ -367,6 +379,65 @@ impl Checker<'_> {
             );
         }
         slurm
+    }
+
+    fn endpoint(&mut self, raw: RawEndpoint) -> EndpointSettings {
+        let mut endpoint = EndpointSettings::default();
+        if let Some(b) = raw.enabled {
+            endpoint.enabled = b;
+        }
+        if let Some(l) = raw.listen {
+            match l.get_ref().parse::<std::net::SocketAddr>() {
+                Err(_) => self.at(
+                    l.span(),
+                    format!(
+                        "endpoint.listen = {} is not an address and port: expected e.g. \"{DEFAULT_ENDPOINT_LISTEN}\" or \"[::1]:941\"",
+                        shown(l.get_ref())
+                    ),
+                ),
+                Ok(a) if !is_sdk_http_address(a.ip()) => self.at(
+                    l.span(),
+                    format!(
+                        "endpoint.listen = {} is not an address the AWS SDKs accept for a plain-http credentials endpoint: expected a loopback address (127.0.0.0/8, ::1) or 169.254.170.2, 169.254.170.23, fd00:ec2::23",
+                        shown(l.get_ref())
+                    ),
+                ),
+                Ok(a) if a.port() == 0 || a.port() >= 1024 => self.at(
+                    l.span(),
+                    format!(
+                        "endpoint.listen = {} has port {}: expected a port from 1 to 1023, which only root can bind, so that no user can take it first and answer other jobs with credentials of their own",
+                        shown(l.get_ref()),
+                        a.port()
+                    ),
+                ),
+                Ok(a) => endpoint.listen = a,
+            }
+        }
+        let mut count = |what: &str, n: Option<Spanned<i64>>, into: &mut u32| {
+            if let Some(n) = n {
+                match u32::try_from(*n.get_ref()) {
+                    Ok(v) if (1..=ENDPOINT_CONNECTIONS_MAX).contains(n.get_ref()) => *into = v,
+                    _ => self.at(
+                        n.span(),
+                        format!(
+                            "{what} = {} is out of range: expected 1 to {ENDPOINT_CONNECTIONS_MAX}",
+                            n.get_ref()
+                        ),
+                    ),
+                }
+            }
+        };
+        count(
+            "endpoint.max_connections",
+            raw.max_connections,
+            &mut endpoint.max_connections,
+        );
+        count(
+            "endpoint.max_connections_per_user",
+            raw.max_connections_per_user,
+            &mut endpoint.max_connections_per_user,
+        );
+        endpoint
     }
 
     fn node(&mut self, raw: RawNode) -> NodeSettings {

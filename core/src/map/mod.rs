@@ -102,6 +102,8 @@ pub struct RoleMap {
     pub refresh: RefreshSettings,
     /// `[slurm]`; its defaults when the file has no such table.
     pub slurm: SlurmSettings,
+    /// `[endpoint]`; its defaults when the file has no such table.
+    pub endpoint: EndpointSettings,
     pub defaults: Defaults,
     /// Key: the role name users pass to `--aws-role`.
     pub roles: BTreeMap<String, Role>,
@@ -190,6 +192,51 @@ impl Default for SlurmSettings {
             scontrol_timeout: DEFAULT_SCONTROL_TIMEOUT,
         }
     }
+}
+
+/// `[endpoint]`: the node-local credentials endpoint (`aws-role-endpoint`), which serves
+/// each job its current credentials in the container-provider format for the tools that
+/// cannot run a `credential_process`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSettings {
+    /// Whether jobs are given the endpoint's variables (and a token); default true.
+    pub enabled: bool,
+    /// Where it listens: a loopback address or an ECS/EKS link-local one, on a port below
+    /// 1024 (which no unprivileged user can take first); default [`DEFAULT_ENDPOINT_LISTEN`].
+    pub listen: std::net::SocketAddr,
+    /// The most connections open at once; 1 to 65536, default 1024.
+    pub max_connections: u32,
+    /// The most connections one user may have open at once; 1 to 65536, default 64.
+    pub max_connections_per_user: u32,
+}
+
+/// `[endpoint] listen` unless the map says otherwise.
+pub const DEFAULT_ENDPOINT_LISTEN: &str = "127.0.0.1:941";
+const DEFAULT_ENDPOINT_CONNECTIONS: u32 = 1024;
+const DEFAULT_ENDPOINT_CONNECTIONS_PER_USER: u32 = 64;
+const ENDPOINT_CONNECTIONS_MAX: i64 = 65536;
+
+impl Default for EndpointSettings {
+    /// The documented defaults, i.e. what a map without `[endpoint]` gets.
+    fn default() -> Self {
+        EndpointSettings {
+            enabled: true,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 941)),
+            max_connections: DEFAULT_ENDPOINT_CONNECTIONS,
+            max_connections_per_user: DEFAULT_ENDPOINT_CONNECTIONS_PER_USER,
+        }
+    }
+}
+
+/// Whether the AWS SDKs accept a plain-http container credentials endpoint on `ip`:
+/// loopback, or the ECS (169.254.170.2) and EKS Pod Identity (169.254.170.23,
+/// fd00:ec2::23) link-local addresses.
+pub fn is_sdk_http_address(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    ip.is_loopback()
+        || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2))
+        || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 170, 23))
+        || ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23))
 }
 
 /// `[defaults]`: what applies to every role unless the role says otherwise.

@@ -1517,3 +1517,50 @@ fn the_documented_example_maps_are_valid() {
         }
     }
 }
+
+/// `[endpoint]`: its defaults (the documented string and the value agree), the addresses
+/// the SDKs accept over plain http, and every refusal at its position: an address another
+/// host could reach, a port any user could take first, a value that is no address, counts
+/// out of range.
+#[test]
+fn endpoint_settings_and_their_refusals() {
+    let head = "[sts]\nregion = \"us-east-1\"\n[endpoint]\n";
+    let d = accepted("[sts]\nregion = \"us-east-1\"\n").endpoint;
+    assert!(d.enabled);
+    assert_eq!(d.listen.to_string(), DEFAULT_ENDPOINT_LISTEN);
+    for ok in [
+        "127.0.0.1:80",
+        "127.0.1.1:941",
+        "[::1]:941",
+        "169.254.170.2:80",
+        "169.254.170.23:80",
+        "[fd00:ec2::23]:80",
+    ] {
+        let m = accepted(&format!("{head}listen = \"{ok}\"\n"));
+        assert_eq!(m.endpoint.listen.to_string(), ok);
+    }
+    assert!(
+        !accepted(&format!("{head}enabled = false\n"))
+            .endpoint
+            .enabled
+    );
+    assert_problems(
+        &format!("{head}listen = \"0.0.0.0:941\"\nmax_connections = 0\n"),
+        &[
+            (4, 10, "not an address the AWS SDKs accept"),
+            (5, 19, "out of range"),
+        ],
+    );
+    assert_problems(
+        &format!("{head}listen = \"127.0.0.1:8080\"\nmax_connections_per_user = 65537\n"),
+        &[(4, 10, "only root can bind"), (5, 28, "out of range")],
+    );
+    assert_problems(
+        &format!("{head}listen = \"localhost\"\n"),
+        &[(4, 10, "not an address and port")],
+    );
+    assert_problems(
+        &format!("{head}listen = \"10.0.0.5:941\"\n"),
+        &[(4, 10, "loopback")],
+    );
+}
