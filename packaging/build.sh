@@ -31,7 +31,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials aws-role-refresher)
+BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials aws-role-refresher aws-role-endpoint)
 MAX_SO_BYTES=$((1536 * 1024))
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
@@ -87,7 +87,7 @@ else
   SLURM_INCLUDE_DIR=$include_dir CARGO_TARGET_DIR=$PKG_TARGET cargo build --release --locked -p aws-role-spank >&2
 fi
 log "building the binaries"
-cargo build --release --locked -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials -p aws-role-refresher >&2
+cargo build --release --locked -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials -p aws-role-refresher -p aws-role-endpoint >&2
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/man"
@@ -123,6 +123,7 @@ log "writing the man pages"
 manpage aws-role-prolog 8 "give a batch job its AWS IAM role on this node (Slurm Prolog, PBS prologue)"
 manpage aws-role-epilog 8 "remove a batch job's AWS credentials from this node (Slurm Epilog, PBS epilogue)"
 manpage aws-role-refresher 8 "renew the AWS credentials of a node's running batch jobs before they expire"
+manpage aws-role-endpoint 8 "serve a node's running batch jobs their AWS credentials over loopback HTTP"
 manpage aws-role-credentials 1 "print a batch job's current AWS credentials for the AWS SDKs (credential_process)"
 # The role map's and the plugin's pages are written (docs/man/*.md), not generated from a
 # --help: go-md2man turns them into roff.

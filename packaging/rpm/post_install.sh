@@ -14,10 +14,12 @@ if command -v systemctl >/dev/null 2>&1; then
         # upgrades. (systemctl enable works without a running systemd.)
         systemctl --no-reload enable aws-role-tmpfs.service >/dev/null 2>&1 || :
         systemctl --no-reload enable aws-role-refresher.service >/dev/null 2>&1 || :
+        systemctl --no-reload enable aws-role-endpoint.service >/dev/null 2>&1 || :
         if [ -d /run/systemd/system ]; then
             # The tmpfs first: it refuses to mount over job directories.
             systemctl start aws-role-tmpfs.service >/dev/null 2>&1 || :
             systemctl start aws-role-refresher.service >/dev/null 2>&1 || :
+            systemctl start aws-role-endpoint.service >/dev/null 2>&1 || :
         fi
     fi
 fi

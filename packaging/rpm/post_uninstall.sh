@@ -1,10 +1,10 @@
 # shellcheck shell=sh
 # aws-role %postun. $1: 0 when the package was removed, 1 or more after an upgrade, when
-# the refresher is restarted on the new binary (it keeps no state: restarting is safe).
+# the refresher and the endpoint are restarted on the new binary (it keeps no state: restarting is safe).
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     if [ "$1" -ge 1 ]; then
-        systemctl try-restart aws-role-refresher.service >/dev/null 2>&1 || :
+        systemctl try-restart aws-role-refresher.service aws-role-endpoint.service >/dev/null 2>&1 || :
     fi
 fi
 # cargo-generate-rpm cannot make the package own its directories, so rpm leaves them

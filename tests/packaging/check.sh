@@ -63,11 +63,13 @@ FILES=(
   "-rwxr-xr-x usr/libexec/aws-role/aws-role-epilog"
   "-rwxr-xr-x usr/libexec/aws-role/aws-role-credentials"
   "-rwxr-xr-x usr/libexec/aws-role/aws-role-refresher"
+  "-rwxr-xr-x usr/libexec/aws-role/aws-role-endpoint"
   "-rw-r--r-- C etc/slurm/plugstack.conf.d/aws-role.conf"
   "-rw-r--r-- C etc/aws-role/role-map.toml"
   "-rw-r--r-- C etc/profile.d/aws-role.sh"
   "-rw-r--r-- usr/lib/tmpfiles.d/aws-role.conf"
   "-rw-r--r-- usr/lib/systemd/system/aws-role-refresher.service"
+  "-rw-r--r-- usr/lib/systemd/system/aws-role-endpoint.service"
   "-rwxr-xr-x usr/libexec/aws-role/aws-role-tmpfs"
   "-rw-r--r-- usr/lib/systemd/system/aws-role-tmpfs.service"
   "-rwxr-xr-x usr/libexec/aws-role/aws-role-imds-lockdown"
@@ -76,6 +78,7 @@ FILES=(
   "-rw-r--r-- d usr/share/man/man8/aws-role-prolog.8.gz"
   "-rw-r--r-- d usr/share/man/man8/aws-role-epilog.8.gz"
   "-rw-r--r-- d usr/share/man/man8/aws-role-refresher.8.gz"
+  "-rw-r--r-- d usr/share/man/man8/aws-role-endpoint.8.gz"
   "-rw-r--r-- d usr/share/man/man1/aws-role-credentials.1.gz"
   "-rw-r--r-- d usr/share/man/man5/aws-role-map.5.gz"
   "-rw-r--r-- d usr/share/man/man8/aws_role.so.8.gz"
@@ -213,6 +216,8 @@ done
 run_script ".deb postinst configure (first install)" "$WORK/control/postinst" configure
 check_contains ".deb postinst enables the refresher on install" \
   "deb-systemd-helper enable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_contains ".deb postinst enables the credentials endpoint on install" \
+  "deb-systemd-helper enable aws-role-endpoint.service" "$(cat "$WORK/calls")"
 check_contains ".deb postinst enables the tmpfs of /run/aws-role on install" \
   "deb-systemd-helper enable aws-role-tmpfs.service" "$(cat "$WORK/calls")"
 check_not_contains ".deb postinst never enables the opt-in IMDS lock-down" \
@@ -258,8 +263,10 @@ check_eq "plugstack fragment: its one line" "optional aws_role.so" \
   "$(grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/etc/slurm/plugstack.conf.d/aws-role.conf")"
 check_eq "tmpfiles.d: /run/aws-role as the store wants it (root, 0711)" "d /run/aws-role 0711 root root -" \
   "$(grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/usr/lib/tmpfiles.d/aws-role.conf")"
-exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$ROOT/usr/lib/systemd/system/aws-role-refresher.service")
-check "systemd unit: ExecStart ($exec_start) is in the package" test -x "$ROOT$exec_start"
+for unit in aws-role-refresher aws-role-endpoint; do
+  exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$ROOT/usr/lib/systemd/system/$unit.service")
+  check "systemd unit $unit: ExecStart ($exec_start) is in the package" test -x "$ROOT$exec_start"
+done
 # The IMDS lock-down follows every firewall service it lists both ways: their stop and
 # restart (PartOf=), reload (ReloadPropagatedFrom=) and start (WantedBy=: PartOf= does not
 # propagate a start, so `systemctl stop nftables; systemctl start nftables` used to leave
@@ -288,7 +295,7 @@ for sh in sh bash; do
   check_eq "profile.d snippet outside a PBS job ($sh -eu): exits 0" 0 "$rc"
   check_not_contains "profile.d snippet outside a PBS job ($sh -eu): sets nothing, prints nothing" "AWS" "$out"
 done
-for page in man8/aws-role-prolog.8 man8/aws-role-epilog.8 man8/aws-role-refresher.8 man1/aws-role-credentials.1; do
+for page in man8/aws-role-prolog.8 man8/aws-role-epilog.8 man8/aws-role-refresher.8 man8/aws-role-endpoint.8 man1/aws-role-credentials.1; do
   text=$(zcat "$ROOT/usr/share/man/$page.gz" 2>/dev/null)
   for section in NAME SYNOPSIS DESCRIPTION OPTIONS FILES '"EXIT STATUS"' EXAMPLES '"SEE ALSO"'; do
     check_contains "man page $page: section $section" ".SH $section" "$text"
@@ -354,6 +361,8 @@ done
 run_script ".rpm %post (first install)" "$WORK/rpm.POSTIN" 1
 check_contains ".rpm %post enables the refresher on install" \
   "systemctl --no-reload enable aws-role-refresher.service" "$(cat "$WORK/calls")"
+check_contains ".rpm %post enables the credentials endpoint on install" \
+  "systemctl --no-reload enable aws-role-endpoint.service" "$(cat "$WORK/calls")"
 check_contains ".rpm %post enables the tmpfs of /run/aws-role on install" \
   "systemctl --no-reload enable aws-role-tmpfs.service" "$(cat "$WORK/calls")"
 check_not_contains ".rpm %post never enables the opt-in IMDS lock-down" \
