@@ -328,7 +328,7 @@ check_contains "... saying she may not use it" "may not use role analytics" "$ou
 check "/run/aws-role is a tmpfs of its own" mountpoint -q /run/aws-role
 check_contains "--check-node says so" "OK    base dir file system: /run/aws-role is a tmpfs of its own" "$("$BIN/aws-role-prolog" --check-node 2>&1)"
 G=$(submit alice --aws-role=demo <<<'D=$(dirname $AWS_CONFIG_FILE)
-for f in credentials.json credentials config; do
+for f in credentials.json credentials config endpoint-token endpoint-url; do
   head -c 1048576 /dev/zero >>$D/$f 2>/dev/null && echo "GREW $f"
   : >$D/$f 2>/dev/null && echo "TRUNCATED $f"
   chmod 0666 $D/$f 2>/dev/null && echo "CHMOD $f"

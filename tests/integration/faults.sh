@@ -118,7 +118,7 @@ expect_success() {
   deadline "$what" "$t"
   check_contains "$what: the AWS CLI as alice gets the job's role session" "assumed-role/demo/slurm-$id-0" "$(caller_arn_cli "$id")"
   check_eq "$what: the job dir holds exactly the credential files and state (no temporary files)" \
-    "config credentials credentials.json state.json" "$(listing "$BASE/$id")"
+    "config credentials credentials.json endpoint-token endpoint-url state.json" "$(listing "$BASE/$id")"
   secrets_absent "$what" "$id" "$key"
   epilog "$id" "$WORK/map.$id"
   check_eq "$what: the epilog leaves the base dir empty" "" "$(listing "$BASE")"
@@ -357,7 +357,7 @@ for mode in hang expired truncated; do
   check "refresher, $mode: the pass took ${ms} ms, under its bound 5000 ms (timeout 3 s + 2 s)" test "$ms" -lt 5000
   check "refresher, $mode: $CALLS STS calls, at most max_attempts (3)" test "$CALLS" -ge 1 -a "$CALLS" -le 3
   check_eq "refresher, $mode: the job's credentials are byte-identical" "$before" "$(sums)"
-  check_eq "refresher, $mode: no temporary files" "config credentials credentials.json state.json" "$(listing "$BASE/$J")"
+  check_eq "refresher, $mode: no temporary files" "config credentials credentials.json endpoint-token endpoint-url state.json" "$(listing "$BASE/$J")"
   check_contains "refresher, $mode: the log says the credentials stay valid" "stay valid until" "$out"
   check_not_contains "refresher, $mode: the node's secret is not in its log" "$NODE_SECRET" "$out"
   check_not_contains "refresher, $mode: the job's secret is not in its log" "$(json_field "$BASE/$J/credentials.json" SecretAccessKey)" "$out"

@@ -90,7 +90,7 @@ prolog $J demo debug
 check_eq "prolog exits 0" 0 "$RC"
 check_eq "base dir is root 0711" "711 root:root" "$(mode_owner $BASE)"
 check_eq "job dir is root 0711" "711 root:root" "$(mode_owner $BASE/$J)"
-for f in credentials.json credentials config; do
+for f in credentials.json credentials config endpoint-token endpoint-url; do
   check_eq "$f is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file $BASE/$J/$f)"
 done
 check_eq "state record is root-only" "600 root:root" "$(mode_owner $BASE/$J/state.json)"
@@ -118,7 +118,7 @@ prolog $J demo debug
 key2=$(grep -o 'ASIA[A-Z0-9]*' "$BASE/$J/credentials" | head -1)
 check_eq "second prolog exits 0" 0 "$RC"
 check "second prolog issued new keys" test -n "$key2" -a "$key1" != "$key2"
-check_eq "no temporary files left behind" "config credentials credentials.json state.json" "$(ls $BASE/$J | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "no temporary files left behind" "config credentials credentials.json endpoint-token endpoint-url state.json" "$(ls $BASE/$J | sort | tr '\n' ' ' | sed 's/ $//')"
 check_contains "the CLI still works after the rewrite" "assumed-role/demo/slurm-$J-0" "$(caller_arn_cli $J)"
 
 # --- epilog -----------------------------------------------------------------------------
