@@ -15,17 +15,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_role::endpoint::{answer, peer, Answer, Request as Asked};
+use aws_role::endpoint::peer;
 use aws_role::map::{self, RoleMap, DEFAULT_PATH};
 use aws_role::store::Store;
 use clap::Parser;
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
@@ -72,13 +67,6 @@ Examples:
 
 See also:
   aws-role-map(5), aws-role-refresher(8), /usr/share/doc/aws-role/admin-guide.md";
-
-/// How long a client may take to send its request head, and how long a connection may
-/// stay open at all (keep-alive included).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
-/// The largest request head read: a credentials request is a few hundred bytes.
-const MAX_REQUEST: usize = 16 * 1024;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -207,60 +195,9 @@ async fn run(map: RoleMap, store: Store) -> ExitCode {
         let store = store.clone();
         tokio::spawn(async move {
             let _held = (permit, counted);
-            let service = hyper::service::service_fn(move |req| {
-                let a = respond(&store, &req, caller.clone());
-                async move { Ok::<_, std::convert::Infallible>(a) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_REQUEST)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!("connection from {remote}: {e}"),
-                Err(_) => tracing::debug!(
-                    "connection from {remote}: closed after {CONNECTION_LIFETIME:?}"
-                ),
-            }
+            aws_role_endpoint::serve_connection(stream, store, caller, remote).await;
         });
     }
     tracing::info!("stopping");
     ExitCode::SUCCESS
-}
-
-/// One request: what the library decides, as an HTTP response; logged without secrets.
-fn respond(
-    store: &Store,
-    req: &Request<Incoming>,
-    caller: Result<u32, String>,
-) -> Response<Full<Bytes>> {
-    let h = req.headers();
-    let mut auth = h.get_all(AUTHORIZATION).iter();
-    let authorization = match (auth.next(), auth.next()) {
-        (Some(v), None) => Some(v.as_bytes()),
-        _ => None,
-    };
-    let has_body = h.contains_key(TRANSFER_ENCODING)
-        || h.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
-    let target = req.uri().path_and_query().map_or("", |p| p.as_str());
-    let asked = Asked {
-        method: req.method().as_str(),
-        target,
-        authorization,
-        has_body,
-    };
-    let Answer { status, body, log } = answer(store, &asked, caller, SystemTime::now());
-    if status == 200 {
-        tracing::info!("{log}");
-    } else {
-        tracing::warn!("{status}: {log}");
-    }
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }

@@ -25,7 +25,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 T_NAME=tests/fuzz/run.sh
 cd "$REPO" || exit 1
 
-ALL_TARGETS=(map walltime session_name pbs_args state_record)
+ALL_TARGETS=(map walltime session_name pbs_args state_record endpoint)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 SECS=${AWS_ROLE_FUZZ_SECONDS:-20}
 WORK=${AWS_ROLE_FUZZ_WORK:-/tmp/aws-role-fuzz}
@@ -148,6 +148,9 @@ for t in "${TARGETS[@]}"; do
   echo "--- $t"
   check "fuzz target $t: regressions pass and ${SECS} s of libFuzzer find nothing" fuzz_one "$t"
 done
+
+# The endpoint target's job directory (fake credentials, one per fuzzing process).
+rm -rf "${TMPDIR:-/tmp}"/aws-role-fuzz-endpoint-*
 
 elapsed=$(($(date +%s) - started))
 echo "fuzz: ${#TARGETS[@]} targets, $total_runs runs, ${#crashed[@]} crashed${crashed[*]:+ (${crashed[*]})}; build ${build_secs} s, total ${elapsed} s; ${summary[*]}"
