@@ -126,11 +126,22 @@ fi
 lockdown status
 check_eq "before: status exits 3" 3 $?
 check_node
-check_eq "before: --check-node exits 1 (a warning)" 1 "$RC"
-check_contains "before: --check-node warns that nobody reaches IMDS" \
-  "WARN  IMDS from an unprivileged user: user nobody (uid $NOBODY_UID) connected to 169.254.169.254:80" "$OUT"
-check_contains "before: the warning points at the lock-down" "see aws-role-imds-lockdown" "$(line 'IMDS from an unprivileged')"
-check_eq "before: that is the only warning, and nothing fails" "1 0" "$(count '^WARN') $(count '^FAIL')"
+check_eq "before: --check-node exits 2 (a failure)" 2 "$RC"
+check_contains "before: --check-node fails: nobody reaches IMDS" \
+  "FAIL  IMDS from an unprivileged user: user nobody (uid $NOBODY_UID) connected to 169.254.169.254:80" "$OUT"
+check_contains "before: the failure points at the lock-down and the map's key" \
+  "see aws-role-imds-lockdown, or set [node] jobs_may_reach_imds = true if this is intended" "$(line 'IMDS from an unprivileged')"
+check_eq "before: that is the only failure, and nothing warns" "0 1" "$(count '^WARN') $(count '^FAIL')"
+# A site that means jobs to reach IMDS says so in the map: then it is information.
+sed -i 's/^credential_helper = .*/&\njobs_may_reach_imds = true/' "$WORK/map.toml"
+check_node
+check_eq "jobs_may_reach_imds = true: --check-node exits 0" 0 "$RC"
+check_contains "... and says IMDS is reachable" \
+  "INFO  IMDS from an unprivileged user: user nobody (uid $NOBODY_UID) connected to 169.254.169.254:80" "$OUT"
+check_contains "... as the map says is intended" \
+  "could use the node's instance role, as [node] jobs_may_reach_imds = true says the site intends" "$(line 'IMDS from an unprivileged')"
+sed -i '/^jobs_may_reach_imds = true$/d' "$WORK/map.toml"
+check_node
 check_contains "before: root's reach is information" "INFO  IMDS from root: 169.254.169.254:80 connected" "$OUT"
 printf '#   %s\n' "${OUT//$'\n'/$'\n'#   }"
 

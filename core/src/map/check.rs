@@ -79,6 +79,7 @@ struct RawSts {
 struct RawNode {
     base_dir: Option<Str>,
     credential_helper: Option<Str>,
+    jobs_may_reach_imds: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -450,6 +451,7 @@ impl Checker<'_> {
                 || PathBuf::from(DEFAULT_CREDENTIAL_HELPER),
                 |p| self.absolute_path("node.credential_helper", p),
             ),
+            jobs_may_reach_imds: raw.jobs_may_reach_imds.unwrap_or(false),
         }
     }
 

@@ -139,6 +139,9 @@ pub struct NodeSettings {
     pub base_dir: PathBuf,
     /// Absolute; default `/usr/libexec/aws-role/aws-role-credentials`.
     pub credential_helper: PathBuf,
+    /// Whether the site intends jobs to reach the instance metadata service (and with it
+    /// the node's own role); default false, and `--check-node` FAILs when they can.
+    pub jobs_may_reach_imds: bool,
 }
 
 /// `[refresh]`: how the refresher renews the credentials of running jobs.

@@ -215,11 +215,13 @@ pub(super) fn outcomes(results: &[(SocketAddr, Result<Reach, ProbeError>)]) -> S
         .join(", ")
 }
 
-/// WARN when `who` (an unprivileged user) connected to IMDS, or could not be tested; OK
+/// FAIL when `who` (an unprivileged user) connected to IMDS, unless the map says jobs may
+/// (`[node] jobs_may_reach_imds`, then information); WARN when it could not be tested; OK
 /// when every address was refused, unreachable or silent.
 pub fn imds_user_finding(
     who: &str,
     results: &[(SocketAddr, Result<Reach, ProbeError>)],
+    intended: bool,
 ) -> Finding {
     let connected: Vec<String> = results
         .iter()
@@ -227,14 +229,23 @@ pub fn imds_user_finding(
         .map(|(a, _)| a.to_string())
         .collect();
     if !connected.is_empty() {
-        return finding(
-            Level::Warn,
-            IMDS_USER,
-            format!(
-                "{who} connected to {}: jobs can reach the instance metadata service and could use the node's instance role; {LOCKDOWN}",
-                connected.join(" and ")
-            ),
+        let what = format!(
+            "{who} connected to {}: jobs can reach the instance metadata service and could use the node's instance role",
+            connected.join(" and ")
         );
+        return if intended {
+            finding(
+                Level::Info,
+                IMDS_USER,
+                format!("{what}, as [node] jobs_may_reach_imds = true says the site intends"),
+            )
+        } else {
+            finding(
+                Level::Fail,
+                IMDS_USER,
+                format!("{what}; {LOCKDOWN}, or set [node] jobs_may_reach_imds = true if this is intended"),
+            )
+        };
     }
     if results.iter().any(|(_, r)| r.is_err()) {
         return finding(

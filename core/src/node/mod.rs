@@ -201,9 +201,10 @@ pub fn check(opts: &Options) -> Vec<Finding> {
     out
 }
 
-/// As root: `nobody`'s reach (WARN if it connects) and root's (information). Otherwise:
-/// this user's reach, since it is itself unprivileged.
+/// As root: `nobody`'s reach (FAIL if it connects and the map does not say jobs may) and
+/// root's (information). Otherwise: this user's reach, since it is itself unprivileged.
 fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
+    let intended = map.is_some_and(|m| m.node.jobs_may_reach_imds);
     let pair =
         |results: Vec<Result<Reach, ProbeError>>| -> Vec<(SocketAddr, Result<Reach, ProbeError>)> {
             IMDS.iter().copied().zip(results).collect()
@@ -214,6 +215,7 @@ fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
         return vec![imds_user_finding(
             &who,
             &pair(probe_connect(&IMDS, None, IMDS_TIMEOUT)),
+            intended,
         )];
     }
     let user = match nix::unistd::User::from_name("nobody") {
@@ -222,6 +224,7 @@ fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
             imds_user_finding(
                 &who,
                 &pair(probe_connect(&IMDS, Some((u.uid, u.gid)), IMDS_TIMEOUT)),
+                intended,
             )
         }
         Ok(None) => finding(

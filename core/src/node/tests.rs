@@ -360,18 +360,28 @@ fn imds(results: [Result<Reach, ProbeError>; 2]) -> Vec<(SocketAddr, Result<Reac
 }
 
 #[test]
-fn an_unprivileged_user_reaching_imds_is_a_warning() {
-    let f = imds_user_finding(
-        "user nobody (uid 65534)",
-        &imds([Ok(Reach::Connected), Ok(Reach::NoFamily)]),
-    );
-    assert_eq!(f.level, Level::Warn);
+fn an_unprivileged_user_reaching_imds_fails_unless_the_map_says_it_is_intended() {
+    let reached = imds([Ok(Reach::Connected), Ok(Reach::NoFamily)]);
+    let f = imds_user_finding("user nobody (uid 65534)", &reached, false);
+    assert_eq!(f.level, Level::Fail);
     assert_eq!(
         f.detail,
-        "user nobody (uid 65534) connected to 169.254.169.254:80: jobs can reach the instance metadata service and could use the node's instance role; see aws-role-imds-lockdown"
+        "user nobody (uid 65534) connected to 169.254.169.254:80: jobs can reach the instance metadata service and could use the node's instance role; see aws-role-imds-lockdown, or set [node] jobs_may_reach_imds = true if this is intended"
     );
-    let f = imds_user_finding("nobody", &imds([Ok(Reach::Refused), Ok(Reach::Connected)]));
-    assert_eq!(f.level, Level::Warn);
+    let f = imds_user_finding("user nobody (uid 65534)", &reached, true);
+    assert_eq!(f.level, Level::Info);
+    assert!(
+        f.detail
+            .ends_with("as [node] jobs_may_reach_imds = true says the site intends"),
+        "{}",
+        f.detail
+    );
+    let f = imds_user_finding(
+        "nobody",
+        &imds([Ok(Reach::Refused), Ok(Reach::Connected)]),
+        false,
+    );
+    assert_eq!(f.level, Level::Fail);
     assert!(
         f.detail.contains("connected to [fd00:ec2::254]:80"),
         "{}",
@@ -387,6 +397,7 @@ fn imds_refused_unreachable_or_silent_is_ok_and_says_which() {
             Ok(Reach::Refused),
             Ok(Reach::Unreachable(Errno::ENETUNREACH)),
         ]),
+        false,
     );
     assert_eq!(f.level, Level::Ok);
     assert_eq!(
@@ -396,6 +407,7 @@ fn imds_refused_unreachable_or_silent_is_ok_and_says_which() {
     let f = imds_user_finding(
         "nobody",
         &imds([Ok(Reach::TimedOut), Ok(Reach::Blocked(Errno::EPERM))]),
+        false,
     );
     assert_eq!(f.level, Level::Ok);
     assert!(
@@ -416,6 +428,7 @@ fn an_untested_imds_is_a_warning_not_an_ok() {
     let f = imds_user_finding(
         "nobody",
         &imds([Err(ProbeError::Privileges(65534)), Ok(Reach::Refused)]),
+        false,
     );
     assert_eq!(f.level, Level::Warn);
     assert!(f.detail.starts_with("could not test what nobody reaches: 169.254.169.254:80 not tested (the probe could not switch to uid 65534)"), "{}", f.detail);
