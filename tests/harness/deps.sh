@@ -15,9 +15,11 @@ VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # lintian, rpm, rpm2cpio, cpio, help2man, dpkg-dev, binutils: packaging/build.sh and
 # tests/packaging/check.sh. g++: libfuzzer-sys compiles libFuzzer (tests/fuzz/run.sh).
 # The shellcheck package: tests/shellcheck.sh. go-md2man: the man pages written in docs/man/.
+# awscli (v2), rclone, s3cmd, gdal-bin, python3-gdal: the tool table (tests/e2e/tools.sh,
+# with the rest of its tools from tests/harness/tools.sh).
 APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
   nftables iptables curl acl socat lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++
-  shellcheck go-md2man)
+  shellcheck go-md2man awscli rclone s3cmd gdal-bin python3-gdal)
 # `cargo install --locked` only when missing or at another version. A fresh install of
 # cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
 # cargo-fuzz about 4 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
@@ -69,4 +71,5 @@ for tool in "${CARGO_TOOLS[@]}"; do
       >/tmp/aws-role-cargo-install.log 2>&1 || { cat /tmp/aws-role-cargo-install.log; exit 1; }
   fi
 done
+[ "${1:-}" = --demo ] || bash "$(dirname "$0")/tools.sh" install
 echo "deps ok: $(dpkg-query -W -f='${Version}' slurm-wlm) slurm-wlm, venv $VENV, ${CARGO_TOOLS[*]}"
