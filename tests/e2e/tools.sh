@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The tool table: the AWS CLIs, SDKs and data tools researchers use, each inside a real
+# Slurm job (sbatch --aws-role=demo as alice) with exactly the environment aws-role gives,
+# listing, reading and writing objects of its own bucket in moto's S3 (the STS emulator's
+# port) through a request log that records who signed each request. Each tool runs in a
+# network namespace of the job's own (tests/e2e/tools/in-job.sh) where 169.254.169.254
+# and [fd00:ec2::254] are a stand-in IMDS handing out a "node role": a tool that falls back
+# to the node's identity is seen there and in its signatures, and can reach nothing of
+# this machine's network. Proves, per tool: it worked, every request it sent was signed with
+# the job's session (its access key and session token), it never contacted IMDS, and which
+# mechanism gave it the credentials (credential_process, the endpoint, the static-key
+# file). Prints the table (tool, version, mechanism, result) for the docs.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source=../harness/jobs.sh
+. "$REPO/tests/harness/jobs.sh"
+
+STS=$(bash "$REPO/tests/harness/sts.sh" url)
+TOOLS=${AWS_ROLE_TEST_TOOLS:-/opt/aws-role-test/tools}
+TEST_BIN=/usr/local/libexec/aws-role-test
+OUT=/home/alice/aws-role-tools
+WORK=$(mktemp -d /tmp/aws-role-tools.XXXXXX)
+# The request log in front of moto, and the node's endpoint (the map's default port).
+S3_PORT=5061
+EP_PORT=941
+PIDS=()
+cleanup() {
+  kill "${PIDS[@]}" 2>/dev/null
+  bash "$REPO/tests/harness/site.sh" write "$STS" >/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# tool EXPECTED_MECHANISM: every tool of the table, and what it gets its credentials from.
+declare -A MECH=(
+  [cli-v1]=credential_process [cli-v2]=credential_process [boto3]=credential_process
+  [s3fs-pandas]=credential_process [pyarrow]=credential_process [polars]=endpoint
+  [polars-no-boto3]=endpoint [obstore]=endpoint [duckdb]=credential_process
+  [gdal]="static-key file" [rclone]=credential_process [s5cmd]=credential_process
+  [s3cmd-env]=credential_process [node-sdk-v3]=credential_process
+  [aws-sdk-rust]=credential_process
+)
+ORDER=(cli-v1 cli-v2 boto3 s3fs-pandas pyarrow polars polars-no-boto3 obstore duckdb gdal rclone
+  s5cmd s3cmd-env node-sdk-v3 aws-sdk-rust)
+# s3cmd as it is: the known fall-back (it asks IMDS at every start), run to prove the
+# suite sees one when it happens.
+HAZARD=s3cmd
+
+for c in socat unshare "$TOOLS/bin/python3" /usr/bin/aws rclone s3cmd node /usr/bin/gdalinfo; do
+  command -v "$c" >/dev/null || { not_ok "tool missing: $c (tests/harness/tools.sh install)"; finish; exit; }
+done
+
+# --- fixtures ---------------------------------------------------------------------------
+sl scancel -u alice >/dev/null 2>&1
+bash "$REPO/tests/harness/cluster.sh" wait-idle >/dev/null
+bash "$REPO/tests/harness/site.sh" write "$STS"
+# The job's credential_process, through a wrapper that notes each run (which mechanism).
+install -d -m 0755 "$TEST_BIN/tools"
+install -m 0755 "$REPO/tests/e2e/tools/in-job.sh" "$REPO/tests/e2e/tools/in-ns.sh" \
+  "$REPO/tests/harness/imds-emulator.py" "$TEST_BIN/tools/"
+cat >"$TEST_BIN/aws-role-credentials-logged" <<EOF
+#!/bin/sh
+# Test wrapper (tests/e2e/tools.sh): notes each run of the job's credential_process.
+[ -n "\${AWS_ROLE_TEST_HELPER_LOG:-}" ] && echo run >>"\$AWS_ROLE_TEST_HELPER_LOG"
+exec $BIN/aws-role-credentials "\$@"
+EOF
+chmod 0755 "$TEST_BIN/aws-role-credentials-logged"
+sed -i "s|^credential_helper = .*|credential_helper = \"$TEST_BIN/aws-role-credentials-logged\"|" /etc/aws-role/role-map.toml
+(cd "$REPO" && cargo build -q --release -p aws-role-test-sdk-client) || not_ok "build the Rust SDK test clients"
+install -m 0755 "$REPO/target/release/aws-role-sdk-s3" "$TEST_BIN/"
+
+"$VENV/bin/python3" "$REPO/tests/harness/sigv4-log-proxy.py" --port $S3_PORT --upstream "$STS" \
+  --log "$WORK/requests.log" 2>>"$WORK/proxy.err" &
+PIDS+=($!)
+if ! (exec 3<>/dev/tcp/127.0.0.1/$EP_PORT) 2>/dev/null; then
+  "$BIN/aws-role-endpoint" --config /etc/aws-role/role-map.toml 2>>"$WORK/endpoint.log" &
+  PIDS+=($!)
+fi
+wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$S3_PORT && exec 4<>/dev/tcp/127.0.0.1/$EP_PORT" 2>/dev/null ||
+  not_ok "the request log and the endpoint listen"
+# A fresh bucket per tool, with in.csv, straight to moto (its own dummy keys).
+AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python3" - "$STS" "${ORDER[@]}" "$HAZARD" <<'PY' ||
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+for t in sys.argv[2:]:
+    b = "t-" + t
+    try:
+        for o in s3.list_objects_v2(Bucket=b).get("Contents", []):
+            s3.delete_object(Bucket=b, Key=o["Key"])
+    except s3.exceptions.NoSuchBucket:
+        s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="in.csv", Body=b"alpha,beta\n1,2\n")
+PY
+  not_ok "make the buckets"
+rm -rf "$OUT"
+runuser -u alice -- mkdir -p "$OUT"
+jobs_init alice "$OUT"
+
+# --- the job --------------------------------------------------------------------------------
+# It prints its access key and the SHA-256 of its session token (never the token), then the
+# table's lines.
+J=$(submit alice --aws-role=demo --time=15 <<JOB
+$VENV/bin/python3 -c 'import json, os, hashlib; c = json.load(open(os.path.join(os.path.dirname(os.environ["AWS_CONFIG_FILE"]), "credentials.json"))); print("JOBKEY", c["AccessKeyId"], hashlib.sha256(c["SessionToken"].encode()).hexdigest())'
+$TEST_BIN/tools/in-job.sh $S3_PORT ${ORDER[*]} $HAZARD
+JOB
+)
+check "sbatch --aws-role=demo accepted (job $J)" test -n "$J"
+st=$(slurm_job_wait "$J" 900)
+check_eq "the tools job completed" COMPLETED "$st"
+o=$(job_out "$J")
+read -r _ AKID TOKEN_SHA < <(grep '^JOBKEY ' <<<"$o")
+check "the job read its own access key" test -n "${AKID:-}"
+
+# signed BUCKET: "<requests> <signed with the job's session> <signed with the node's role>"
+signed() {
+  "$VENV/bin/python3" - "$WORK/requests.log" "/$1/" "$AKID" "$TOKEN_SHA" <<'PY'
+import json, sys
+log, prefix, akid, token = sys.argv[1:]
+rs = [json.loads(l) for l in open(log)]
+rs = [r for r in rs if (r["path"] + "/").startswith(prefix)]
+job = sum(1 for r in rs if r["signed"] and r["akid"] == akid and r["token"] == token)
+node = sum(1 for r in rs if r["akid"].startswith("ASIANODEIMDS"))
+print(len(rs), job, node)
+PY
+}
+moto_out() {
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python3" -c '
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+try: print(s3.get_object(Bucket=sys.argv[2], Key="out.csv")["Body"].read().decode().strip().replace("\n", "|"))
+except Exception as e: print("none:", type(e).__name__)' "$STS" "t-$1"
+}
+
+TABLE="| tool | version | credentials from | list, read, write | requests signed by the job | IMDS contacts |"$'\n'"|---|---|---|---|---|---|"
+for t in "${ORDER[@]}" "$HAZARD"; do
+  line=$(grep "^TOOL $t | " <<<"$o")
+  IFS='|' read -r _ version mech res imds _ <<<"$line"
+  version=$(xargs <<<"$version") mech=$(xargs <<<"$mech") res=$(xargs <<<"$res")
+  imds=${imds//[!0-9]/}
+  read -r n job node < <(signed "t-$t")
+  TABLE+=$'\n'"| $t | $version | $mech | $res | $job of $n | ${imds:-?} |"
+  if [ "$t" = "$HAZARD" ]; then
+    check "$t (as it is): the suite sees its IMDS fall-back (${imds:-?} contacts)" test "${imds:-0}" -gt 0
+    check "$t (as it is): ... and its requests signed with the node's role ($node of $n)" test "$node" -gt 0
+    continue
+  fi
+  check_eq "$t: lists, reads and writes" "list=ok read=ok write=ok" "$res"
+  [ "$res" = "list=ok read=ok write=ok" ] || grep "^ERR $t: " <<<"$o" | head -20 | sed 's/^/#   /'
+  check_contains "$t: the object it wrote is in S3" "3,4" "$(moto_out "$t")"
+  check "$t: its $n requests were all signed with the job's key and session token ($job)" \
+    test "$n" -gt 0 -a "$job" = "$n"
+  check_eq "$t: it never contacted IMDS" 0 "${imds:-?}"
+  check_eq "$t: its credentials came from ${MECH[$t]}" "${MECH[$t]}" "$mech"
+done
+printf '# %s\n' "${TABLE//$'\n'/$'\n'# }"
+[ -n "${AWS_ROLE_TOOL_TABLE:-}" ] && printf '%s\n' "$TABLE" >"$AWS_ROLE_TOOL_TABLE"
+finish
