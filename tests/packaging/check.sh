@@ -86,6 +86,7 @@ FILES=(
   "-rw-r--r-- d usr/share/doc/aws-role/README.packaging.md"
   "-rw-r--r-- d usr/share/doc/aws-role/admin-guide.md"
   "-rw-r--r-- d usr/share/doc/aws-role/troubleshooting.md"
+  "-rw-r--r-- d usr/share/doc/aws-role/tools.md"
   "-rw-r--r-- d usr/share/doc/aws-role/architecture.md"
   "-rw-r--r-- d usr/share/doc/aws-role/role-map.example.toml"
   "-rw-r--r-- d usr/share/doc/aws-role/copyright"
