@@ -30,12 +30,11 @@ if [ -n "${PBS_JOBID:-}" ]; then
         AWS_CONFIG_FILE="$aws_role_dir/config"
         AWS_SHARED_CREDENTIALS_FILE=/dev/null
         AWS_ROLE_CREDENTIALS_FILE="$aws_role_dir/credentials"
-        AWS_CREDENTIAL_FILE="$aws_role_dir/credentials"
         CPL_AWS_CREDENTIALS_FILE="$aws_role_dir/credentials"
         AWS_EC2_METADATA_DISABLED=true
         AWS_SDK_LOAD_CONFIG=1
         export AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_ROLE_CREDENTIALS_FILE \
-            AWS_CREDENTIAL_FILE CPL_AWS_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED AWS_SDK_LOAD_CONFIG
+            CPL_AWS_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED AWS_SDK_LOAD_CONFIG
         # The region of the job's config, for tools that ignore the config file.
         aws_role_region=$(sed -n 's/^region[[:space:]]*=[[:space:]]*\([a-z0-9-]\{1,64\}\)[[:space:]]*$/\1/p' "$aws_role_dir/config" | head -n 1)
         if [ -n "$aws_role_region" ]; then

@@ -80,7 +80,6 @@ def exports(directory):
         ("AWS_CONFIG_FILE", os.path.join(directory, "config")),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
         ("AWS_ROLE_CREDENTIALS_FILE", credentials),
-        ("AWS_CREDENTIAL_FILE", credentials),
         ("CPL_AWS_CREDENTIALS_FILE", credentials),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_SDK_LOAD_CONFIG", "1"),

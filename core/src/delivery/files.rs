@@ -42,11 +42,9 @@ impl Delivery for Files {
                 "AWS_ROLE_CREDENTIALS_FILE",
                 dir.join(CREDENTIALS_INI).display().to_string(),
             ),
-            // The same keys for the tools that look elsewhere: s3cmd, GDAL before 3.9.
-            (
-                "AWS_CREDENTIAL_FILE",
-                dir.join(CREDENTIALS_INI).display().to_string(),
-            ),
+            // The same keys where GDAL before 3.10 looks. Not AWS_CREDENTIAL_FILE (s3cmd's):
+            // botocore reads it too and fails outright where the file is missing, as in
+            // every container the job starts; and s3cmd asks IMDS even when it has it.
             (
                 "CPL_AWS_CREDENTIALS_FILE",
                 dir.join(CREDENTIALS_INI).display().to_string(),
