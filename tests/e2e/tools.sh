@@ -38,10 +38,10 @@ declare -A MECH=(
   [polars-no-boto3]=endpoint [obstore]=endpoint [duckdb]=credential_process
   [gdal]="static-key file" [rclone]=credential_process [s5cmd]=credential_process
   [s3cmd-env]=credential_process [node-sdk-v3]=credential_process
-  [aws-sdk-rust]=credential_process
+  [aws-sdk-rust]=credential_process [container-boto3]=endpoint [container-polars]=endpoint
 )
 ORDER=(cli-v1 cli-v2 boto3 s3fs-pandas pyarrow polars polars-no-boto3 obstore duckdb gdal rclone
-  s5cmd s3cmd-env node-sdk-v3 aws-sdk-rust)
+  s5cmd s3cmd-env node-sdk-v3 aws-sdk-rust container-boto3 container-polars)
 # s3cmd as it is: the known fall-back (it asks IMDS at every start), run to prove the
 # suite sees one when it happens.
 HAZARD=s3cmd
@@ -54,6 +54,7 @@ done
 sl scancel -u alice >/dev/null 2>&1
 bash "$REPO/tests/harness/cluster.sh" wait-idle >/dev/null
 bash "$REPO/tests/harness/site.sh" write "$STS"
+bash "$REPO/tests/harness/container-root.sh" ensure || not_ok "make the container root"
 # The job's credential_process, through a wrapper that notes each run (which mechanism).
 install -d -m 0755 "$TEST_BIN/tools"
 install -m 0755 "$REPO/tests/e2e/tools/in-job.sh" "$REPO/tests/e2e/tools/in-ns.sh" \
@@ -98,8 +99,11 @@ jobs_init alice "$OUT"
 
 # --- the job --------------------------------------------------------------------------------
 # It prints its access key and the SHA-256 of its session token (never the token), then the
-# table's lines.
+# table's lines. It keeps its endpoint variables (the token too, in its user's own file) for
+# the container run after it ended.
 J=$(submit alice --aws-role=demo --time=15 <<JOB
+(umask 077; env | grep -E '^AWS_(CONTAINER|REGION|DEFAULT_REGION|EC2_METADATA_DISABLED)' | sed "s|^\(AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=\).*|\1$OUT/endpoint-token|" >$OUT/endpoint-env
+  cp \$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE $OUT/endpoint-token)
 $VENV/bin/python3 -c 'import json, os, hashlib; c = json.load(open(os.path.join(os.path.dirname(os.environ["AWS_CONFIG_FILE"]), "credentials.json"))); print("JOBKEY", c["AccessKeyId"], hashlib.sha256(c["SessionToken"].encode()).hexdigest())'
 $TEST_BIN/tools/in-job.sh $S3_PORT ${ORDER[*]} $HAZARD
 JOB
@@ -142,6 +146,7 @@ for t in "${ORDER[@]}" "$HAZARD"; do
   if [ "$t" = "$HAZARD" ]; then
     check "$t (as it is): the suite sees its IMDS fall-back (${imds:-?} contacts)" test "${imds:-0}" -gt 0
     check "$t (as it is): ... and its requests signed with the node's role ($node of $n)" test "$node" -gt 0
+    check_contains "$t (as it is): ... which the table names as its source" IMDS "$mech"
     continue
   fi
   check_eq "$t: lists, reads and writes" "list=ok read=ok write=ok" "$res"
@@ -151,6 +156,19 @@ for t in "${ORDER[@]}" "$HAZARD"; do
     test "$n" -gt 0 -a "$job" = "$n"
   check_eq "$t: it never contacted IMDS" 0 "${imds:-?}"
   check_eq "$t: its credentials came from ${MECH[$t]}" "${MECH[$t]}" "$mech"
+done
+check_contains "the plain container holds no /run/aws-role" "container-boto3 INSIDE: ls: cannot access '/run/aws-role'" "$o"
+check_contains "... and no credential helper" "container-boto3 INSIDE: ls: cannot access '/usr/libexec/aws-role/aws-role-credentials'" "$o"
+
+# The same container with the same variables after the job ended: nothing.
+mapfile -t kept <"$OUT/endpoint-env"
+after=$(cd / && runuser -u alice -- env -i PATH=/usr/bin:/bin HOME=/home/alice "${kept[@]}" \
+  "$TEST_BIN/tools/in-job.sh" $S3_PORT container-boto3 container-polars 2>&1)
+rm -f "$OUT/endpoint-env" "$OUT/endpoint-token"
+for t in container-boto3 container-polars; do
+  check_contains "$t after the job ended: gets nothing" "list=FAIL read=FAIL write=FAIL" "$(grep "^TOOL $t " <<<"$after")"
+  check_contains "$t after the job ended: ... as the endpoint says (404, the job has ended)" "has ended" "$(grep "^ERR $t: " <<<"$after")"
+  check_contains "$t after the job ended: ... and it did not turn to IMDS" "| imds=0 |" "$(grep "^TOOL $t " <<<"$after")"
 done
 printf '# %s\n' "${TABLE//$'\n'/$'\n'# }"
 [ -n "${AWS_ROLE_TOOL_TABLE:-}" ] && printf '%s\n' "$TABLE" >"$AWS_ROLE_TOOL_TABLE"

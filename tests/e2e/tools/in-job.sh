@@ -22,4 +22,4 @@ for p in "$EP_PORT" "$S3_PORT"; do
   PIDS+=($!)
 done
 for _ in $(seq 50); do [ -S "$W/$EP_PORT.sock" ] && [ -S "$W/$S3_PORT.sock" ] && break; sleep 0.1; done
-unshare --user --map-root-user --net -- bash "$HERE/in-ns.sh" "$W" "$EP_PORT" "$S3_PORT" "$@"
+unshare --user --map-root-user --net --mount -- bash "$HERE/in-ns.sh" "$W" "$EP_PORT" "$S3_PORT" "$@"

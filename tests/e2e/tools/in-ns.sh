@@ -7,7 +7,8 @@
 #   TOOL <name> | <version> | <mechanism> | list=ok read=ok write=ok | imds=0 | <first error>
 #
 # where the mechanism is what the tool's credentials came from: the job's credential_process
-# (the helper ran), the endpoint (a connection to it), or neither (a static-key file).
+# (the helper ran), the endpoint (a connection to it), IMDS (the stand-in was contacted), or
+# none of these (a static-key file).
 #
 #   in-ns.sh DIR EP_PORT S3_PORT TOOL...
 set -uo pipefail
@@ -18,6 +19,7 @@ TOOLS=${AWS_ROLE_TEST_TOOLS:-/opt/aws-role-test/tools}
 VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 NODE_MODULES=${AWS_ROLE_TEST_NODE:-/opt/aws-role-test/node}/node_modules
 TEST_BIN=${AWS_ROLE_TEST_BIN:-/usr/local/libexec/aws-role-test}
+CONTAINER_ROOT=${AWS_ROLE_CONTAINER_ROOT:-/var/lib/aws-role-test/container}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export AWS_ROLE_TEST_HELPER_LOG=$W/helper.log
 : >"$AWS_ROLE_TEST_HELPER_LOG"
@@ -41,7 +43,9 @@ for _ in $(seq 100); do
     (exec 3<>/dev/tcp/169.254.169.254/80) 2>/dev/null && break
   sleep 0.1
 done
-: >"$W/imds.log" # the readiness probe above is not a tool's
+# The readiness probe above is not a tool's: wait until the emulator noted it, then forget it.
+for _ in $(seq 50); do grep -q connection "$W/imds.log" && break; sleep 0.1; done
+: >"$W/imds.log"
 
 py() { "$TOOLS/bin/python3" -c "$@"; }
 CSV_OUT='x,y
@@ -174,14 +178,15 @@ s3cmd_tool() {
   printf '%s\n' "$CSV_OUT" >"$W/s3cmd.csv"
   "${s[@]}" put "$W/s3cmd.csv" "s3://$1/out.csv" >/dev/null && echo WROTE
 }
-# As it is, s3cmd reads the job's static-key file (AWS_CREDENTIAL_FILE) but then asks IMDS
-# for a role at every start and, where it answers, signs with the node's role instead.
+# As it is, s3cmd finds no keys (it reads neither the config file's credential_process nor
+# the endpoint) and asks IMDS for a role; where IMDS answers, it signs with the node's role.
+# Pointed at the job's static-key file (AWS_CREDENTIAL_FILE) it still asks IMDS at every
+# start, and takes its role over the file's keys.
 tool_s3cmd() { s3cmd_tool "$1"; }
-# With the job's keys in its environment (and not the file, which it would prefer) it
-# never asks IMDS: the one line it needs.
+# With the job's keys in its environment it never asks IMDS: the one line it needs.
 tool_s3cmd-env() {
   (
-    eval "$(/usr/bin/aws configure export-credentials --format env)" && unset AWS_CREDENTIAL_FILE
+    eval "$(/usr/bin/aws configure export-credentials --format env)"
     s3cmd_tool "$1"
   )
 }
@@ -198,14 +203,60 @@ const [b, url] = process.argv.slice(1);
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 ' "$1" "$S3"
 }
+# A plain container: the Debian root of tests/harness/container-root.sh, chrooted into in
+# a mount and PID namespace of its own (its own /proc, /run and /tmp, the node's /dev),
+# sharing the job's network and given the job's environment, as Apptainer does. Neither
+# /run/aws-role nor the helper is inside. With --token-file the job's token file alone is
+# bound in, at /run/secrets/aws-role-token (what tools on object_store need); otherwise only
+# the variables pass in.
+# in_container [--token-file] CMD...
+in_container() {
+  local bind=0
+  [ "$1" = --token-file ] && { bind=1; shift; }
+  unshare --mount --pid --fork -- bash -c '
+    root=$1 bind=$2; shift 2
+    mount -t proc proc "$root/proc" && mount -t tmpfs -o mode=0755 run "$root/run" &&
+      mount -t tmpfs -o mode=1777 tmp "$root/tmp" && mount --rbind /dev "$root/dev" || exit 1
+    if [ "$bind" = 1 ]; then
+      mkdir -p "$root/run/secrets" && touch "$root/run/secrets/aws-role-token" &&
+        mount --bind "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" "$root/run/secrets/aws-role-token" || exit 1
+      export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/secrets/aws-role-token
+    else
+      unset AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+    fi
+    exec /usr/sbin/chroot "$root" /usr/bin/env HOME=/tmp PATH=/usr/local/bin:/usr/bin:/bin "$@"' _ "$CONTAINER_ROOT" "$bind" "$@"
+}
+# In the container: what it holds of aws-role, then the test.
+tool_container-boto3() {
+  in_container sh -c 'ls -d /run/aws-role /usr/libexec/aws-role/aws-role-credentials 2>&1 | sed "s/^/INSIDE: /"; exec "$@"' _ python3 -c '
+import sys, boto3
+b, s3url = sys.argv[1:]
+print("boto3/" + boto3.__version__ + " (Debian 12, in a chroot container)")
+s3 = boto3.client("s3", endpoint_url=s3url)
+for o in s3.list_objects_v2(Bucket=b).get("Contents", []): print("LIST:", o["Key"])
+print("READ:", s3.get_object(Bucket=b, Key="in.csv")["Body"].read().decode())
+s3.put_object(Bucket=b, Key="out.csv", Body=b"x,y\n3,4\n"); print("WROTE")
+' "$1" "$S3"
+}
+tool_container-polars() {
+  in_container --token-file python3 -c '
+import sys, polars as pl
+b, s3url = sys.argv[1:]
+print("polars/" + pl.__version__ + " (in a chroot container)")
+kw = {"storage_options": {"aws_endpoint_url": s3url, "aws_allow_http": "true"}}
+print("LIST:", pl.scan_csv("s3://%s/*.csv" % b, **kw).collect().height, "rows in in.csv")
+print("READ:", pl.read_csv("s3://%s/in.csv" % b, **kw).write_csv())
+pl.DataFrame({"x": [3], "y": [4]}).write_csv("s3://%s/out.csv" % b, **kw); print("WROTE")
+' "$1" "$S3"
+}
 tool_aws-sdk-rust() {
   "$TEST_BIN/aws-role-sdk-s3" "$S3" "$1"
 }
 
 # Run under timeout(1), each in a bash of its own.
-export S3 S3_PORT TOOLS VENV NODE_MODULES TEST_BIN CSV_OUT W
+export S3 S3_PORT TOOLS VENV NODE_MODULES TEST_BIN CSV_OUT W CONTAINER_ROOT
 # shellcheck disable=SC2046 # the names are single words
-export -f py polars_tool s3cmd_tool $(compgen -A function tool_)
+export -f py polars_tool s3cmd_tool in_container $(compgen -A function tool_)
 for t in "$@"; do
   before_ep=$(grep -c 'accepting connection' "$W/ep.log" 2>/dev/null)
   before_h=$(wc -l <"$AWS_ROLE_TEST_HELPER_LOG")
@@ -216,6 +267,8 @@ for t in "$@"; do
   mech=()
   [ "$helper" -gt 0 ] && mech+=("credential_process")
   [ "$ep" -gt 0 ] && mech+=("endpoint")
+  imds=$(grep -c . "$W/imds.log")
+  [ "$imds" -gt 0 ] && mech+=("IMDS")
   [ ${#mech[@]} = 0 ] && mech=("static-key file")
   res=""
   grep -q '^LIST: .*in\.csv\|^LIST: 1 rows' <<<"$out" && res+="list=ok " || res+="list=FAIL "
@@ -223,8 +276,9 @@ for t in "$@"; do
   grep -q '^WROTE$' <<<"$out" && res+="write=ok" || res+="write=FAIL"
   err=$(grep -v '^\s*$' "$W/$t.err" | grep -iv 'warn' | head -1 | cut -c1-200)
   [ "$rc" = 0 ] || err="exit $rc: $err"
-  printf 'TOOL %s | %s | %s | %s | imds=%s | %s\n' "$t" "$(head -1 <<<"$out")" "${mech[*]}" "$res" \
-    "$(grep -c . "$W/imds.log")" "$err"
+  printf 'TOOL %s | %s | %s | %s | imds=%s | %s\n' "$t" "$(grep -v "^INSIDE: " <<<"$out" | head -1)" "${mech[*]}" "$res" \
+    "$imds" "$err"
+  grep '^INSIDE: ' <<<"$out" | sed "s/^/$t /"
   # On a failure, the tool's own words (its last 20 lines), for whoever reads the job output.
   case "$res $rc" in *FAIL* | *[1-9]) { echo "$out"; tail -n 20 "$W/$t.err" "$W/imds.log"; } | sed "s/^/ERR $t: /" ;; esac
   : >"$W/imds.log"
