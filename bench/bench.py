@@ -7,6 +7,7 @@
     bench.py cluster   CONFIG.json   section 4: srun/sbatch on the test cluster, with and without the plugin
     bench.py lifetime  CONFIG.json   section 5a: STS calls per job over its life (--plan)
     bench.py refresher CONFIG.json   section 5b: the refresher daemon with N live jobs
+    bench.py endpoint  CONFIG.json   section 6: the credentials endpoint beside credential_process
 
 Every program is started the way slurmd starts a Prolog: posix_spawn from this process
 with an explicit environment (the same as `env -i VAR=... prog`: nothing inherited), cwd
@@ -1025,9 +1026,81 @@ def cluster(ctx):
     print(f"   exports job_prolog/job_epilog, i.e. aws-role's own share. Afterwards: node {state}, {base} empty.")
 
 
+# ------------------------------------------------------------------------ section 6
+
+def endpoint(ctx):
+    """The credentials endpoint beside credential_process: botocore's first credentials and
+    its forced refreshes through each, then the daemon's throughput and memory with N jobs
+    on the node against the helper's rate with the same concurrency, all in this run."""
+    n_jobs, runs, secs, k = (int(ctx[x]) for x in ("endpoint_jobs", "endpoint_runs", "endpoint_secs", "endpoint_workers"))
+    base, emap = ctx["base"], ctx["endpoint_map"]
+    job0 = int(ctx["job_base"]) + 300000
+    jobs = [job0 + i for i in range(n_jobs)]
+    log(f"section 6: provisioning {n_jobs} jobs with an endpoint token")
+    for j in jobs:
+        _, rc, _ = run(ctx.prolog_argv(emap), ctx.job_env(j), err=ctx.err_file(f"ep.{j}"))
+        if rc != 0 or job_outcome(base, j) != "ok":
+            raise BenchError(f"prolog for job {j}: {failure_reason(base, j)} {tail(ctx.err_file(f'ep.{j}'))}")
+    pid, _ = spawn([ctx["bin"] + "/aws-role-endpoint", "--config", emap], {}, err=ctx.err_file("endpoint"))
+    try:
+        for _ in range(100):
+            if "listening on" in tail(ctx.err_file("endpoint")):
+                break
+            time.sleep(0.05)
+        else:
+            raise BenchError(f"aws-role-endpoint did not start: {tail(ctx.err_file('endpoint'))}")
+        rss_start = proc_status_kib(pid, "VmRSS")
+
+        def client(*args, timeout=900):
+            argv = ["/usr/sbin/runuser", "-u", ctx["user"], "--", ctx["venv"] + "/bin/python3",
+                    ctx["endpoint_client"], *map(str, args)]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                               env={"PATH": "/usr/bin:/bin", "AWS_ROLE_BENCH_HELPER": ctx["bin"] + "/aws-role-credentials"})
+            if p.returncode != 0:
+                raise BenchError(f"endpoint client {args[0]}: {p.stderr.strip()[-400:]}")
+            return json.loads(p.stdout)
+
+        one = os.path.join(base, str(jobs[0]))
+        log(f"section 6: first credentials, {max(runs // 5, 10)} fresh processes per mechanism")
+        first = client("first", one, max(runs // 5, 10))
+        log(f"section 6: {runs} forced refreshes per mechanism")
+        refresh = client("refresh", one, runs)
+        rss_one = proc_status_kib(pid, "VmHWM")
+        log(f"section 6: {k} workers for {secs} s over {n_jobs} jobs, per mechanism")
+        load = client("load", base, ",".join(map(str, jobs)), secs, k)
+        rss_all = proc_status_kib(pid, "VmHWM")
+        rss_end = proc_status_kib(pid, "VmRSS")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        for j in jobs:
+            run(ctx.epilog_argv(emap), {"SLURM_JOB_ID": str(j)})
+
+    print(f"6. The credentials endpoint beside credential_process (botocore {runs} refreshes, "
+          f"{n_jobs} jobs on the node)")
+    print(f"   {'what':<52} {'credential_process':>18} {'endpoint':>10} {'ratio':>7}")
+    for label, data in (("first credentials (fresh process), median", first),
+                        ("first credentials, p95", first),
+                        ("refreshing fetch, median", refresh),
+                        ("refreshing fetch, p95", refresh)):
+        q = 0.95 if "p95" in label else 0.5
+        a, b = pct(data["process"], q), pct(data["endpoint"], q)
+        print(f"   {label:<52} {a:15.2f} ms {b:7.2f} ms {b / a:6.2f}x")
+    lp, le = load["process"], load["endpoint"]
+    rp, re_ = lp["requests"] / lp["secs"], le["requests"] / le["secs"]
+    print(f"   {'throughput, ' + str(k) + ' concurrent clients (fetches/s)':<52} {rp:18.0f} {re_:10.0f} {re_ / rp:6.2f}x")
+    print(f"   {'failed fetches':<52} {lp['errors']:18d} {le['errors']:10d}")
+    print(f"   endpoint daemon memory: RSS {rss_start} KiB at start, peak {rss_one} KiB serving 1 job, "
+          f"peak {rss_all} KiB serving {n_jobs} jobs ({rss_all / rss_one:.2f}x), RSS {rss_end} KiB after")
+    ok = le["errors"] == 0 and lp["errors"] == 0
+    print(f"   every fetch answered: {verdict(ok)}; endpoint refresh no slower than the helper: "
+          f"{verdict(pct(refresh['endpoint'], 0.5) <= pct(refresh['process'], 0.5))}; "
+          f"memory with {n_jobs} jobs < 2x one job: {verdict(rss_all < 2 * rss_one)}")
+
+
 def main():
     cmds = {"latency": latency, "burst": burst, "footprint": footprint, "cluster": cluster,
-            "lifetime": lifetime, "refresher": refresher}
+            "lifetime": lifetime, "refresher": refresher, "endpoint": endpoint}
     if len(sys.argv) != 3 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

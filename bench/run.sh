@@ -43,6 +43,10 @@
 #   AWS_ROLE_BENCH_REFRESH_JOBS=500   live jobs in section 5b
 #   AWS_ROLE_BENCH_REFRESH_WINDOW=120 seconds the two refreshers run in section 5b
 #   AWS_ROLE_BENCH_REFRESH_BATCH=50   prologs (and epilogs) run at once to make (end) those jobs
+#   AWS_ROLE_BENCH_ENDPOINT_JOBS=500  jobs the endpoint serves in section 6
+#   AWS_ROLE_BENCH_ENDPOINT_RUNS=200  botocore refreshes per mechanism (a fifth of it, at least 10,
+#                                     fresh processes for the first credentials)
+#   AWS_ROLE_BENCH_ENDPOINT_SECS=10   AWS_ROLE_BENCH_ENDPOINT_WORKERS=8   its throughput run
 #   AWS_ROLE_BENCH_STS_PORT=5159      AWS_ROLE_BENCH_PROXY_PORT=5160   (own moto + proxy)
 #   AWS_ROLE_BENCH_PROXY=tests/harness/sts-fault-proxy.py   (the fault proxy to run)
 #   AWS_ROLE_BENCH_USER=alice         the job's user (created with useradd if missing)
@@ -81,6 +85,12 @@ BURST_ATTEMPTS=${AWS_ROLE_BENCH_BURST_ATTEMPTS:-8}
 FOOTPRINT_RUNS=${AWS_ROLE_BENCH_FOOTPRINT_RUNS:-5}
 PLAN_SAMPLES=${AWS_ROLE_BENCH_PLAN_SAMPLES:-3}
 REFRESH_JOBS=${AWS_ROLE_BENCH_REFRESH_JOBS:-500}
+ENDPOINT_JOBS=${AWS_ROLE_BENCH_ENDPOINT_JOBS:-500}
+ENDPOINT_RUNS=${AWS_ROLE_BENCH_ENDPOINT_RUNS:-200}
+ENDPOINT_SECS=${AWS_ROLE_BENCH_ENDPOINT_SECS:-10}
+ENDPOINT_WORKERS=${AWS_ROLE_BENCH_ENDPOINT_WORKERS:-8}
+# Section 6's endpoint: a port of its own, and room for the workers' connections.
+ENDPOINT_PORT=${AWS_ROLE_BENCH_ENDPOINT_PORT:-944}
 REFRESH_WINDOW=${AWS_ROLE_BENCH_REFRESH_WINDOW:-120}
 REFRESH_BATCH=${AWS_ROLE_BENCH_REFRESH_BATCH:-50}
 # Section 5b's map: 60-s sessions, lead 30 s + jitter 10 s, a scan every 5 s.
@@ -105,7 +115,7 @@ PLUGSTACK_MIN=/etc/slurm/plugstack.conf.d/aws-role-bench-min.conf
 CLUSTER_ROUNDS=${AWS_ROLE_BENCH_CLUSTER_ROUNDS:-3}
 CLUSTER_SRUNS=${AWS_ROLE_BENCH_CLUSTER_SRUNS:-20}
 CLUSTER_BURST=${AWS_ROLE_BENCH_CLUSTER_BURST:-20}
-ALL_SECTIONS=(latency burst footprint cluster lifetime refresher)
+ALL_SECTIONS=(latency burst footprint cluster lifetime refresher endpoint)
 
 WORK=
 MOUNTED=
@@ -199,7 +209,7 @@ build() {
   t0=$(now_ms)
   log "building the release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
   (cd "$REPO" && cargo build --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials \
-    -p aws-role-refresher) >&2
+    -p aws-role-refresher -p aws-role-endpoint) >&2
   cc -O2 -Wall -o "$WORK/floor" "$HERE/floor.c"
   log "built in $(elapsed_s "$t0")"
 }
@@ -304,6 +314,8 @@ setup() {
   write_map "$WORK/burst.toml" "$PROXY_URL/$BURST_MODE" "$BURST_TIMEOUT" "$BURST_ATTEMPTS" "$BASE"
   # Section 1's groups row: the same map, but an allow_groups makes the prolog ask NSS.
   write_map "$WORK/map-groups.toml" "$STS_URL" 8s 5 "$BASE" "allow_groups = [\"$(id -gn "$BENCH_USER")\"]"
+  write_map "$WORK/endpoint.toml" "$STS_URL" 8s 5 "$BASE"
+  printf '\n[endpoint]\nlisten = "127.0.0.1:%s"\nmax_connections_per_user = 256\n' "$ENDPOINT_PORT" >>"$WORK/endpoint.toml"
   write_plan_map "$WORK/plan.toml"
   write_refresh_map "$WORK/refresh.toml"
   "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" >/dev/null || die "the bench's map is invalid"
@@ -345,6 +357,9 @@ EOF
   "cluster_sh": "$REPO/tests/harness/cluster.sh", "cluster_rounds": $CLUSTER_ROUNDS,
   "cluster_sruns": $CLUSTER_SRUNS, "cluster_burst": $CLUSTER_BURST, "cluster_base": "/run/aws-role",
   "spank_min": "$ROOT/bench_min.so",
+  "endpoint_map": "$WORK/endpoint.toml", "endpoint_client": "$HERE/endpoint_client.py",
+  "endpoint_jobs": $ENDPOINT_JOBS, "endpoint_runs": $ENDPOINT_RUNS, "endpoint_secs": $ENDPOINT_SECS,
+  "endpoint_workers": $ENDPOINT_WORKERS,
   "slurm_version": "$(dpkg-query -W -f='${Version}' slurmd 2>/dev/null || echo '?')"
 }
 EOF
@@ -451,6 +466,9 @@ section_lifetime() { "$PY" "$HERE/bench.py" lifetime "$WORK/config.json"; }
 # to moto directly (no proxy: moto's own request log counts the STS calls); their epilogs
 # remove them at the end.
 section_refresher() { "$PY" "$HERE/bench.py" refresher "$WORK/config.json"; }
+
+# Section 6: the credentials endpoint beside credential_process, with N jobs on the node.
+section_endpoint() { "$PY" "$HERE/bench.py" endpoint "$WORK/config.json"; }
 
 # ------------------------------------------------------------------ main
 
