@@ -217,7 +217,7 @@ pub fn state_of(
 }
 
 /// Writes every delivery of the job's credentials ([`crate::delivery`], the job user's,
-/// 0600) and its state record (root 0600).
+/// 0600) and its state record (root 0600, readable by the job's user).
 /// Each file is replaced atomically; the state record goes last, so it never describes
 /// credentials that are not there yet. The caller holds the directory's lock.
 pub fn write_credentials(
@@ -231,7 +231,17 @@ pub fn write_credentials(
         gid: Gid::from_raw(state.gid),
     };
     crate::delivery::write(map, dir, creds, user)?;
-    dir.write_record(STATE, state)
+    write_state(dir, state)
+}
+
+/// The job's state record: root's, readable also by the job's user (it holds no secret,
+/// and the TaskProlog reads the job's role and session names from it).
+pub fn write_state(dir: &JobDir, state: &JobState) -> Result<(), StoreError> {
+    let user = Reader {
+        uid: Uid::from_raw(state.uid),
+        gid: Gid::from_raw(state.gid),
+    };
+    dir.write_record_as(STATE, state, user)
 }
 
 /// The longest failure reason kept (characters).

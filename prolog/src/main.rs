@@ -23,7 +23,7 @@ use aws_role::provision::{self, Outcome};
 use aws_role::scheduler::slurm::{self, Extra};
 use aws_role::scheduler::{PrologInput, PrologJob};
 use aws_role::store::Store;
-use aws_role::store::{CONFIG, FAILURE};
+use aws_role::store::{CONFIG, FAILURE, STATE};
 use clap::Parser;
 
 /// Assume a job's AWS IAM role and store its short-lived credentials on this node.
@@ -255,6 +255,7 @@ fn task_prolog(args: &Args) -> ExitCode {
         &dir,
         Found::at(&dir.join(FAILURE)),
         Found::at(&dir.join(CONFIG)),
+        Found::at(&dir.join(STATE)),
         expected,
     );
     let _ = aws_role::output::stdout(&t.output);

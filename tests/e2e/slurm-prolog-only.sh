@@ -37,6 +37,7 @@ run_job() {
   id=$(runuser -l alice -c "sbatch --parsable $* -o $OUT/%j.out" <<JOB
 #!/bin/bash
 echo "CONFIG=\${AWS_CONFIG_FILE:-unset} KEYVAR=\${AWS_ACCESS_KEY_ID:-unset}"
+echo "NAMES=\${AWS_ROLE_NAME:-unset} \${AWS_ROLE_SESSION_NAME:-unset}"
 echo "CLI=\$($VENV/bin/aws --endpoint-url $STS sts get-caller-identity --query Arn --output text 2>&1)"
 JOB
   )
@@ -52,6 +53,7 @@ check_eq "a gpu job completes" COMPLETED "$st"
 o=$(cat "$OUT/$G.out" 2>/dev/null)
 check_contains "the TaskProlog pointed the job at its config" "CONFIG=/run/aws-role/$G/config" "$o"
 check_contains "the AWS CLI gets the partition default role" "assumed-role/shared/slurm-$G-0" "$o"
+check_contains "the TaskProlog exported the role and session names too" "NAMES=shared slurm-$G-0" "$o"
 check "the Epilog removed the job's credentials" test ! -e "/run/aws-role/$G"
 
 D=$(run_job -p debug)

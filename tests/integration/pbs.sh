@@ -86,10 +86,9 @@ prologue "$J" alice alice myjob "neednodes=1:ppn=1,nodes=1:ppn=1,walltime=01:30:
 check_eq "Torque prologue exits 0" 0 "$RC"
 check_eq "base dir is root 0711" "711 root:root" "$(mode_owner $BASE)"
 check_eq "job dir is root 0711" "711 root:root" "$(mode_owner "$BASE/$J")"
-for f in credentials.json credentials config endpoint-token endpoint-url; do
+for f in credentials.json credentials config endpoint-token endpoint-url state.json; do
   check_eq "Torque: $f is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file "$BASE/$J/$f")"
 done
-check_eq "Torque: state record is root-only" "600 root:root" "$(mode_owner "$BASE/$J/state.json")"
 check "Torque: no failure record" test ! -e "$BASE/$J/failure.json"
 check_contains "the log names the queue's default role" "default role of queue batch" "$(cat "$WORK/err")"
 secs=$(expires_in "$BASE/$J")

@@ -93,7 +93,7 @@ check_eq "job dir is root 0711" "711 root:root" "$(mode_owner $BASE/$J)"
 for f in credentials.json credentials config endpoint-token endpoint-url; do
   check_eq "$f is root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file $BASE/$J/$f)"
 done
-check_eq "state record is root-only" "600 root:root" "$(mode_owner $BASE/$J/state.json)"
+check_eq "state record is root's, read-only for alice (the TaskProlog reads the names in it)" "640 root:root user:alice:r--" "$(job_file $BASE/$J/state.json)"
 check "no failure record" test ! -e "$BASE/$J/failure.json"
 check_contains "AWS CLI (credential_process) sees the job's role session" "assumed-role/demo/slurm-$J-0" "$(caller_arn_cli $J)"
 check_contains "boto3 (credential_process) sees the job's role session" "assumed-role/demo/slurm-$J-0" "$(caller_arn_boto3 $J)"

@@ -78,10 +78,9 @@ k2=$(key_of $J)
 check "the refresh wrote new keys" test -n "$k2" -a "$k1" != "$k2"
 check "the new credentials expire later" test "$(field "$BASE/$J/credentials.json" Expiration)" '>' "$exp1"
 check_eq "state counts the refresh" 1 "$(field "$BASE/$J/state.json" refreshes)"
-for f in credentials.json credentials config endpoint-token endpoint-url; do
+for f in credentials.json credentials config endpoint-token endpoint-url state.json; do
   check_eq "$f is still root's, read-only for alice" "640 root:root user:alice:r--" "$(job_file "$BASE/$J/$f")"
 done
-check_eq "state is still root-only" "600 root:root" "$(mode_owner "$BASE/$J/state.json")"
 check_eq "no temporary files left" "config credentials credentials.json endpoint-token endpoint-url state.json" "$(ls "$BASE/$J" | sort | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the session name is unchanged" "slurm-$J-0" "$(field "$BASE/$J/state.json" session_name)"
 arn=$(runuser -u alice -- env -i HOME=/home/alice AWS_CONFIG_FILE="$BASE/$J/config" AWS_SHARED_CREDENTIALS_FILE=/dev/null \

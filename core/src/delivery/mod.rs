@@ -100,13 +100,14 @@ pub fn environment(
 }
 
 /// TaskProlog output (`export NAME=value` / `unset NAME` lines, slurm.conf(5)) for a job
-/// whose credentials are in `dir`.
-pub fn task_prolog_lines(dir: &Path) -> String {
+/// whose credentials are in `dir`, with its role and session names when its state record
+/// gave them.
+pub fn task_prolog_lines(dir: &Path, names: Option<(&str, &str)>) -> String {
     let mut out = String::new();
     for name in SHADOWING {
         out.push_str(&format!("unset {name}\n"));
     }
-    for (name, value) in environment(dir, None, None) {
+    for (name, value) in environment(dir, names.map(|n| n.0), names.map(|n| n.1)) {
         out.push_str(&format!("export {name}={value}\n"));
     }
     out
@@ -143,10 +144,18 @@ pub struct TaskProlog {
     pub ok: bool,
 }
 
-/// The TaskProlog's decision for a job whose directory is `dir`. `expected`: whether the
-/// job could get a role at all (a partition default, [`crate::policy::may_get_role`]):
-/// then finding nothing is a failure too, not a job without a role.
-pub fn task_prolog(dir: &Path, failure: Found, config: Found, expected: bool) -> TaskProlog {
+/// The TaskProlog's decision for a job whose directory is `dir`. `state`: the job's state
+/// record (readable by the job's user), for the role and session names it exports.
+/// `expected`: whether the job could get a role at all (a partition default,
+/// [`crate::policy::may_get_role`]): then finding nothing is a failure too, not a job
+/// without a role.
+pub fn task_prolog(
+    dir: &Path,
+    failure: Found,
+    config: Found,
+    state: Found,
+    expected: bool,
+) -> TaskProlog {
     let fail = |reason: &str| TaskProlog {
         output: format!("print aws-role: {}\n", crate::text::one_line(reason, 1000)),
         ok: false,
@@ -166,10 +175,30 @@ pub fn task_prolog(dir: &Path, failure: Found, config: Found, expected: bool) ->
         Found::Missing => {}
     }
     match config {
-        Found::Read(_) => TaskProlog {
-            output: task_prolog_lines(dir),
-            ok: true,
-        },
+        Found::Read(_) => {
+            // Names only from a record that parses and whose names are safe on a line of
+            // their own (they are the map's and the session template's, already checked).
+            let state = match state {
+                Found::Read(bytes) => {
+                    crate::store::parse_record::<crate::record::JobState>(&bytes).ok()
+                }
+                _ => None,
+            };
+            let names = state.as_ref().and_then(|s| {
+                let safe = |v: &str| {
+                    !v.is_empty()
+                        && v.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)
+                        })
+                };
+                (safe(&s.role) && safe(&s.session_name))
+                    .then_some((s.role.as_str(), s.session_name.as_str()))
+            });
+            TaskProlog {
+                output: task_prolog_lines(dir, names),
+                ok: true,
+            }
+        }
         Found::Unreadable(why) => fail(&format!(
             "this job's AWS credentials on this node cannot be read ({why})"
         )),

@@ -47,7 +47,7 @@ fn a_provisioned_job_gets_every_deliverys_variables_after_the_unsets() {
         dir.join("credentials").display().to_string()
     );
     assert_eq!(env["AWS_ROLE_NAME"], "r");
-    let lines = task_prolog_lines(&dir);
+    let lines = task_prolog_lines(&dir, None);
     let last_unset = lines.rfind("unset ").unwrap();
     let first_export = lines.find("export ").unwrap();
     assert!(last_unset < first_export, "{lines}");
@@ -74,7 +74,7 @@ fn no_endpoint_variables_without_a_valid_token() {
 
 #[test]
 fn task_prolog_points_at_the_job_and_clears_shadows() {
-    let t = task_prolog_lines(Path::new("/run/aws-role/42"));
+    let t = task_prolog_lines(Path::new("/run/aws-role/42"), None);
     assert!(
         t.contains("export AWS_CONFIG_FILE=/run/aws-role/42/config\n"),
         "{t}"
@@ -189,7 +189,7 @@ fn failure(reason: &str) -> Found {
 fn a_job_that_cannot_get_its_role_fails_whatever_it_finds() {
     let dir = Path::new("/run/aws-role/7");
     let config = Found::Read(b"[default]".to_vec());
-    let t = task_prolog(dir, Found::Missing, config.clone(), true);
+    let t = task_prolog(dir, Found::Missing, config.clone(), Found::Missing, true);
     assert!(
         t.ok && t
             .output
@@ -200,6 +200,7 @@ fn a_job_that_cannot_get_its_role_fails_whatever_it_finds() {
         dir,
         failure("STS could not be reached"),
         config.clone(),
+        Found::Missing,
         true,
     );
     assert_eq!(
@@ -208,7 +209,13 @@ fn a_job_that_cannot_get_its_role_fails_whatever_it_finds() {
     );
     let denied = Found::Unreadable("failure.json: Permission denied".into());
     for expected in [true, false] {
-        let t = task_prolog(dir, denied.clone(), Found::Missing, expected);
+        let t = task_prolog(
+            dir,
+            denied.clone(),
+            Found::Missing,
+            Found::Missing,
+            expected,
+        );
         assert!(
             !t.ok
                 && t.output
@@ -220,10 +227,11 @@ fn a_job_that_cannot_get_its_role_fails_whatever_it_finds() {
         dir,
         Found::Missing,
         Found::Unreadable("config: EACCES".into()),
+        Found::Missing,
         false,
     );
     assert!(!t.ok, "{t:?}");
-    let t = task_prolog(dir, Found::Missing, Found::Missing, true);
+    let t = task_prolog(dir, Found::Missing, Found::Missing, Found::Missing, true);
     assert!(
         !t.ok
             && t.output
@@ -232,7 +240,7 @@ fn a_job_that_cannot_get_its_role_fails_whatever_it_finds() {
     );
     // A job that could get no role and has nothing: fine, and silent.
     assert_eq!(
-        task_prolog(dir, Found::Missing, Found::Missing, false),
+        task_prolog(dir, Found::Missing, Found::Missing, Found::Missing, false),
         TaskProlog {
             output: String::new(),
             ok: true
@@ -248,6 +256,7 @@ fn a_failure_reason_cannot_forge_lines_or_escape_to_the_terminal() {
         Path::new("/x"),
         failure("denied\r\u{1b}[2Kall good\nexport AWS_PROFILE=evil"),
         Found::Missing,
+        Found::Missing,
         true,
     );
     assert_eq!(t.output.lines().count(), 1, "{t:?}");
@@ -257,7 +266,7 @@ fn a_failure_reason_cannot_forge_lines_or_escape_to_the_terminal() {
     );
     let long = failure(&"x".repeat(5000));
     assert!(
-        task_prolog(Path::new("/x"), long, Found::Missing, true)
+        task_prolog(Path::new("/x"), long, Found::Missing, Found::Missing, true)
             .output
             .len()
             < 1100
@@ -389,4 +398,43 @@ mod step {
             )
         );
     }
+}
+
+/// In Prolog-only mode the TaskProlog is the only one to export the role and session names
+/// (the README promised them in every mode): it reads them from the job's state record, and
+/// leaves them out when the record is missing, broken or carries a name unsafe on a line.
+#[test]
+fn the_task_prolog_exports_the_role_and_session_names_from_the_state_record() {
+    let dir = Path::new("/run/aws-role/7");
+    let config = Found::Read(b"[default]".to_vec());
+    let state = crate::testing::sample_state("alice", 1000, 1000);
+    let record = |s: &crate::record::JobState| Found::Read(serde_json::to_vec(s).unwrap());
+    let t = task_prolog(dir, Found::Missing, config.clone(), record(&state), true);
+    assert!(t.ok, "{t:?}");
+    assert!(
+        t.output
+            .contains(&format!("export AWS_ROLE_NAME={}\n", state.role)),
+        "{}",
+        t.output
+    );
+    assert!(
+        t.output.contains(&format!(
+            "export AWS_ROLE_SESSION_NAME={}\n",
+            state.session_name
+        )),
+        "{}",
+        t.output
+    );
+    for missing in [Found::Missing, Found::Read(b"{not json".to_vec())] {
+        let t = task_prolog(dir, Found::Missing, config.clone(), missing, true);
+        assert!(t.ok && !t.output.contains("AWS_ROLE_NAME"), "{t:?}");
+    }
+    let mut evil = state.clone();
+    evil.role = "x\nexport AWS_PROFILE=evil".into();
+    let t = task_prolog(dir, Found::Missing, config, record(&evil), true);
+    assert!(
+        !t.output.contains("AWS_ROLE_NAME") && !t.output.contains("evil"),
+        "{}",
+        t.output
+    );
 }

@@ -158,5 +158,5 @@ pub fn record_failure(
     }
     current.last_error = Some(error.to_string());
     current.last_error_time = Some(rfc3339(now));
-    dir.write_record(STATE, &current)
+    crate::provision::write_state(dir, &current)
 }
