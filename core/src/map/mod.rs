@@ -448,10 +448,28 @@ impl RoleMap {
         )?;
         writeln!(
             out,
-            "node: job directories under {}, credential helper {}",
+            "node: job directories under {}, credential helper {}, jobs {} reach IMDS",
             self.node.base_dir.display(),
-            self.node.credential_helper.display()
+            self.node.credential_helper.display(),
+            if self.node.jobs_may_reach_imds {
+                "may (jobs_may_reach_imds = true)"
+            } else {
+                "must not"
+            }
         )?;
+        let e = &self.endpoint;
+        if e.enabled {
+            writeln!(
+                out,
+                "endpoint: jobs get http://{}/v1/credentials/<job> and a token (aws-role-endpoint), at most {} connections, {} per user",
+                e.listen, e.max_connections, e.max_connections_per_user
+            )?;
+        } else {
+            writeln!(
+                out,
+                "endpoint: off (enabled = false): jobs get no endpoint variable"
+            )?;
+        }
         let r = &self.refresh;
         let when = if r.jitter.is_zero() {
             dur(r.lead).to_string()

@@ -1394,6 +1394,8 @@ fn summary_lists_roles_who_may_use_them_and_defaults() {
         "refresh: 20m to 25m before expiry, job directories rescanned every 30s, at most 8 AssumeRole calls at once\n",
         "  directories of jobs that ended over 1h ago (end time + margin) are removed\n",
         "slurm: a Prolog= not told the job's end time does not ask scontrol (end_time_from_scontrol = false)\n",
+        "jobs must not reach IMDS\n",
+        "endpoint: jobs get http://127.0.0.1:941/v1/credentials/<job> and a token (aws-role-endpoint), at most 1024 connections, 64 per user\n",
     ] {
         assert!(s.contains(expected), "summary lacks {expected:?}:\n{s}");
     }
@@ -1562,5 +1564,21 @@ fn endpoint_settings_and_their_refusals() {
     assert_problems(
         &format!("{head}listen = \"10.0.0.5:941\"\n"),
         &[(4, 10, "loopback")],
+    );
+}
+
+#[test]
+fn summary_says_when_the_endpoint_is_off_and_jobs_may_reach_imds() {
+    let s = accepted(&format!(
+        "{STS}[node]\njobs_may_reach_imds = true\n[endpoint]\nenabled = false\n"
+    ))
+    .summary();
+    assert!(
+        s.contains("jobs may (jobs_may_reach_imds = true) reach IMDS\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("endpoint: off (enabled = false): jobs get no endpoint variable\n"),
+        "{s}"
     );
 }
