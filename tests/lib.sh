@@ -25,6 +25,24 @@ elapsed_s() {
   printf '%d.%03ds' $((d / 1000)) $((d % 1000))
 }
 
+# debootstrap_into SUITE DIR MIRROR LOG [DEBOOTSTRAP_OPTION...]: a fresh minbase root of
+# Debian SUITE in DIR (what was there is removed), installing debootstrap when missing;
+# dies with the tail of LOG when it fails.
+debootstrap_into() {
+  local suite=$1 dir=$2 mirror=$3 logf=$4
+  shift 4
+  command -v debootstrap >/dev/null || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq debootstrap >/tmp/aws-role-debootstrap-apt.log 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq debootstrap; }
+  }
+  rm -rf "$dir"
+  install -d -m 0755 "$(dirname "$dir")"
+  log "debootstrap $suite into $dir"
+  debootstrap --variant=minbase "$@" "$suite" "$dir" "$mirror" >"$logf" 2>&1 ||
+    { tail -n 20 "$logf" >&2; die "debootstrap $suite failed"; }
+}
+
 # pid_matches PID PATTERN: PID is alive and its command line contains PATTERN.
 # /run is on the root disk here (not tmpfs), so PID files survive reboots and a
 # recorded PID may meanwhile belong to an unrelated process: always check cmdline.

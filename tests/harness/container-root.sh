@@ -19,17 +19,8 @@ READY=$ROOT/.aws-role-ready
 create() {
   local t0 new=$ROOT.new
   t0=$(now_ms)
-  command -v debootstrap >/dev/null || {
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq debootstrap >/tmp/aws-role-debootstrap-apt.log 2>&1 ||
-      { apt-get update -qq && apt-get install -y -qq debootstrap; }
-  }
-  rm -rf "$new"
-  install -d -m 0755 "$(dirname "$ROOT")"
-  log "debootstrap bookworm (+ ${PACKAGES[*]}) into $new"
-  debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" bookworm "$new" "$MIRROR" \
-    >/tmp/aws-role-container-root.log 2>&1 ||
-    { tail -n 20 /tmp/aws-role-container-root.log >&2; die "debootstrap failed"; }
+  debootstrap_into bookworm "$new" "$MIRROR" /tmp/aws-role-container-root.log \
+    --include="$(IFS=,; echo "${PACKAGES[*]}")"
   chroot "$new" apt-get clean
   # The root's python3 is 3.11, as the host's: the same wheels fit.
   "$TOOLS/bin/pip" install -q --disable-pip-version-check --no-deps \

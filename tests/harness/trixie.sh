@@ -29,16 +29,7 @@ in_root() {
 create() {
   local t0 new=$ROOT.new
   t0=$(now_ms)
-  command -v debootstrap >/dev/null || {
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq debootstrap >/tmp/aws-role-debootstrap-apt.log 2>&1 ||
-      { apt-get update -qq && apt-get install -y -qq debootstrap; }
-  }
-  rm -rf "$new"
-  install -d -m 0755 "$(dirname "$ROOT")"
-  log "debootstrap trixie into $new"
-  debootstrap --variant=minbase trixie "$new" "$MIRROR" >/tmp/aws-role-debootstrap.log 2>&1 ||
-    { tail -n 20 /tmp/aws-role-debootstrap.log >&2; die "debootstrap failed"; }
+  debootstrap_into trixie "$new" "$MIRROR" /tmp/aws-role-debootstrap.log
   # No daemon may start from a package's postinst.
   printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d"
   chmod 0755 "$new/usr/sbin/policy-rc.d"
