@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The tool table: the AWS CLIs, SDKs and data tools researchers use, each inside a real
 # Slurm job (sbatch --aws-role=demo as alice) with exactly the environment aws-role gives,
-# listing, reading and writing objects of its own bucket in moto's S3 (the STS emulator's
-# port) through a request log that records who signed each request. Each tool runs in a
+# listing, reading and writing objects of its own bucket in moto's S3 (a moto of the
+# suite's own, serving STS and S3 on one port as the job's emulator does: moto cannot list
+# its state once S3 objects were replaced, and tests/secret-scan.sh lists the main one's)
+# through a request log that records who signed each request. Each tool runs in a
 # network namespace of the job's own (tests/e2e/tools/in-job.sh) where 169.254.169.254
 # and [fd00:ec2::254] are a stand-in IMDS handing out a "node role": a tool that falls back
 # to the node's identity is seen there and in its signatures, and can reach nothing of
@@ -20,8 +22,10 @@ TOOLS=${AWS_ROLE_TEST_TOOLS:-/opt/aws-role-test/tools}
 TEST_BIN=/usr/local/libexec/aws-role-test
 OUT=/home/alice/aws-role-tools
 WORK=$(mktemp -d /tmp/aws-role-tools.XXXXXX)
-# The request log in front of moto, and the node's endpoint (the map's default port).
+# The request log in front of the suite's moto, and the node's endpoint (the map's default port).
 S3_PORT=5061
+S3_MOTO_PORT=5062
+S3_MOTO=http://127.0.0.1:$S3_MOTO_PORT
 EP_PORT=941
 PIDS=()
 cleanup() {
@@ -70,7 +74,10 @@ sed -i "s|^credential_helper = .*|credential_helper = \"$TEST_BIN/aws-role-crede
 (cd "$REPO" && cargo build -q --release -p aws-role-test-sdk-client) || not_ok "build the Rust SDK test clients"
 install -m 0755 "$REPO/target/release/aws-role-sdk-s3" "$TEST_BIN/"
 
-"$VENV/bin/python3" "$REPO/tests/harness/sigv4-log-proxy.py" --port $S3_PORT --upstream "$STS" \
+"$VENV/bin/moto_server" -H 127.0.0.1 -p $S3_MOTO_PORT >"$WORK/s3-moto.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 curl -sf -o /dev/null "$S3_MOTO/moto-api/" || not_ok "the suite's moto answers"
+"$VENV/bin/python3" "$REPO/tests/harness/sigv4-log-proxy.py" --port $S3_PORT --upstream "$S3_MOTO" \
   --log "$WORK/requests.log" 2>>"$WORK/proxy.err" &
 PIDS+=($!)
 if ! (exec 3<>/dev/tcp/127.0.0.1/$EP_PORT) 2>/dev/null; then
@@ -80,7 +87,7 @@ fi
 wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$S3_PORT && exec 4<>/dev/tcp/127.0.0.1/$EP_PORT" 2>/dev/null ||
   not_ok "the request log and the endpoint listen"
 # A fresh bucket per tool, with in.csv, straight to moto (its own dummy keys).
-AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python3" - "$STS" "${ORDER[@]}" "$HAZARD" <<'PY' ||
+AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python3" - "$S3_MOTO" "${ORDER[@]}" "$HAZARD" <<'PY' ||
 import sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
 for t in sys.argv[2:]:
@@ -132,7 +139,7 @@ moto_out() {
 import sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
 try: print(s3.get_object(Bucket=sys.argv[2], Key="out.csv")["Body"].read().decode().strip().replace("\n", "|"))
-except Exception as e: print("none:", type(e).__name__)' "$STS" "t-$1"
+except Exception as e: print("none:", type(e).__name__)' "$S3_MOTO" "t-$1"
 }
 
 TABLE="| tool | version | credentials from | list, read, write | requests signed by the job | IMDS contacts |"$'\n'"|---|---|---|---|---|---|"
@@ -170,6 +177,9 @@ for t in container-boto3 container-polars; do
   check_contains "$t after the job ended: ... as the endpoint says (404, the job has ended)" "has ended" "$(grep "^ERR $t: " <<<"$after")"
   check_contains "$t after the job ended: ... and it did not turn to IMDS" "| imds=0 |" "$(grep "^TOOL $t " <<<"$after")"
 done
+# moto cannot list its state once S3 objects were replaced; the run's last check lists the
+# main emulator's (tests/secret-scan.sh), so no object of this suite may be there.
+check "the main emulator's state still lists (tests/secret-scan.sh reads it)" curl -sf -o /dev/null "$STS/moto-api/data.json"
 printf '# %s\n' "${TABLE//$'\n'/$'\n'# }"
 [ -n "${AWS_ROLE_TOOL_TABLE:-}" ] && printf '%s\n' "$TABLE" >"$AWS_ROLE_TOOL_TABLE"
 finish
