@@ -176,8 +176,8 @@ pub fn task_prolog(
     }
     match config {
         Found::Read(_) => {
-            // Names only from a record that parses and whose names are safe on a line of
-            // their own (they are the map's and the session template's, already checked).
+            // Names only from a record that parses and whose names pass the rules they were
+            // made by (the map's for role names, STS's for session names): safe on a line.
             let state = match state {
                 Found::Read(bytes) => {
                     crate::store::parse_record::<crate::record::JobState>(&bytes).ok()
@@ -185,13 +185,7 @@ pub fn task_prolog(
                 _ => None,
             };
             let names = state.as_ref().and_then(|s| {
-                let safe = |v: &str| {
-                    !v.is_empty()
-                        && v.bytes().all(|b| {
-                            b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)
-                        })
-                };
-                (safe(&s.role) && safe(&s.session_name))
+                (crate::map::is_name(&s.role) && crate::session::is_valid_name(&s.session_name))
                     .then_some((s.role.as_str(), s.session_name.as_str()))
             });
             TaskProlog {

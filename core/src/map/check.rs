@@ -977,7 +977,7 @@ pub(super) fn is_loopback_url(s: &str) -> bool {
 }
 
 /// Role, user, group and account names: 1 to 64 characters of `[A-Za-z0-9._-]`.
-pub(super) fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     (1..=NAME_MAX).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))

@@ -604,6 +604,7 @@ fn dur(d: Duration) -> humantime::FormattedDuration {
 }
 
 mod check;
+pub(crate) use check::is_name;
 use check::one_line;
 
 #[cfg(test)]
