@@ -8,10 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// Remembers the access key id in the last request's SigV4 `Authorization` header.
 #[derive(Debug, Default, Clone)]
@@ -55,14 +53,7 @@ async fn main() {
     };
     let count: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let interval: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .endpoint_url(endpoint)
-        .load()
-        .await;
+    let conf = aws_role_test_sdk_client::job_config(endpoint).await;
     let key = KeyId::default();
     // One client for the whole run: a long-lived process must see refreshed keys.
     let sts = aws_sdk_sts::Client::from_conf(

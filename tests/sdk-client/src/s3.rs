@@ -4,9 +4,7 @@
 //! credentials, then lists BUCKET, reads `in.csv` and writes `out.csv`, printing the
 //! markers the table reads (`LIST: key`, `READ: text`, `WROTE`); exits 1 on a failed call.
 
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 fn fail(what: &str, e: impl std::error::Error) -> ! {
     eprintln!(
@@ -23,14 +21,7 @@ async fn main() {
         eprintln!("usage: aws-role-sdk-s3 ENDPOINT BUCKET");
         std::process::exit(2);
     };
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .endpoint_url(endpoint)
-        .load()
-        .await;
+    let conf = aws_role_test_sdk_client::job_config(endpoint).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&conf)
             .force_path_style(true)
