@@ -65,17 +65,30 @@ tool_cli-v2() {
   /usr/bin/aws --endpoint-url "$S3" s3 cp "s3://$1/in.csv" - | sed 's/^/READ: /'
   printf '%s\n' "$CSV_OUT" | /usr/bin/aws --endpoint-url "$S3" s3 cp - "s3://$1/out.csv" && echo WROTE
 }
-tool_boto3() {
-  py '
+# The same boto3 and polars programs run on the node and in the container (python3 -c
+# "$BOTO3_PY" BUCKET S3_URL [LABEL]; -c "$POLARS_PY" BUCKET S3_URL PROVIDER [LABEL]).
+# shellcheck disable=SC2089 # a program's text, quotes meant literally
+BOTO3_PY='
 import sys, boto3
-b, s3url, out = sys.argv[1:]
-print("boto3/" + boto3.__version__)
+b, s3url = sys.argv[1:3]
+print("boto3/" + boto3.__version__ + "".join(" " + a for a in sys.argv[3:]))
 s3 = boto3.client("s3", endpoint_url=s3url)
 for o in s3.list_objects_v2(Bucket=b).get("Contents", []): print("LIST:", o["Key"])
 print("READ:", s3.get_object(Bucket=b, Key="in.csv")["Body"].read().decode())
-s3.put_object(Bucket=b, Key="out.csv", Body=out.encode() + b"\n"); print("WROTE")
-' "$1" "$S3" "$CSV_OUT"
-}
+s3.put_object(Bucket=b, Key="out.csv", Body=b"x,y\n3,4\n"); print("WROTE")
+'
+# shellcheck disable=SC2089 # a program's text, quotes meant literally
+POLARS_PY='
+import sys, polars as pl
+b, s3url, provider = sys.argv[1:4]
+print("polars/" + pl.__version__ + "".join(" " + a for a in sys.argv[4:]))
+kw = {"storage_options": {"aws_endpoint_url": s3url, "aws_allow_http": "true"}}
+if provider == "none": kw["credential_provider"] = None
+print("LIST:", pl.scan_csv("s3://%s/*.csv" % b, **kw).collect().height, "rows in in.csv")
+print("READ:", pl.read_csv("s3://%s/in.csv" % b, **kw).write_csv())
+pl.DataFrame({"x": [3], "y": [4]}).write_csv("s3://%s/out.csv" % b, **kw); print("WROTE")
+'
+tool_boto3() { py "$BOTO3_PY" "$1" "$S3"; }
 tool_s3fs-pandas() {
   py '
 import sys, s3fs, pandas as pd
@@ -101,18 +114,7 @@ print("WROTE")
 }
 # polars: with its default credential provider (boto3's chain, boto3 being installed), and
 # with credential_provider=None (its own object_store chain, as without boto3).
-polars_tool() {
-  py '
-import sys, polars as pl
-b, s3url, provider = sys.argv[1:]
-print("polars/" + pl.__version__)
-kw = {"storage_options": {"aws_endpoint_url": s3url, "aws_allow_http": "true"}}
-if provider == "none": kw["credential_provider"] = None
-print("LIST:", pl.scan_csv("s3://%s/*.csv" % b, **kw).collect().height, "rows in in.csv")
-print("READ:", pl.read_csv("s3://%s/in.csv" % b, **kw).write_csv())
-pl.DataFrame({"x": [3], "y": [4]}).write_csv("s3://%s/out.csv" % b, **kw); print("WROTE")
-' "$1" "$S3" "$2"
-}
+polars_tool() { py "$POLARS_PY" "$1" "$S3" "$2"; }
 tool_polars() { polars_tool "$1" auto; }
 tool_polars-no-boto3() { polars_tool "$1" none; }
 tool_obstore() {
@@ -228,33 +230,19 @@ in_container() {
 }
 # In the container: what it holds of aws-role, then the test.
 tool_container-boto3() {
-  in_container sh -c 'ls -d /run/aws-role /usr/libexec/aws-role/aws-role-credentials 2>&1 | sed "s/^/INSIDE: /"; exec "$@"' _ python3 -c '
-import sys, boto3
-b, s3url = sys.argv[1:]
-print("boto3/" + boto3.__version__ + " (Debian 12, in a chroot container)")
-s3 = boto3.client("s3", endpoint_url=s3url)
-for o in s3.list_objects_v2(Bucket=b).get("Contents", []): print("LIST:", o["Key"])
-print("READ:", s3.get_object(Bucket=b, Key="in.csv")["Body"].read().decode())
-s3.put_object(Bucket=b, Key="out.csv", Body=b"x,y\n3,4\n"); print("WROTE")
-' "$1" "$S3"
+  in_container sh -c 'ls -d /run/aws-role /usr/libexec/aws-role/aws-role-credentials 2>&1 | sed "s/^/INSIDE: /"; exec "$@"' _ \
+    python3 -c "$BOTO3_PY" "$1" "$S3" "(Debian 12, in a chroot container)"
 }
 tool_container-polars() {
-  in_container --token-file python3 -c '
-import sys, polars as pl
-b, s3url = sys.argv[1:]
-print("polars/" + pl.__version__ + " (in a chroot container)")
-kw = {"storage_options": {"aws_endpoint_url": s3url, "aws_allow_http": "true"}}
-print("LIST:", pl.scan_csv("s3://%s/*.csv" % b, **kw).collect().height, "rows in in.csv")
-print("READ:", pl.read_csv("s3://%s/in.csv" % b, **kw).write_csv())
-pl.DataFrame({"x": [3], "y": [4]}).write_csv("s3://%s/out.csv" % b, **kw); print("WROTE")
-' "$1" "$S3"
+  in_container --token-file python3 -c "$POLARS_PY" "$1" "$S3" auto "(in a chroot container)"
 }
 tool_aws-sdk-rust() {
   "$TEST_BIN/aws-role-sdk-s3" "$S3" "$1"
 }
 
 # Run under timeout(1), each in a bash of its own.
-export S3 S3_PORT TOOLS VENV NODE_MODULES TEST_BIN CSV_OUT W CONTAINER_ROOT
+# shellcheck disable=SC2090 # the programs' texts, passed on as they are
+export S3 S3_PORT TOOLS VENV NODE_MODULES TEST_BIN CSV_OUT W CONTAINER_ROOT BOTO3_PY POLARS_PY
 # shellcheck disable=SC2046 # the names are single words
 export -f py polars_tool s3cmd_tool in_container $(compgen -A function tool_)
 for t in "$@"; do
