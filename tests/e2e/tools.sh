@@ -61,7 +61,7 @@ bash "$REPO/tests/harness/site.sh" write "$STS"
 bash "$REPO/tests/harness/container-root.sh" ensure || not_ok "make the container root"
 # The job's credential_process, through a wrapper that notes each run (which mechanism).
 install -d -m 0755 "$TEST_BIN/tools"
-install -m 0755 "$REPO/tests/e2e/tools/in-job.sh" "$REPO/tests/e2e/tools/in-ns.sh" \
+install -m 0755 "$REPO/tests/e2e/tools/in-job.sh" "$REPO/tests/e2e/tools/in-ns.sh" "$REPO/tests/e2e/tools/"s3-*.py "$REPO/tests/e2e/tools/results.sh" \
   "$REPO/tests/harness/imds-emulator.py" "$TEST_BIN/tools/"
 cat >"$TEST_BIN/aws-role-credentials-logged" <<EOF
 #!/bin/sh
@@ -77,7 +77,7 @@ install -m 0755 "$REPO/target/release/aws-role-sdk-s3" "$TEST_BIN/"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p $S3_MOTO_PORT >"$WORK/s3-moto.log" 2>&1 &
 PIDS+=($!)
 wait_for 30 curl -sf -o /dev/null "$S3_MOTO/moto-api/" || not_ok "the suite's moto answers"
-"$VENV/bin/python3" "$REPO/tests/harness/sigv4-log-proxy.py" --port $S3_PORT --upstream "$S3_MOTO" \
+"$VENV/bin/python3" "$REPO/tests/harness/sigv4-log-proxy.py" serve --port $S3_PORT --upstream "$S3_MOTO" \
   --log "$WORK/requests.log" 2>>"$WORK/proxy.err" &
 PIDS+=($!)
 if ! (exec 3<>/dev/tcp/127.0.0.1/$EP_PORT) 2>/dev/null; then
@@ -86,19 +86,8 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/$EP_PORT) 2>/dev/null; then
 fi
 wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$S3_PORT && exec 4<>/dev/tcp/127.0.0.1/$EP_PORT" 2>/dev/null ||
   not_ok "the request log and the endpoint listen"
-# A fresh bucket per tool, with in.csv, straight to moto (its own dummy keys).
-AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python3" - "$S3_MOTO" "${ORDER[@]}" "$HAZARD" <<'PY' ||
-import sys, boto3
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
-for t in sys.argv[2:]:
-    b = "t-" + t
-    try:
-        for o in s3.list_objects_v2(Bucket=b).get("Contents", []):
-            s3.delete_object(Bucket=b, Key=o["Key"])
-    except s3.exceptions.NoSuchBucket:
-        s3.create_bucket(Bucket=b)
-    s3.put_object(Bucket=b, Key="in.csv", Body=b"alpha,beta\n1,2\n")
-PY
+# A fresh bucket per tool, with in.csv.
+"$VENV/bin/python3" "$REPO/tests/harness/s3-fixture.py" buckets "$S3_MOTO" "${ORDER[@]}" "$HAZARD" ||
   not_ok "make the buckets"
 rm -rf "$OUT"
 runuser -u alice -- mkdir -p "$OUT"
@@ -124,23 +113,10 @@ check "the job read its own access key" test -n "${AKID:-}"
 
 # signed BUCKET: "<requests> <signed with the job's session> <signed with the node's role>"
 signed() {
-  "$VENV/bin/python3" - "$WORK/requests.log" "/$1/" "$AKID" "$TOKEN_SHA" <<'PY'
-import json, sys
-log, prefix, akid, token = sys.argv[1:]
-rs = [json.loads(l) for l in open(log)]
-rs = [r for r in rs if (r["path"] + "/").startswith(prefix)]
-job = sum(1 for r in rs if r["signed"] and r["akid"] == akid and r["token"] == token)
-node = sum(1 for r in rs if r["akid"].startswith("ASIANODEIMDS"))
-print(len(rs), job, node)
-PY
+  "$VENV/bin/python3" "$REPO/tests/harness/sigv4-log-proxy.py" count --log "$WORK/requests.log" \
+    --prefix "/$1/" --akid "$AKID" --token "$TOKEN_SHA"
 }
-moto_out() {
-  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python3" -c '
-import sys, boto3
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
-try: print(s3.get_object(Bucket=sys.argv[2], Key="out.csv")["Body"].read().decode().strip().replace("\n", "|"))
-except Exception as e: print("none:", type(e).__name__)' "$S3_MOTO" "t-$1"
-}
+moto_out() { "$VENV/bin/python3" "$REPO/tests/harness/s3-fixture.py" get "$S3_MOTO" "t-$1" out.csv; }
 
 TABLE="| tool | version | credentials from | list, read, write | requests signed by the job | IMDS contacts |"$'\n'"|---|---|---|---|---|---|"
 for t in "${ORDER[@]}" "$HAZARD"; do

@@ -11,7 +11,14 @@ request to --log:
 where "akid" is the access key of the SigV4 credential scope (Authorization header or
 X-Amz-Credential query parameter), "token" the SHA-256 of the session token the request
 carried (X-Amz-Security-Token), never the token itself, and "signed" whether it had a SigV4
-signature at all. Only listens on 127.0.0.1.
+signature at all. Listens on 127.0.0.1, or on --listen: an address of a network the test
+made (the multi-node cluster's bridge).
+
+  sigv4-log-proxy.py serve --port P --upstream URL --log FILE [--listen ADDR]
+  sigv4-log-proxy.py count --log FILE --prefix /BUCKET/ --akid AKID --token SHA256
+
+`count` prints what a suite asserts on, for the requests whose path starts with PREFIX:
+"<requests> <signed with AKID and that token> <signed with the stand-in IMDS's node role>".
 """
 import argparse
 import hashlib
@@ -95,19 +102,47 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the emulator")
-    ap.add_argument("--log", required=True)
-    a = ap.parse_args()
+def serve(a):
     u = urllib.parse.urlsplit(a.upstream)
     Handler.upstream = (u.hostname, u.port)
     Handler.log_path = a.log
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv = ThreadingHTTPServer((a.listen, a.port), Handler)
     srv.daemon_threads = True
-    print(f"sigv4 log proxy on 127.0.0.1:{a.port} -> {a.upstream}", file=sys.stderr, flush=True)
+    print(f"sigv4 log proxy on {a.listen}:{a.port} -> {a.upstream}", file=sys.stderr, flush=True)
     srv.serve_forever()
+
+
+# The stand-in IMDS (imds-emulator.py) hands out access keys that start with this.
+NODE_ROLE_KEY = "ASIANODEIMDS"
+
+
+def count(a):
+    rs = []
+    with open(a.log) as f:
+        for line in f:
+            r = json.loads(line)
+            if (r["path"] + "/").startswith(a.prefix):
+                rs.append(r)
+    job = sum(1 for r in rs if r["signed"] and r["akid"] == a.akid and r["token"] == a.token)
+    node = sum(1 for r in rs if r["akid"].startswith(NODE_ROLE_KEY))
+    print(len(rs), job, node)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="forward to the emulator, logging each request")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the emulator")
+    s.add_argument("--log", required=True)
+    s.add_argument("--listen", default="127.0.0.1")
+    c = sub.add_parser("count", help="summarise the log's requests under a path")
+    c.add_argument("--log", required=True)
+    c.add_argument("--prefix", required=True, help="/BUCKET/")
+    c.add_argument("--akid", required=True, help="the job's access key")
+    c.add_argument("--token", required=True, help="the SHA-256 of the job's session token")
+    a = ap.parse_args()
+    serve(a) if a.cmd == "serve" else count(a)
 
 
 if __name__ == "__main__":

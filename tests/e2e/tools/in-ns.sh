@@ -21,6 +21,8 @@ NODE_MODULES=${AWS_ROLE_TEST_NODE:-/opt/aws-role-test/node}/node_modules
 TEST_BIN=${AWS_ROLE_TEST_BIN:-/usr/local/libexec/aws-role-test}
 CONTAINER_ROOT=${AWS_ROLE_CONTAINER_ROOT:-/var/lib/aws-role-test/container}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=results.sh
+. "$HERE/results.sh"
 export AWS_ROLE_TEST_HELPER_LOG=$W/helper.log
 : >"$AWS_ROLE_TEST_HELPER_LOG"
 
@@ -65,29 +67,9 @@ tool_cli-v2() {
   /usr/bin/aws --endpoint-url "$S3" s3 cp "s3://$1/in.csv" - | sed 's/^/READ: /'
   printf '%s\n' "$CSV_OUT" | /usr/bin/aws --endpoint-url "$S3" s3 cp - "s3://$1/out.csv" && echo WROTE
 }
-# The same boto3 and polars programs run on the node and in the container (python3 -c
-# "$BOTO3_PY" BUCKET S3_URL [LABEL]; -c "$POLARS_PY" BUCKET S3_URL PROVIDER [LABEL]).
-# shellcheck disable=SC2089 # a program's text, quotes meant literally
-BOTO3_PY='
-import sys, boto3
-b, s3url = sys.argv[1:3]
-print("boto3/" + boto3.__version__ + "".join(" " + a for a in sys.argv[3:]))
-s3 = boto3.client("s3", endpoint_url=s3url)
-for o in s3.list_objects_v2(Bucket=b).get("Contents", []): print("LIST:", o["Key"])
-print("READ:", s3.get_object(Bucket=b, Key="in.csv")["Body"].read().decode())
-s3.put_object(Bucket=b, Key="out.csv", Body=b"x,y\n3,4\n"); print("WROTE")
-'
-# shellcheck disable=SC2089 # a program's text, quotes meant literally
-POLARS_PY='
-import sys, polars as pl
-b, s3url, provider = sys.argv[1:4]
-print("polars/" + pl.__version__ + "".join(" " + a for a in sys.argv[4:]))
-kw = {"storage_options": {"aws_endpoint_url": s3url, "aws_allow_http": "true"}}
-if provider == "none": kw["credential_provider"] = None
-print("LIST:", pl.scan_csv("s3://%s/*.csv" % b, **kw).collect().height, "rows in in.csv")
-print("READ:", pl.read_csv("s3://%s/in.csv" % b, **kw).write_csv())
-pl.DataFrame({"x": [3], "y": [4]}).write_csv("s3://%s/out.csv" % b, **kw); print("WROTE")
-'
+# The same boto3 and polars programs run on the node and in the containers.
+BOTO3_PY=$(cat "$HERE/s3-boto3.py")
+POLARS_PY=$(cat "$HERE/s3-polars.py")
 tool_boto3() { py "$BOTO3_PY" "$1" "$S3"; }
 tool_s3fs-pandas() {
   py '
@@ -241,7 +223,6 @@ tool_aws-sdk-rust() {
 }
 
 # Run under timeout(1), each in a bash of its own.
-# shellcheck disable=SC2090 # the programs' texts, passed on as they are
 export S3 S3_PORT TOOLS VENV NODE_MODULES TEST_BIN CSV_OUT W CONTAINER_ROOT BOTO3_PY POLARS_PY
 # shellcheck disable=SC2046 # the names are single words
 export -f py polars_tool s3cmd_tool in_container $(compgen -A function tool_)
@@ -258,10 +239,7 @@ for t in "$@"; do
   imds=$(grep -c . "$W/imds.log")
   [ "$imds" -gt 0 ] && mech+=("IMDS")
   [ ${#mech[@]} = 0 ] && mech=("static-key file")
-  res=""
-  grep -q '^LIST: .*in\.csv\|^LIST: 1 rows' <<<"$out" && res+="list=ok " || res+="list=FAIL "
-  grep -q "^READ: \(alpha\|\[(1, 2)\]\)" <<<"$out" && res+="read=ok " || res+="read=FAIL "
-  grep -q '^WROTE$' <<<"$out" && res+="write=ok" || res+="write=FAIL"
+  res=$(tool_result "$out")
   err=$(grep -v '^\s*$' "$W/$t.err" | grep -iv 'warn' | head -1 | cut -c1-200)
   [ "$rc" = 0 ] || err="exit $rc: $err"
   printf 'TOOL %s | %s | %s | %s | imds=%s | %s\n' "$t" "$(grep -v "^INSIDE: " <<<"$out" | head -1)" "${mech[*]}" "$res" \
