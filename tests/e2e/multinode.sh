@@ -77,6 +77,14 @@ cli=\$($MN_AWS --endpoint-url $MN_STS sts get-caller-identity --query Arn --outp
 boto3=\$($MN_PYTHON -c 'import boto3,sys; print(boto3.client("sts", endpoint_url=sys.argv[1]).get_caller_identity()["Arn"])' $MN_STS 2>&1 | tail -n1)
 echo "TASK host=\$(hostname) step=\$SLURM_STEP_ID rank=\$SLURM_PROCID sess=\${AWS_ROLE_SESSION_NAME:-unset} cli=\${cli% } boto3=\$boto3"
 EOF
+# What a task gets from its node's credentials endpoint (each node runs its own): the
+# access key served (its SHA-256: job output holds no key), as tools without
+# credential_process and containers see it.
+runuser -u alice -- tee "$OUT/endpoint-probe.sh" >/dev/null <<EOF
+#!/bin/bash
+akid=\$($MN_PYTHON -c 'import hashlib, json, os, urllib.request as u; r = u.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]}); print(hashlib.sha256(json.load(u.urlopen(r, timeout=5))["AccessKeyId"].encode()).hexdigest())' 2>&1 | tail -n1)
+echo "ENDPOINT host=\$(hostname) akid=\$akid"
+EOF
 
 # submit SBATCH-ARGS... <<script : prints the job id (alice, clean login environment).
 WORK_ERR=$(mktemp)
@@ -109,6 +117,7 @@ state_core() {
 J=$(submit -N2 --ntasks-per-node=2 --aws-role=demo <<JOB
 srun -N2 --ntasks-per-node=1 bash $OUT/probe.sh
 srun -N2 --ntasks-per-node=2 bash $OUT/probe.sh
+srun -N2 -n2 bash $OUT/endpoint-probe.sh
 touch $OUT/\$SLURM_JOB_ID.ready
 $WAIT_REL
 JOB
@@ -150,6 +159,9 @@ for n in "${NODES[@]}"; do
   check_contains "srun task on $n: AWS CLI is assumed-role/demo/slurm-$J-0" "cli=arn:aws:sts::123456789012:assumed-role/demo/slurm-$J-0 " "$l"
   check_contains "srun task on $n: boto3 is assumed-role/demo/slurm-$J-0" "boto3=arn:aws:sts::123456789012:assumed-role/demo/slurm-$J-0" "$l"
 done
+sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+check_eq "n1's endpoint served its task n1's own access key" "akid=$(sha "${k1:-?}")" "$(grep "^ENDPOINT host=n1 " <<<"$o" | cut -d' ' -f3)"
+check_eq "n2's endpoint served its task n2's own access key" "akid=$(sha "${k2:-?}")" "$(grep "^ENDPOINT host=n2 " <<<"$o" | cut -d' ' -f3)"
 check_eq "all 4 tasks of a 2-per-node step got the role" 4 \
   "$(grep '^TASK .* step=1 ' <<<"$o" | grep -c "sess=slurm-$J-0 cli=arn:aws:sts::123456789012:assumed-role/demo/slurm-$J-0 boto3=arn:aws:sts::123456789012:assumed-role/demo/slurm-$J-0$")"
 check_nodes_empty "after job $J"

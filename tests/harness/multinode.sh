@@ -4,8 +4,8 @@
 #
 #   multinode.sh up [N]          build + install the plugin and binaries into the cluster's
 #                                own directory, write its config, start its own munged, STS
-#                                emulator, slurmctld and N slurmd (default 2); wait until all
-#                                nodes are idle
+#                                emulator, slurmctld and N slurmd (default 2), each node with
+#                                its credentials endpoint; wait until all nodes are idle
 #   multinode.sh down            stop exactly what `up` started, delete the namespaces and
 #                                the bridge
 #   multinode.sh status          daemons, nodes, jobs
@@ -95,7 +95,7 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
 # The plugin for 24.11: built against the trixie root's headers, in a target dir of its own
 # (the build script's output depends on them).
 TARGET_2411=${CARGO_TARGET_DIR:-$REPO/target}/slurm-24.11
-BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials)
+BINARIES=(aws-role-prolog aws-role-epilog aws-role-credentials aws-role-endpoint)
 # Where the job directories are: the same path inside every node's own mount namespace.
 NODE_BASE=/run/aws-role
 
@@ -125,6 +125,8 @@ node_ip() { echo "$NET.$((10 + ${1#n}))"; }
 slurmd_pidf() { echo "$PIDS/slurmd-$1.pid"; }
 forwarder_pidf() { echo "$PIDS/sts-forwarder-$1.pid"; }
 forwarder_pat() { printf 'socat TCP-LISTEN:%s,bind=127.0.0.1,fork,reuseaddr TCP:%s:%s' "$STS_PORT" "$STS_IP" "$STS_PORT"; }
+endpoint_pidf() { echo "$PIDS/endpoint-$1.pid"; }
+ENDPOINT_PAT="$BIN/aws-role-endpoint --config $MAP"
 
 # ---------------------------------------------------------------- network
 
@@ -234,7 +236,7 @@ install_bin() {
     else
       cargo build -q --release -p aws-role-spank
     fi
-    cargo build -q --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials
+    cargo build -q --release -p aws-role-prolog -p aws-role-epilog -p aws-role-credentials -p aws-role-endpoint
   ) >&2 || die "cargo build failed"
   [ -z "$SROOT" ] || so=$TARGET_2411/release/libaws_role_spank.so
   # The plugin refuses binaries that are not root's alone, and jobs (as alice) run the
@@ -462,6 +464,14 @@ cmd_node_init() {
   (exec setsid socat "TCP-LISTEN:$STS_PORT,bind=127.0.0.1,fork,reuseaddr" "TCP:$STS_IP:$STS_PORT" \
     </dev/null >>"$MN_LOG/sts-forwarder-$node.log" 2>&1) &
   echo $! >"$(forwarder_pidf "$node")"
+  # The node's credentials endpoint (the map's default, 127.0.0.1:941 of this network
+  # namespace), as the package's service runs it: it reads this node's job directories and
+  # asks this namespace's kernel whose a connecting socket is. In the root the slurmd runs in.
+  local in_root=()
+  [ -z "$SROOT" ] || in_root=(chroot "$SROOT")
+  (exec setsid "${in_root[@]}" "$BIN/aws-role-endpoint" --config "$MAP" \
+    </dev/null >>"$MN_LOG/endpoint-$node.log" 2>&1) &
+  echo $! >"$(endpoint_pidf "$node")"
   if [ -n "$SROOT" ]; then
     exec chroot "$SROOT" /usr/sbin/slurmd -D -f "$CONF" -N "$node"
   fi
@@ -511,6 +521,11 @@ stop_slurmds() {
   for f in "$PIDS"/sts-forwarder-n*.pid; do
     [ -e "$f" ] || continue
     stop_pidfile "$f" "$(forwarder_pat)" "STS forwarder $(basename "$f" .pid)" &
+    waits+=($!)
+  done
+  for f in "$PIDS"/endpoint-n*.pid; do
+    [ -e "$f" ] || continue
+    stop_pidfile "$f" "$ENDPOINT_PAT" "credentials endpoint $(basename "$f" .pid)" &
     waits+=($!)
   done
   [ ${#waits[@]} = 0 ] || wait "${waits[@]}"
@@ -641,6 +656,7 @@ cmd_status() {
   daemon "slurmctld (:$CTLD_PORT)" "$PIDS/slurmctld.pid" "$CTLD_PAT"
   for node in $(node_names "$(node_count)"); do
     daemon "slurmd $node ($(node_ip "$node"), netns $(netns_of "$node"))" "$(slurmd_pidf "$node")" "$(slurmd_pat "$node")"
+    daemon "credentials endpoint $node" "$(endpoint_pidf "$node")" "$ENDPOINT_PAT"
   done
   msl sinfo || rc=3
   msl squeue || rc=3
@@ -654,6 +670,7 @@ cmd_assert_healthy() {
   pidfile_alive "$PIDS/slurmctld.pid" "$CTLD_PAT" >/dev/null || bad+=("slurmctld not running")
   for node in $(node_names "$n"); do
     pidfile_alive "$(slurmd_pidf "$node")" "$(slurmd_pat "$node")" >/dev/null || bad+=("$node: slurmd not running")
+    pidfile_alive "$(endpoint_pidf "$node")" "$ENDPOINT_PAT" >/dev/null || bad+=("$node: credentials endpoint not running")
     if ! show=$(msl scontrol show node -o "$node" 2>/dev/null) || [ -z "$show" ]; then
       bad+=("$node: scontrol show node failed")
       continue
