@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A small Debian 12 root for the container tests (tests/e2e/containers.sh): python3 with
-# Debian's boto3, and polars (PyPI, pinned) — and nothing of aws-role: no /run/aws-role, no
+# A small Debian 12 root for the container tests (tests/e2e/tools.sh chroots into it,
+# tests/e2e/podman.sh imports it as an image): python3 with Debian's boto3, and polars
+# (PyPI, pinned) — and nothing of aws-role: no /run/aws-role, no
 # helper, no AWS config. Made once, kept under /var/lib/aws-role-test like the trixie root.
 #
 #   container-root.sh ensure   create it if missing (debootstrap + apt + pip, ~2 min)

@@ -16,10 +16,12 @@ VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # tests/packaging/check.sh. g++: libfuzzer-sys compiles libFuzzer (tests/fuzz/run.sh).
 # The shellcheck package: tests/shellcheck.sh. go-md2man: the man pages written in docs/man/.
 # awscli (v2), rclone, s3cmd, gdal-bin, python3-gdal: the tool table (tests/e2e/tools.sh,
-# with the rest of its tools from tests/harness/tools.sh).
+# with the rest of its tools from tests/harness/tools.sh). podman, uidmap (newuidmap for
+# rootless Podman), runc (crun refuses this machine's hybrid cgroup hierarchy):
+# tests/e2e/podman.sh.
 APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
   nftables iptables curl acl socat lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++
-  shellcheck go-md2man awscli rclone s3cmd gdal-bin python3-gdal)
+  shellcheck go-md2man awscli rclone s3cmd gdal-bin python3-gdal podman uidmap runc)
 # `cargo install --locked` only when missing or at another version. A fresh install of
 # cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
 # cargo-fuzz about 4 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses
