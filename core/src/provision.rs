@@ -58,6 +58,9 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
             .map(|(k, v)| (k.clone(), v.render_value(job, is_tag_char, 256)))
             .collect(),
         policy: role.session_policy.clone(),
+        external_id: role.external_id.clone(),
+        policy_arns: role.policy_arns.clone(),
+        transitive_tag_keys: role.transitive_tag_keys.clone(),
     }
 }
 

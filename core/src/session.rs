@@ -282,6 +282,20 @@ pub fn is_valid_name(name: &str) -> bool {
     (MIN_LEN..=MAX_LEN).contains(&name.len()) && name.chars().all(is_sts_char)
 }
 
+/// STS `ExternalId` limits (`externalIdType`): 2 to 1224 characters of `[\w+=,.@:/-]`.
+pub const EXTERNAL_ID_MIN: usize = 2;
+pub const EXTERNAL_ID_MAX: usize = 1224;
+
+/// Whether `c` is allowed in an `ExternalId`.
+pub fn is_external_id_char(c: char) -> bool {
+    is_sts_char(c) || c == ':' || c == '/'
+}
+
+/// Whether `id` is an `ExternalId` STS accepts.
+pub fn is_valid_external_id(id: &str) -> bool {
+    (EXTERNAL_ID_MIN..=EXTERNAL_ID_MAX).contains(&id.len()) && id.chars().all(is_external_id_char)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

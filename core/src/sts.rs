@@ -29,7 +29,7 @@ use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sts::error::{ConnectorError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-use aws_sdk_sts::types::Tag;
+use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext};
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -43,6 +43,8 @@ use crate::walltime::MAX_SESSION;
 pub const MAX_POLICY_CHARS: usize = 2048;
 /// Most session tags STS accepts.
 pub const MAX_TAGS: usize = 50;
+/// Most managed session policies (`PolicyArns`) STS accepts.
+pub const MAX_POLICY_ARNS: usize = 10;
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]
@@ -53,6 +55,12 @@ pub struct AssumeRequest {
     pub source_identity: Option<String>,
     pub tags: Vec<(String, String)>,
     pub policy: Option<String>,
+    /// `ExternalId` (cross-account roles); never put in a message.
+    pub external_id: Option<String>,
+    /// `PolicyArns`: managed session policies.
+    pub policy_arns: Vec<String>,
+    /// `TransitiveTagKeys`: keys of `tags`.
+    pub transitive_tag_keys: Vec<String>,
 }
 
 /// Why no credentials came back. Messages are meant for the job's user and the node's
@@ -281,11 +289,46 @@ impl AssumeRequest {
                 return bad(format!("session tag {k:?} = {v:?} breaks the tag rules"));
             }
         }
-        if let Some(p) = &self.policy {
-            if p.chars().count() > MAX_POLICY_CHARS {
+        // STS counts the inline policy and the managed policies' ARNs together.
+        let plain = self.policy.as_ref().map_or(0, |p| p.chars().count())
+            + self
+                .policy_arns
+                .iter()
+                .map(|a| a.chars().count())
+                .sum::<usize>();
+        if plain > MAX_POLICY_CHARS {
+            return bad(format!(
+                "session policies of {plain} characters (inline policy and managed policy ARNs), at most {MAX_POLICY_CHARS}"
+            ));
+        }
+        if self.policy_arns.len() > MAX_POLICY_ARNS {
+            return bad(format!(
+                "{} managed session policies, at most {MAX_POLICY_ARNS}",
+                self.policy_arns.len()
+            ));
+        }
+        if let Some(a) = self.policy_arns.iter().find(|a| !a.starts_with("arn:")) {
+            return bad(format!("managed session policy {a:?} is not an ARN"));
+        }
+        if self
+            .external_id
+            .as_deref()
+            .is_some_and(|e| !session::is_valid_external_id(e))
+        {
+            return bad(format!(
+                "the ExternalId must be {} to {} characters of letters, digits and _+=,.@:/-",
+                session::EXTERNAL_ID_MIN,
+                session::EXTERNAL_ID_MAX
+            ));
+        }
+        for k in &self.transitive_tag_keys {
+            if !self
+                .tags
+                .iter()
+                .any(|(t, _)| t.to_lowercase() == k.to_lowercase())
+            {
                 return bad(format!(
-                    "session policy of {} characters, at most {MAX_POLICY_CHARS}",
-                    p.chars().count()
+                    "transitive tag key {k:?} is not a key of the session's tags"
                 ));
             }
         }
@@ -410,6 +453,15 @@ pub async fn assume_role(
     }
     if let Some(p) = &req.policy {
         call = call.policy(p);
+    }
+    if let Some(id) = &req.external_id {
+        call = call.external_id(id);
+    }
+    for arn in &req.policy_arns {
+        call = call.policy_arns(PolicyDescriptorType::builder().arn(arn).build());
+    }
+    for k in &req.transitive_tag_keys {
+        call = call.transitive_tag_keys(k);
     }
     // Belt and braces: the SDK's operation timeout should fire first.
     let hard = settings.timeout + Duration::from_secs(1);
@@ -633,6 +685,9 @@ mod tests {
             source_identity: None,
             tags: vec![],
             policy: None,
+            external_id: None,
+            policy_arns: vec![],
+            transitive_tag_keys: vec![],
         }
     }
 
@@ -739,6 +794,47 @@ mod tests {
         let mut r = req();
         r.tags = vec![("bad\nkey".into(), "v".into())];
         assert!(r.validate(MIN_SESSION).is_err());
+    }
+
+    /// STS's limits on the cross-account parameters, checked before any call; the
+    /// ExternalId is never quoted in the message.
+    #[test]
+    fn cross_account_limits() {
+        let invalid = |r: &AssumeRequest| match r.validate(MIN_SESSION) {
+            Err(StsError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let mut r = req();
+        r.external_id = Some("x".into());
+        let m = invalid(&r);
+        assert!(m.contains("2 to 1224"), "{m}");
+        r.external_id = Some("has space".into());
+        assert!(!invalid(&r).contains("has space"));
+        r.external_id = Some("e".repeat(1224));
+        assert!(r.validate(MIN_SESSION).is_ok());
+        r.external_id = Some("e".repeat(1225));
+        invalid(&r);
+
+        let mut r = req();
+        r.policy_arns = (0..11)
+            .map(|i| format!("arn:aws:iam::123456789012:policy/p{i}"))
+            .collect();
+        assert!(invalid(&r).contains("11 managed session policies"));
+        r.policy_arns.truncate(10);
+        assert!(r.validate(MIN_SESSION).is_ok());
+        // The inline policy and the ARNs share 2048 characters.
+        r.policy = Some(format!(
+            "{{\"Statement\":[],\"x\":\"{}\"}}",
+            "y".repeat(1700)
+        ));
+        assert!(invalid(&r).contains("inline policy and managed policy ARNs"));
+
+        let mut r = req();
+        r.tags = vec![("Project".into(), "p".into())];
+        r.transitive_tag_keys = vec!["project".into()];
+        assert!(r.validate(MIN_SESSION).is_ok(), "keys match without case");
+        r.transitive_tag_keys = vec!["cost".into()];
+        assert!(invalid(&r).contains("not a key of the session's tags"));
     }
 
     fn sdk_creds(
@@ -863,7 +959,7 @@ mod tests {
             let mut held = Vec::new();
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
-                read_request(&mut s);
+                let _ = read_request(&mut s);
                 let i = seen.fetch_add(1, Ordering::SeqCst);
                 match &answers[i.min(answers.len() - 1)] {
                     Peer::Say(out) => {
@@ -896,7 +992,7 @@ mod tests {
     }
 
     /// Reads a whole request: answering early makes the client see a reset.
-    fn read_request(s: &mut std::net::TcpStream) {
+    fn read_request(s: &mut std::net::TcpStream) -> String {
         use std::io::Read;
         let mut req = Vec::new();
         let mut buf = [0u8; 4096];
@@ -917,6 +1013,23 @@ mod tests {
                 break;
             }
         }
+        String::from_utf8_lossy(&req).into_owned()
+    }
+
+    /// A one-request peer that answers `out` and keeps the request it read, as sent.
+    fn recording_peer(out: String) -> (String, Arc<std::sync::Mutex<String>>) {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let got = Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            if let Some(Ok(mut s)) = l.incoming().next() {
+                *keep.lock().unwrap() = read_request(&mut s);
+                let _ = s.write_all(out.as_bytes());
+            }
+        });
+        (url, got)
     }
 
     fn http(status: &str, body: &str) -> String {
@@ -931,6 +1044,10 @@ mod tests {
     }
 
     async fn assume_at(url: String) -> Result<Credentials, StsError> {
+        assume_with(url, &req()).await
+    }
+
+    async fn assume_with(url: String, r: &AssumeRequest) -> Result<Credentials, StsError> {
         let dir = tempfile::tempdir().unwrap();
         let creds = dir.path().join("node-credentials");
         std::fs::write(&creds, "[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n").unwrap();
@@ -946,7 +1063,56 @@ mod tests {
             max_attempts: 1,
             min_session: MIN_SESSION,
         };
-        assume_role(&settings, &req()).await
+        assume_role(&settings, r).await
+    }
+
+    /// The cross-account parameters reach STS under the Query API's names, every one of
+    /// them: `ExternalId`, `PolicyArns.member.N.arn`, `TransitiveTagKeys.member.N`.
+    #[tokio::test]
+    async fn external_id_policy_arns_and_transitive_keys_are_on_the_wire() {
+        let (url, got) = recording_peer(http("200 OK", &answer(SystemTime::now() + HOUR)));
+        let mut r = req();
+        r.external_id = Some("vendor:4711/x".into());
+        r.policy_arns = vec![
+            "arn:aws:iam::123456789012:policy/lab/read-bucket".into(),
+            "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+        ];
+        r.tags = vec![
+            ("project".into(), "p1".into()),
+            ("cost".into(), "c9".into()),
+        ];
+        r.transitive_tag_keys = vec!["project".into()];
+        assume_with(url, &r).await.unwrap();
+        let sent = got.lock().unwrap().clone();
+        let body = sent.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("Action"), Some("AssumeRole"), "{body}");
+        assert_eq!(get("ExternalId"), Some("vendor:4711/x"), "{body}");
+        assert_eq!(
+            get("PolicyArns.member.1.arn"),
+            Some("arn:aws:iam::123456789012:policy/lab/read-bucket")
+        );
+        assert_eq!(
+            get("PolicyArns.member.2.arn"),
+            Some("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        );
+        assert_eq!(get("TransitiveTagKeys.member.1"), Some("project"));
+        assert_eq!(get("TransitiveTagKeys.member.2"), None);
+        assert_eq!(get("Tags.member.1.Key"), Some("project"));
+    }
+
+    /// Without them, none of the three is sent (an empty ExternalId would be refused).
+    #[tokio::test]
+    async fn no_cross_account_parameters_unless_the_map_has_them() {
+        let (url, got) = recording_peer(http("200 OK", &answer(SystemTime::now() + HOUR)));
+        assume_with(url, &req()).await.unwrap();
+        let sent = got.lock().unwrap().clone();
+        for name in ["ExternalId", "PolicyArns", "TransitiveTagKeys"] {
+            assert!(!sent.contains(name), "{name} in {sent}");
+        }
     }
 
     /// Every way a peer can fail gives its own typed error with a plain message, and no

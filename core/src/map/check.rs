@@ -44,7 +44,7 @@ pub(super) fn parse(text: &str, source: &Path) -> Result<RoleMap, MapError> {
 // The file as written: every field optional so that missing ones are reported together
 // with everything else, with spans for positions.
 
-type Str = Spanned<String>;
+pub(super) type Str = Spanned<String>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,18 +120,21 @@ struct RawDefaults {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRole {
-    arn: Option<Str>,
+pub(super) struct RawRole {
+    pub(super) arn: Option<Str>,
     #[serde(default)]
-    allow_users: Vec<Str>,
+    pub(super) allow_users: Vec<Str>,
     #[serde(default)]
-    allow_groups: Vec<Str>,
+    pub(super) allow_groups: Vec<Str>,
     #[serde(default)]
-    allow_accounts: Vec<Str>,
-    max_session: Option<Str>,
-    session_policy: Option<Str>,
-    source_identity: Option<Str>,
-    tags: Option<Spanned<BTreeMap<Str, Str>>>,
+    pub(super) allow_accounts: Vec<Str>,
+    pub(super) max_session: Option<Str>,
+    pub(super) session_policy: Option<Str>,
+    pub(super) source_identity: Option<Str>,
+    pub(super) tags: Option<Spanned<BTreeMap<Str, Str>>>,
+    pub(super) external_id: Option<Str>,
+    pub(super) policy_arns: Option<Spanned<Vec<Str>>>,
+    pub(super) transitive_tag_keys: Option<Spanned<Vec<Str>>>,
 }
 
 #[derive(Deserialize)]
@@ -152,13 +155,13 @@ struct RawPbs {
 // Validation: each check records its problem and carries on with a stand-in value, so that
 // one run reports everything. A map with any problem is never returned.
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     text: &'a str,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn at(&mut self, span: Range<usize>, message: String) {
+    pub(super) fn at(&mut self, span: Range<usize>, message: String) {
         let (line, column) = position(self.text, span.start);
         self.problems.push(Problem {
             line,
@@ -501,245 +504,6 @@ impl Checker<'_> {
         }
     }
 
-    fn role(&mut self, name: Str, raw: Spanned<RawRole>, min_session: Duration) -> Role {
-        let span = raw.span();
-        let raw = raw.into_inner();
-        let key = name.get_ref();
-        if key.eq_ignore_ascii_case("none") {
-            self.at(
-                name.span(),
-                format!(
-                    "role name {} is reserved: --aws-role=none means \"no role for this job\"; choose another name",
-                    shown(key)
-                ),
-            );
-        } else if !is_name(key) {
-            self.at(
-                name.span(),
-                format!(
-                    "role name {} is not valid: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
-                    shown(key)
-                ),
-            );
-        }
-        let at = format!("roles.{key}");
-        let arn = match raw.arn {
-            None => {
-                self.at(
-                    span,
-                    format!(
-                        "[{at}] has no arn: it is required, e.g. arn = \"arn:aws:iam::123456789012:role/NAME\""
-                    ),
-                );
-                String::new()
-            }
-            Some(arn) => {
-                if let Err(why) = check_arn(arn.get_ref()) {
-                    self.at(
-                        arn.span(),
-                        format!(
-                            "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> (partition aws, aws-cn or aws-us-gov)",
-                            shown(arn.get_ref())
-                        ),
-                    );
-                }
-                arn.into_inner()
-            }
-        };
-        let allow_users = self.names(&format!("{at}.allow_users"), "user", raw.allow_users);
-        let allow_groups = self.names(&format!("{at}.allow_groups"), "group", raw.allow_groups);
-        let allow_accounts = self.names(
-            &format!("{at}.allow_accounts"),
-            "account",
-            raw.allow_accounts,
-        );
-        let max_session = raw
-            .max_session
-            .map(|d| self.duration(&format!("{at}.max_session"), &d, min_session, SESSION_MAX));
-        let session_policy = raw.session_policy.map(|p| {
-            self.session_policy(&format!("{at}.session_policy"), &p);
-            p.into_inner()
-        });
-        let source_identity = raw
-            .source_identity
-            .and_then(|s| self.source_identity(&format!("{at}.source_identity"), &s));
-        let tags = raw
-            .tags
-            .map(|t| self.tags(&format!("{at}.tags"), t))
-            .unwrap_or_default();
-        Role {
-            name: name.into_inner(),
-            arn,
-            allow_users,
-            allow_groups,
-            allow_accounts,
-            max_session,
-            session_policy,
-            source_identity,
-            tags,
-        }
-    }
-
-    fn names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {
-        raw.into_iter()
-            .map(|n| {
-                if !is_name(n.get_ref()) {
-                    self.at(
-                        n.span(),
-                        format!(
-                            "{what}: {} is not a valid {kind} name: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
-                            shown(n.get_ref())
-                        ),
-                    );
-                }
-                n.into_inner()
-            })
-            .collect()
-    }
-
-    fn session_policy(&mut self, what: &str, p: &Str) {
-        let policy = p.get_ref();
-        let len = policy.chars().count();
-        let problem = if len > POLICY_MAX {
-            Some(format!(
-                "{what} is {len} characters long: STS accepts at most {POLICY_MAX}"
-            ))
-        } else {
-            match serde_json::from_str::<serde_json::Value>(policy) {
-                Err(e) => Some(format!(
-                    "{what} {} is not valid JSON ({e}): expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
-                    shown(policy)
-                )),
-                Ok(serde_json::Value::Object(o)) if o.contains_key("Statement") => None,
-                Ok(serde_json::Value::Object(_)) => Some(format!(
-                    "{what} {} has no \"Statement\": expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
-                    shown(policy)
-                )),
-                Ok(_) => Some(format!(
-                    "{what} {} is not a JSON object: expected an IAM policy document such as {{\"Version\": \"2012-10-17\", \"Statement\": [...]}}",
-                    shown(policy)
-                )),
-            }
-        };
-        if let Some(message) = problem {
-            self.at(p.span(), message);
-        }
-    }
-
-    fn source_identity(&mut self, what: &str, s: &Str) -> Option<Template> {
-        let value = s.get_ref();
-        if has_aws_prefix(value) {
-            self.at(
-                s.span(),
-                format!(
-                    "{what} {} starts with \"aws:\", which AWS reserves",
-                    shown(value)
-                ),
-            );
-            return None;
-        }
-        match Template::parse_value(value, is_sts_char) {
-            Err(e) => {
-                self.at(s.span(), format!("{what}: {e}"));
-                None
-            }
-            Ok(t) => {
-                let literal = literal_len(value);
-                if literal > SOURCE_IDENTITY_MAX {
-                    self.at(
-                        s.span(),
-                        format!(
-                            "{what} {}: its literal text is {literal} characters long; a SourceIdentity has at most {SOURCE_IDENTITY_MAX}",
-                            shown(value)
-                        ),
-                    );
-                    None
-                } else if !value.contains('{') && literal < SOURCE_IDENTITY_MIN {
-                    self.at(
-                        s.span(),
-                        format!(
-                            "{what} {} is too short: a SourceIdentity has at least {SOURCE_IDENTITY_MIN} characters (e.g. \"{{user}}\")",
-                            shown(value)
-                        ),
-                    );
-                    None
-                } else {
-                    Some(t)
-                }
-            }
-        }
-    }
-
-    fn tags(&mut self, what: &str, raw: Spanned<BTreeMap<Str, Str>>) -> Vec<(String, Template)> {
-        let span = raw.span();
-        let raw = raw.into_inner();
-        if raw.len() > TAGS_MAX {
-            self.at(
-                span,
-                format!(
-                    "{what} has {} tags: STS accepts at most {TAGS_MAX}",
-                    raw.len()
-                ),
-            );
-        }
-        // STS treats tag keys case-insensitively: `Project` and `project` collide.
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        let mut tags = Vec::new();
-        for (key, value) in raw {
-            let k = key.get_ref();
-            let len = k.chars().count();
-            if !(1..=TAG_KEY_MAX).contains(&len) || !k.chars().all(is_tag_char) {
-                self.at(
-                    key.span(),
-                    format!(
-                        "{what}: tag key {} is not valid: expected 1 to {TAG_KEY_MAX} letters, digits, spaces or _ . : / = + - @",
-                        shown(k)
-                    ),
-                );
-                continue;
-            }
-            if has_aws_prefix(k) {
-                self.at(
-                    key.span(),
-                    format!(
-                        "{what}: tag key {} starts with \"aws:\", which AWS reserves",
-                        shown(k)
-                    ),
-                );
-                continue;
-            }
-            if let Some(other) = seen.insert(k.to_lowercase(), k.clone()) {
-                self.at(
-                    key.span(),
-                    format!(
-                        "{what}: tag keys {} and {} differ only in case, which STS refuses",
-                        shown(&other),
-                        shown(k)
-                    ),
-                );
-                continue;
-            }
-            let v = value.get_ref();
-            match Template::parse_value(v, is_tag_char) {
-                Err(e) => self.at(value.span(), format!("{what}.{k}: {e}")),
-                Ok(t) => {
-                    let literal = literal_len(v);
-                    if literal > TAG_VALUE_MAX {
-                        self.at(
-                            value.span(),
-                            format!(
-                                "{what}.{k}: its literal text is {literal} characters long; a tag value has at most {TAG_VALUE_MAX}"
-                            ),
-                        );
-                    } else {
-                        tags.push((key.into_inner(), t));
-                    }
-                }
-            }
-        }
-        tags
-    }
-
     fn queues(
         &mut self,
         what: &str,
@@ -806,7 +570,13 @@ impl Checker<'_> {
     }
 
     /// A duration from `min` to `max`, both included; `min` stands in for a bad one.
-    fn duration(&mut self, what: &str, d: &Str, min: Duration, max: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        what: &str,
+        d: &Str,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
         self.checked_duration(what, d, min, max).unwrap_or(min)
     }
 
@@ -860,67 +630,6 @@ impl Checker<'_> {
 
 // ---------------------------------------------------------------------------------------
 // Small checks, written by hand.
-
-/// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`.
-pub(super) fn check_arn(arn: &str) -> Result<(), String> {
-    if arn.len() > ARN_MAX {
-        return Err(format!(
-            "it is {} characters long, at most {ARN_MAX} are allowed",
-            arn.len()
-        ));
-    }
-    let mut fields = arn.splitn(6, ':');
-    let (Some(prefix), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    ) else {
-        return Err("it does not have the six ':'-separated fields of an ARN".into());
-    };
-    if prefix != "arn" {
-        return Err("it does not start with \"arn:\"".into());
-    }
-    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
-        return Err(format!("unknown partition {}", shown(partition)));
-    }
-    if service != "iam" {
-        return Err(format!("the service is {}, not \"iam\"", shown(service)));
-    }
-    if !region.is_empty() {
-        return Err(format!("IAM ARNs have no region, found {}", shown(region)));
-    }
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "the account id {} is not 12 digits",
-            shown(account)
-        ));
-    }
-    let Some(path_name) = resource.strip_prefix("role/") else {
-        return Err(format!(
-            "the resource {} does not start with \"role/\"",
-            shown(resource)
-        ));
-    };
-    if let Some(c) = path_name.chars().find(|&c| !is_role_path_char(c)) {
-        return Err(format!("{c:?} is not allowed in a role path or name"));
-    }
-    let name = path_name.rsplit('/').next().unwrap_or_default();
-    if name.is_empty() || name.len() > IAM_ROLE_NAME_MAX {
-        return Err(format!(
-            "the role name {} is not 1 to {IAM_ROLE_NAME_MAX} characters",
-            shown(name)
-        ));
-    }
-    Ok(())
-}
-
-/// `[\w+=,.@/-]`: what IAM allows in role paths and names.
-pub(super) fn is_role_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '/' | '-')
-}
 
 /// An AWS region name: `[a-z]{2,4}(-[a-z]+)+-[0-9]+` (`us-east-1`, `us-gov-west-1`, and
 /// the European Sovereign Cloud's `eusc-de-east-1`).

@@ -84,7 +84,11 @@ const ARN_MAX: usize = 2048;
 const IAM_ROLE_NAME_MAX: usize = 64;
 const NAME_MAX: usize = 64;
 const QUEUE_NAME_MAX: usize = 128;
+/// Plain text of the inline session policy and the managed policies' ARNs together.
 const POLICY_MAX: usize = 2048;
+/// Managed session policies (`PolicyArns`) of one AssumeRole.
+const POLICY_ARNS_MAX: usize = 10;
+const IAM_POLICY_NAME_MAX: usize = 128;
 const SOURCE_IDENTITY_MIN: usize = 2;
 const SOURCE_IDENTITY_MAX: usize = 64;
 const TAGS_MAX: usize = 50;
@@ -282,6 +286,12 @@ pub struct Role {
     pub source_identity: Option<Template>,
     /// Session tags, key → value template, in key order.
     pub tags: Vec<(String, Template)>,
+    /// What the role's trust policy requires in `sts:ExternalId` (cross-account roles).
+    pub external_id: Option<String>,
+    /// Managed session policies (`PolicyArns`): IAM policy ARNs, at most 10.
+    pub policy_arns: Vec<String>,
+    /// Keys of `tags` that stay on the sessions of roles this session assumes in turn.
+    pub transitive_tag_keys: Vec<String>,
 }
 
 /// `[partitions.NAME]` and `[pbs.queues.NAME]`.
@@ -558,6 +568,27 @@ impl RoleMap {
                 let tags: Vec<String> = role.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 writeln!(out, "    session tags: {}", tags.join(", "))?;
             }
+            if !role.transitive_tag_keys.is_empty() {
+                writeln!(
+                    out,
+                    "    transitive tag keys: {}",
+                    role.transitive_tag_keys.join(", ")
+                )?;
+            }
+            if !role.policy_arns.is_empty() {
+                writeln!(
+                    out,
+                    "    managed session policies: {}",
+                    role.policy_arns.join(", ")
+                )?;
+            }
+            if let Some(id) = &role.external_id {
+                writeln!(
+                    out,
+                    "    external id: set ({} characters; not shown)",
+                    id.chars().count()
+                )?;
+            }
         }
         writeln!(out, "partition defaults:")?;
         if self.partitions.is_empty() {
@@ -604,6 +635,7 @@ fn dur(d: Duration) -> humantime::FormattedDuration {
 }
 
 mod check;
+mod role;
 pub(crate) use check::is_name;
 use check::one_line;
 

@@ -1,6 +1,7 @@
 //! The role map's tests: every key, every refusal and its position.
 
 use super::check::*;
+use super::role::check_arn;
 use super::*;
 use proptest::prelude::*;
 
@@ -103,7 +104,7 @@ fn the_documented_example_parses_to_what_it_documents() {
 /// The example with its commented-out optional settings uncommented, and how many
 /// lines that changed.
 fn uncommented_example() -> (String, usize) {
-    const OPTIONAL: [&str; 7] = [
+    const OPTIONAL: [&str; 10] = [
         "endpoint =",
         "credentials_file =",
         "profile =",
@@ -111,6 +112,9 @@ fn uncommented_example() -> (String, usize) {
         "session_policy =",
         "source_identity =",
         "tags =",
+        "transitive_tag_keys =",
+        "policy_arns =",
+        "external_id =",
     ];
     let mut text = String::new();
     let mut in_policy = false;
@@ -218,6 +222,12 @@ fn the_examples_optional_settings_are_valid_when_uncommented() {
     );
     let keys: Vec<&str> = ml.tags.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["job", "partition", "project", "user"]);
+    assert_eq!(ml.transitive_tag_keys, ["project"]);
+    assert_eq!(
+        ml.policy_arns,
+        ["arn:aws:iam::123456789012:policy/hpc/ml-data-read"]
+    );
+    assert_eq!(ml.external_id.as_deref(), Some("vendor-4711-hpc"));
 }
 
 /// The map the packages install as /etc/aws-role/role-map.toml.
@@ -1580,5 +1590,95 @@ fn summary_says_when_the_endpoint_is_off_and_jobs_may_reach_imds() {
     assert!(
         s.contains("endpoint: off (enabled = false): jobs get no endpoint variable\n"),
         "{s}"
+    );
+}
+
+/// `external_id`, `policy_arns` and `transitive_tag_keys`: STS's limits, each refusal where
+/// it is written, and the ExternalId never quoted.
+#[test]
+fn cross_account_settings_are_checked() {
+    let policies: Vec<String> = (0..11)
+        .map(|i| format!("\"arn:aws:iam::123456789012:policy/p{i}\""))
+        .collect();
+    let text = format!(
+        "{STS}[roles.a]\n{ARN_A}external_id = \"x\"\n\
+         [roles.b]\n{ARN_A}external_id = \"secret vendor id\"\n\
+         [roles.c]\n{ARN_A}policy_arns = [{}]\n\
+         [roles.d]\n{ARN_A}policy_arns = [\"arn:aws:iam::123456789012:role/r\", \"arn:aws:iam::999999999999:policy/p\", \"arn:aws:iam::aws:policy/ReadOnlyAccess\", \"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n\
+         [roles.e]\n{ARN_A}tags = {{ Project = \"x1\" }}\ntransitive_tag_keys = [\"project\", \"cost\", \"PROJECT\"]\n",
+        policies.join(", ")
+    );
+    assert_problems(
+        &text,
+        &[
+            (
+                5,
+                15,
+                "roles.a.external_id is 1 characters long: STS accepts 2 to 1224",
+            ),
+            (
+                8,
+                15,
+                "roles.b.external_id has a character STS refuses at position 7",
+            ),
+            (
+                11,
+                15,
+                "roles.c.policy_arns has 11 policies: STS accepts at most 10",
+            ),
+            (14, 16, "does not start with \"policy/\""),
+            (
+                14,
+                52,
+                "is in account 999999999999, the role in 123456789012",
+            ),
+            (
+                14,
+                132,
+                "\"arn:aws:iam::aws:policy/ReadOnlyAccess\" is listed twice",
+            ),
+            (
+                18,
+                35,
+                "roles.e.transitive_tag_keys: \"cost\" is not a key of this role's tags (Project)",
+            ),
+            (18, 43, "\"PROJECT\" is listed twice"),
+        ],
+    );
+    let e = refused(&text);
+    assert!(
+        !e.to_string().contains("secret vendor id"),
+        "the ExternalId is quoted: {e}"
+    );
+    // The ARNs share STS's 2048 characters with the inline policy.
+    let policy = format!("{{\"Statement\": [], \"x\": \"{}\"}}", "p".repeat(2000));
+    assert_problems(
+        &format!(
+            "{STS}[roles.a]\n{ARN_A}session_policy = '{policy}'\npolicy_arns = [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n"
+        ),
+        &[(6, 15, "roles.a.policy_arns and session_policy are 2064 characters of plain text together")],
+    );
+    let map = accepted(&format!(
+        "{STS}[roles.a]\n{ARN_A}external_id = \"vendor:4711/x\"\n\
+         policy_arns = [\"arn:aws:iam::123456789012:policy/lab/read\", \"arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess\"]\n\
+         tags = {{ project = \"{{account}}\" }}\ntransitive_tag_keys = [\"project\"]\n"
+    ));
+    let a = &map.roles["a"];
+    assert_eq!(a.external_id.as_deref(), Some("vendor:4711/x"));
+    assert_eq!(a.policy_arns.len(), 2);
+    assert_eq!(a.transitive_tag_keys, ["project"]);
+    let summary = map.summary();
+    assert!(
+        summary.contains("external id: set (13 characters; not shown)"),
+        "{summary}"
+    );
+    assert!(!summary.contains("vendor:4711"), "{summary}");
+    assert!(
+        summary.contains("transitive tag keys: project"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("managed session policies: arn:aws:iam::123456789012:policy/lab/read, "),
+        "{summary}"
     );
 }
