@@ -28,7 +28,10 @@ each job its own endpoint (e.g. /throttle/0.5/job-930010) and read its calls alo
 GET /stats returns JSON counters: calls per mode, how many were faulted, and per request
 path ("paths": {"throttle/0.5/job-930010": {"calls": 3, "faulted": 2, "secrets": [...]}}),
 where "secrets" are the SecretAccessKeys of the emulator's answers through that path (the
-emulator's, worthless): a suite can check that a refused answer's secret is in no log.
+emulator's, worthless): a suite can check that a refused answer's secret is in no log;
+and "params", per call, the AssumeRole parameters that moto accepts without looking at
+them (ExternalId, PolicyArns.member.N.arn, TransitiveTagKeys.member.N, Tags.member.N.*,
+SourceIdentity, Policy, with RoleArn, RoleSessionName and DurationSeconds), as sent.
 Only listens on 127.0.0.1.
 """
 import argparse
@@ -41,6 +44,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -72,6 +76,11 @@ def sts_error(code, message, status):
         "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
     )
     return status, body.encode()
+
+
+# The AssumeRole parameters "params" records (see the docstring).
+RECORDED = {"ExternalId", "PolicyArns", "TransitiveTagKeys", "Tags", "SourceIdentity", "Policy",
+            "RoleArn", "RoleSessionName", "DurationSeconds"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,8 +120,10 @@ class Handler(BaseHTTPRequestHandler):
         key = "/".join(parts)
         with LOCK:
             STATS["calls"][mode] = STATS["calls"].get(mode, 0) + 1
-            path = STATS["paths"].setdefault(key, {"calls": 0, "faulted": 0, "secrets": []})
+            path = STATS["paths"].setdefault(key, {"calls": 0, "faulted": 0, "secrets": [], "params": []})
             path["calls"] += 1
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            path["params"].append({k: v[0] for k, v in sorted(form.items()) if k.split(".")[0] in RECORDED})
             nth = path["calls"]
 
         def faulted():

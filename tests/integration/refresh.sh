@@ -209,6 +209,40 @@ check_contains "... the odd ones with why" '"dir":"930001","note"' "$status"
 rm -rf "$BASE"/94???? "$BASE"/93000?
 epilog $J
 
+# --- a cross-account role: ExternalId, managed session policies, transitive tags ----------
+# moto takes them without looking; the fault proxy's record shows what the prolog and the
+# refresher sent on the wire, call by call (under a path of this run's own: the proxy
+# outlives a suite).
+XPATH=xacct-$$-$RANDOM
+write_map "$PROXY/pass/$XPATH"
+cat >>"$WORK/map.toml" <<'TOML'
+tags = { project = "p-{partition}", job = "{job_id}" }
+transitive_tag_keys = ["project"]
+policy_arns = ["arn:aws:iam::123456789012:policy/hpc/read-data", "arn:aws:iam::aws:policy/ReadOnlyAccess"]
+external_id = "vendor:4711/hpc"
+TOML
+J=920090
+prolog $J
+check "prolog with the cross-account settings wrote credentials" test -s "$BASE/$J/credentials.json"
+sleep 11 # half of the 20-s session
+refresh_once
+check_contains "... and the refresher renewed them" "1 refreshed, 0 failed" "$OUT"
+params() {
+  "$VENV/bin/python3" -c '
+import json, sys, urllib.request
+calls = json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))["paths"].get("pass/" + sys.argv[2], {}).get("params", [])
+for c in calls:
+    print(" ".join("%s=%s" % kv for kv in sorted(c.items()) if not kv[0].startswith(("RoleArn", "Duration"))))' "$PROXY" "$XPATH"
+}
+sent=$(params)
+want="ExternalId=vendor:4711/hpc PolicyArns.member.1.arn=arn:aws:iam::123456789012:policy/hpc/read-data PolicyArns.member.2.arn=arn:aws:iam::aws:policy/ReadOnlyAccess RoleSessionName=slurm-$J-0 Tags.member.1.Key=job Tags.member.1.Value=$J Tags.member.2.Key=project Tags.member.2.Value=p-debug TransitiveTagKeys.member.1=project"
+check_eq "two AssumeRole calls through the proxy (prolog, refresh)" 2 "$(grep -c . <<<"$sent")"
+check_eq "the prolog's call carried ExternalId, both PolicyArns and the transitive key" "$want" "$(sed -n 1p <<<"$sent")"
+check_eq "... and so did the refresher's" "$want" "$(sed -n 2p <<<"$sent")"
+check_not_contains "the ExternalId is in no log line of the refresher" "vendor:4711" "$OUT"
+check_not_contains "... nor of the prolog" "vendor:4711" "$(cat "$WORK/prolog.err" 2>/dev/null)"
+epilog $J
+
 # --- a broken map is reported with its position -----------------------------------------
 printf '[sts]\nregion = "us-east-1"\n[refresh]\nlead = "soon"\n' >"$WORK/map.toml"
 refresh_once
