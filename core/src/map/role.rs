@@ -8,6 +8,16 @@ use crate::session;
 use crate::text::shown;
 
 impl Checker<'_> {
+    /// A list of `n` things where STS accepts at most `max`.
+    fn at_most(&mut self, span: Range<usize>, what: &str, n: usize, max: usize, things: &str) {
+        if n > max {
+            self.at(
+                span,
+                format!("{what} has {n} {things}: STS accepts at most {max}"),
+            );
+        }
+    }
+
     pub(super) fn role(&mut self, name: Str, raw: Spanned<RawRole>, min_session: Duration) -> Role {
         let span = raw.span();
         let raw = raw.into_inner();
@@ -141,15 +151,7 @@ impl Checker<'_> {
     ) -> Vec<String> {
         let span = raw.span();
         let raw = raw.into_inner();
-        if raw.len() > POLICY_ARNS_MAX {
-            self.at(
-                span.clone(),
-                format!(
-                    "{what} has {} policies: STS accepts at most {POLICY_ARNS_MAX}",
-                    raw.len()
-                ),
-            );
-        }
+        self.at_most(span.clone(), what, raw.len(), POLICY_ARNS_MAX, "policies");
         let role_account = role_arn.split(':').nth(4).unwrap_or_default();
         let mut out: Vec<String> = Vec::new();
         for a in raw {
@@ -198,15 +200,7 @@ impl Checker<'_> {
     ) -> Vec<String> {
         let span = raw.span();
         let raw = raw.into_inner();
-        if raw.len() > TAGS_MAX {
-            self.at(
-                span,
-                format!(
-                    "{what} has {} keys: STS accepts at most {TAGS_MAX}",
-                    raw.len()
-                ),
-            );
-        }
+        self.at_most(span, what, raw.len(), TAGS_MAX, "keys");
         let mut out: Vec<String> = Vec::new();
         for k in raw {
             let key = k.get_ref();
@@ -323,15 +317,7 @@ impl Checker<'_> {
     fn tags(&mut self, what: &str, raw: Spanned<BTreeMap<Str, Str>>) -> Vec<(String, Template)> {
         let span = raw.span();
         let raw = raw.into_inner();
-        if raw.len() > TAGS_MAX {
-            self.at(
-                span,
-                format!(
-                    "{what} has {} tags: STS accepts at most {TAGS_MAX}",
-                    raw.len()
-                ),
-            );
-        }
+        self.at_most(span, what, raw.len(), TAGS_MAX, "tags");
         // STS treats tag keys case-insensitively: `Project` and `project` collide.
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut tags = Vec::new();
@@ -393,39 +379,43 @@ impl Checker<'_> {
 
 /// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`.
 pub(super) fn check_arn(arn: &str) -> Result<(), String> {
-    let (account, resource) = iam_arn(arn)?;
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "the account id {} is not 12 digits",
-            shown(account)
-        ));
-    }
-    let Some(path_name) = resource.strip_prefix("role/") else {
-        return Err(format!(
-            "the resource {} does not start with \"role/\"",
-            shown(resource)
-        ));
-    };
-    iam_path_name(path_name, "role", IAM_ROLE_NAME_MAX)
+    iam_resource(arn, "role", false, IAM_ROLE_NAME_MAX).map(|_| ())
 }
 
 /// An IAM managed policy ARN (`arn:aws:iam::<account>:policy/<path/name>`, the account
 /// `aws` for AWS managed policies); returns its account.
 pub(super) fn check_policy_arn(arn: &str) -> Result<&str, String> {
+    iam_resource(arn, "policy", true, IAM_POLICY_NAME_MAX)
+}
+
+/// An IAM ARN of a `kind` (`role`, `policy`) whose name is at most `max` characters, in an
+/// account of 12 digits (or `aws` where `aws_managed`); returns the account.
+fn iam_resource<'a>(
+    arn: &'a str,
+    kind: &str,
+    aws_managed: bool,
+    max: usize,
+) -> Result<&'a str, String> {
     let (account, resource) = iam_arn(arn)?;
-    if account != "aws" && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(format!(
-            "the account id {} is neither 12 digits nor \"aws\"",
-            shown(account)
-        ));
+    let digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !(digits || aws_managed && account == "aws") {
+        let expected = if aws_managed {
+            "neither 12 digits nor \"aws\""
+        } else {
+            "not 12 digits"
+        };
+        return Err(format!("the account id {} is {expected}", shown(account)));
     }
-    let Some(path_name) = resource.strip_prefix("policy/") else {
+    let Some(path_name) = resource
+        .strip_prefix(kind)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
         return Err(format!(
-            "the resource {} does not start with \"policy/\"",
+            "the resource {} does not start with \"{kind}/\"",
             shown(resource)
         ));
     };
-    iam_path_name(path_name, "policy", IAM_POLICY_NAME_MAX)?;
+    iam_path_name(path_name, kind, max)?;
     Ok(account)
 }
 
