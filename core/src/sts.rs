@@ -35,16 +35,10 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::ca;
 use crate::creds::{rfc3339, Credentials, CredsError, Secret};
-use crate::map::StsSettings;
+// STS's limits are the map's: it checks them when it is loaded.
+use crate::map::{StsSettings, POLICY_ARNS_MAX, POLICY_MAX, TAGS_MAX};
 use crate::session;
 use crate::walltime::MAX_SESSION;
-
-/// Longest inline session policy STS accepts.
-pub const MAX_POLICY_CHARS: usize = 2048;
-/// Most session tags STS accepts.
-pub const MAX_TAGS: usize = 50;
-/// Most managed session policies (`PolicyArns`) STS accepts.
-pub const MAX_POLICY_ARNS: usize = 10;
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]
@@ -275,9 +269,9 @@ impl AssumeRequest {
                 ));
             }
         }
-        if self.tags.len() > MAX_TAGS {
+        if self.tags.len() > TAGS_MAX {
             return bad(format!(
-                "{} session tags, at most {MAX_TAGS}",
+                "{} session tags, at most {TAGS_MAX}",
                 self.tags.len()
             ));
         }
@@ -296,14 +290,14 @@ impl AssumeRequest {
                 .iter()
                 .map(|a| a.chars().count())
                 .sum::<usize>();
-        if plain > MAX_POLICY_CHARS {
+        if plain > POLICY_MAX {
             return bad(format!(
-                "session policies of {plain} characters (inline policy and managed policy ARNs), at most {MAX_POLICY_CHARS}"
+                "session policies of {plain} characters (inline policy and managed policy ARNs), at most {POLICY_MAX}"
             ));
         }
-        if self.policy_arns.len() > MAX_POLICY_ARNS {
+        if self.policy_arns.len() > POLICY_ARNS_MAX {
             return bad(format!(
-                "{} managed session policies, at most {MAX_POLICY_ARNS}",
+                "{} managed session policies, at most {POLICY_ARNS_MAX}",
                 self.policy_arns.len()
             ));
         }

@@ -85,13 +85,13 @@ const IAM_ROLE_NAME_MAX: usize = 64;
 const NAME_MAX: usize = 64;
 const QUEUE_NAME_MAX: usize = 128;
 /// Plain text of the inline session policy and the managed policies' ARNs together.
-const POLICY_MAX: usize = 2048;
+pub(crate) const POLICY_MAX: usize = 2048;
 /// Managed session policies (`PolicyArns`) of one AssumeRole.
-const POLICY_ARNS_MAX: usize = 10;
+pub(crate) const POLICY_ARNS_MAX: usize = 10;
 const IAM_POLICY_NAME_MAX: usize = 128;
 const SOURCE_IDENTITY_MIN: usize = 2;
 const SOURCE_IDENTITY_MAX: usize = 64;
-const TAGS_MAX: usize = 50;
+pub(crate) const TAGS_MAX: usize = 50;
 const TAG_KEY_MAX: usize = 128;
 const TAG_VALUE_MAX: usize = 256;
 
