@@ -40,7 +40,8 @@ impl Checker<'_> {
             );
         }
         let at = format!("roles.{key}");
-        let arn = match raw.arn {
+        // The role's account, when its ARN is valid: its managed session policies must be there.
+        let (arn, account) = match raw.arn {
             None => {
                 self.at(
                     span,
@@ -48,19 +49,23 @@ impl Checker<'_> {
                         "[{at}] has no arn: it is required, e.g. arn = \"arn:aws:iam::123456789012:role/NAME\""
                     ),
                 );
-                String::new()
+                (String::new(), None)
             }
             Some(arn) => {
-                if let Err(why) = check_arn(arn.get_ref()) {
-                    self.at(
-                        arn.span(),
-                        format!(
-                            "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> (partition aws, aws-cn or aws-us-gov)",
-                            shown(arn.get_ref())
-                        ),
-                    );
-                }
-                arn.into_inner()
+                let account = match check_arn(arn.get_ref()) {
+                    Err(why) => {
+                        self.at(
+                            arn.span(),
+                            format!(
+                                "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> (partition aws, aws-cn or aws-us-gov)",
+                                shown(arn.get_ref())
+                            ),
+                        );
+                        None
+                    }
+                    Ok(account) => Some(account.to_string()),
+                };
+                (arn.into_inner(), account)
             }
         };
         let allow_users = self.names(&format!("{at}.allow_users"), "user", raw.allow_users);
@@ -90,7 +95,14 @@ impl Checker<'_> {
         let inline_len = session_policy.as_ref().map_or(0, |p| p.chars().count());
         let policy_arns = raw
             .policy_arns
-            .map(|p| self.policy_arns(&format!("{at}.policy_arns"), p, &arn, inline_len))
+            .map(|p| {
+                self.policy_arns(
+                    &format!("{at}.policy_arns"),
+                    p,
+                    account.as_deref(),
+                    inline_len,
+                )
+            })
             .unwrap_or_default();
         let transitive_tag_keys = raw
             .transitive_tag_keys
@@ -146,13 +158,12 @@ impl Checker<'_> {
         &mut self,
         what: &str,
         raw: Spanned<Vec<Str>>,
-        role_arn: &str,
+        role_account: Option<&str>,
         inline_len: usize,
     ) -> Vec<String> {
         let span = raw.span();
         let raw = raw.into_inner();
         self.at_most(span.clone(), what, raw.len(), POLICY_ARNS_MAX, "policies");
-        let role_account = role_arn.split(':').nth(4).unwrap_or_default();
         let mut out: Vec<String> = Vec::new();
         for a in raw {
             let arn = a.get_ref();
@@ -164,11 +175,12 @@ impl Checker<'_> {
                         shown(arn)
                     ),
                 ),
-                Ok(account) if account != "aws" && !role_account.is_empty() && account != role_account => self.at(
+                Ok(account) if account != "aws" && role_account.is_some_and(|r| r != account) => self.at(
                     a.span(),
                     format!(
-                        "{what}: {} is in account {account}, the role in {role_account}: a managed session policy must be in the role's account (or AWS managed)",
-                        shown(arn)
+                        "{what}: {} is in account {account}, the role in {}: a managed session policy must be in the role's account (or AWS managed)",
+                        shown(arn),
+                        role_account.unwrap_or_default()
                     ),
                 ),
                 Ok(_) if out.contains(arn) => self.at(
@@ -377,9 +389,10 @@ impl Checker<'_> {
     }
 }
 
-/// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`.
-pub(super) fn check_arn(arn: &str) -> Result<(), String> {
-    iam_resource(arn, "role", false, IAM_ROLE_NAME_MAX).map(|_| ())
+/// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`;
+/// returns its account.
+pub(super) fn check_arn(arn: &str) -> Result<&str, String> {
+    iam_resource(arn, "role", false, IAM_ROLE_NAME_MAX)
 }
 
 /// An IAM managed policy ARN (`arn:aws:iam::<account>:policy/<path/name>`, the account
