@@ -239,13 +239,6 @@ for t in "$@"; do
   imds=$(grep -c . "$W/imds.log")
   [ "$imds" -gt 0 ] && mech+=("IMDS")
   [ ${#mech[@]} = 0 ] && mech=("static-key file")
-  res=$(tool_result "$out")
-  err=$(grep -v '^\s*$' "$W/$t.err" | grep -iv 'warn' | head -1 | cut -c1-200)
-  [ "$rc" = 0 ] || err="exit $rc: $err"
-  printf 'TOOL %s | %s | %s | %s | imds=%s | %s\n' "$t" "$(grep -v "^INSIDE: " <<<"$out" | head -1)" "${mech[*]}" "$res" \
-    "$imds" "$err"
-  grep '^INSIDE: ' <<<"$out" | sed "s/^/$t /"
-  # On a failure, the tool's own words (its last 20 lines), for whoever reads the job output.
-  case "$res $rc" in *FAIL* | *[1-9]) { echo "$out"; tail -n 20 "$W/$t.err" "$W/imds.log"; } | sed "s/^/ERR $t: /" ;; esac
+  report_tool "$t" "$out" "$rc" "${mech[*]}" "$imds" "$W/$t.err" "$W/imds.log"
   : >"$W/imds.log"
 done

@@ -58,11 +58,5 @@ for t in "$@"; do
   [ "$ep" -gt 0 ] && mech+=("endpoint")
   [ "$imds" -gt 0 ] && mech+=("IMDS")
   [ ${#mech[@]} = 0 ] && mech=("none")
-  res=$(tool_result "$out")
-  err=$(grep -v '^\s*$' "$W/$t.err" | grep -iv 'warn' | head -1 | cut -c1-200)
-  [ "$rc" = 0 ] || err="exit $rc: $err"
-  printf 'TOOL %s | %s | %s | %s | imds=%s | %s\n' "$t" "$(grep -v "^INSIDE: " <<<"$out" | head -1)" "${mech[*]}" \
-    "$res" "$imds" "$err"
-  grep '^INSIDE: ' <<<"$out" | sed "s/^/$t /"
-  case "$res $rc" in *FAIL* | *[1-9]) { echo "$out"; tail -n 20 "$W/$t.err"; } | sed "s/^/ERR $t: /" ;; esac
+  report_tool "$t" "$out" "$rc" "${mech[*]}" "$imds" "$W/$t.err"
 done
