@@ -518,16 +518,17 @@ stop_slurmds() {
     stop_pidfile "$f" "$(slurmd_pat "$node")" "slurmd $node" &
     waits+=($!)
   done
-  for f in "$PIDS"/sts-forwarder-n*.pid; do
-    [ -e "$f" ] || continue
-    stop_pidfile "$f" "$(forwarder_pat)" "STS forwarder $(basename "$f" .pid)" &
-    waits+=($!)
-  done
-  for f in "$PIDS"/endpoint-n*.pid; do
-    [ -e "$f" ] || continue
-    stop_pidfile "$f" "$ENDPOINT_PAT" "credentials endpoint $(basename "$f" .pid)" &
-    waits+=($!)
-  done
+  # Each node's STS forwarder and credentials endpoint (one command line for all nodes).
+  stop_each() {
+    local prefix=$1 pat=$2 name=$3
+    for f in "$PIDS/$prefix"-n*.pid; do
+      [ -e "$f" ] || continue
+      stop_pidfile "$f" "$pat" "$name $(basename "$f" .pid)" &
+      waits+=($!)
+    done
+  }
+  stop_each sts-forwarder "$(forwarder_pat)" "STS forwarder"
+  stop_each endpoint "$ENDPOINT_PAT" "credentials endpoint"
   [ ${#waits[@]} = 0 ] || wait "${waits[@]}"
 }
 
