@@ -24,6 +24,7 @@
 //! - [`record`]: what a job directory's records hold (`state.json`, `failure.json`).
 //! - [`ca`]: the CA certificates an STS client trusts: none for `http://`, the system's CA
 //!   bundle file for `https://` (feature `sts`).
+//! - [`proxy`]: the HTTP(S) proxy the node's STS calls go through (`[sts] proxy`).
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
 //! - [`provision`]: the prolog's work end to end (feature `sts`).
@@ -51,6 +52,7 @@ pub mod perms;
 pub mod policy;
 #[cfg(feature = "sts")]
 pub mod provision;
+pub mod proxy;
 pub mod record;
 pub mod refresh;
 #[cfg(feature = "sts")]

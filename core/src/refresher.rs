@@ -407,9 +407,14 @@ impl MapKeeper {
     }
 
     /// Takes the result of reading the map again: what changed, if anything worth saying.
+    ///
+    /// A map that names no proxy leaves the refresher to the standard proxy variables of its
+    /// environment (its systemd unit's, which only the administrators set); the map's
+    /// `[sts] proxy` wins over them.
     pub fn take(&mut self, loaded: Result<RoleMap, MapError>) -> Option<MapNews> {
         match loaded {
-            Ok(m) => {
+            Ok(mut m) => {
+                m.sts.proxy = std::mem::take(&mut m.sts.proxy).or_environment();
                 self.good = Some(Arc::new(m));
                 self.last_error.take().map(|_| MapNews::ValidAgain)
             }

@@ -9,7 +9,7 @@
 //! failure (throttled, refused), not a bare "timeout". AWS's own limits are checked here before the call, because the test STS
 //! (and the SDK) check almost nothing.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
@@ -31,14 +31,20 @@ use aws_sdk_sts::error::{ConnectorError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext};
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::{http_client_fn, SharedHttpConnector};
 use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::ca;
 use crate::creds::{rfc3339, Credentials, CredsError, Secret};
 // STS's limits are the map's: it checks them when it is loaded.
 use crate::map::{StsSettings, POLICY_ARNS_MAX, POLICY_MAX, TAGS_MAX};
+use crate::proxy::ProxySetting;
 use crate::session;
 use crate::walltime::MAX_SESSION;
+
+/// The instance-metadata service's address (what its client is built for, never dialled here).
+const IMDS_URL: &str = "http://169.254.169.254";
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]
@@ -84,6 +90,14 @@ pub enum StsError {
         status: u16,
         code: Option<String>,
         message: String,
+    },
+    /// The call went through a proxy and failed where a proxy can fail it: no connection to
+    /// the proxy, a tunnel it refused, a page of its own, or silence.
+    #[error("through the proxy {proxy}: {source}")]
+    Proxy {
+        /// `scheme://host:port`, never its credentials.
+        proxy: String,
+        source: Box<StsError>,
     },
     /// The connection broke while the answer was coming in (a reset, an early close).
     #[error("the connection to STS broke while it answered: {0}")]
@@ -330,19 +344,42 @@ impl AssumeRequest {
     }
 }
 
-/// An HTTP client, TLS by rustls with ring, trusting the CA certificates of `tls`.
-fn http_client(tls: TlsContext) -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls)
-        .build_https()
+/// An HTTP client, TLS by rustls with ring, trusting the CA certificates of `tls`, through
+/// `proxy` when it names one.
+fn http_client(tls: TlsContext, proxy: &ProxySetting) -> Result<SharedHttpClient, StsError> {
+    let Some(proxy) = proxy.sdk_config().map_err(StsError::Invalid)? else {
+        return Ok(aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_context(tls)
+            .build_https());
+    };
+    // The SDK's client builder has no proxy setting; its connector builder has. A client
+    // asks for its connector once per attempt, with the same settings: built once, kept.
+    let built: Arc<OnceLock<SharedHttpConnector>> = Arc::default();
+    Ok(http_client_fn(move |settings, components| {
+        built
+            .get_or_init(|| {
+                let mut b = Connector::builder().proxy_config(proxy.clone());
+                b.set_connector_settings(Some(settings.clone()));
+                b.set_sleep_impl(components.sleep_impl());
+                SharedHttpConnector::new(
+                    b.tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                        .tls_context(tls.clone())
+                        .build(),
+                )
+            })
+            .clone()
+    }))
 }
 
 /// Builds an STS client from the map's settings only; `last` learns each attempt's outcome.
-async fn client(settings: &StsSettings, last: LastAttempt) -> aws_sdk_sts::Client {
+async fn client(
+    settings: &StsSettings,
+    last: LastAttempt,
+) -> Result<aws_sdk_sts::Client, StsError> {
     // An http:// endpoint (a local emulator) needs no CA certificate: loading them is most
     // of a prolog's own time (core/src/ca.rs).
-    let http = http_client(ca::trust_for(settings.endpoint.as_deref()));
+    let http = http_client(ca::trust_for(settings.endpoint.as_deref()), &settings.proxy)?;
     let region = Region::new(settings.region.clone());
     let credentials = match &settings.credentials_file {
         Some(path) => {
@@ -368,13 +405,26 @@ async fn client(settings: &StsSettings, last: LastAttempt) -> aws_sdk_sts::Clien
             // with the SDK's default client compiled out they would have none. SSO and web
             // identity are https whatever the STS endpoint is.
             let chain_http = match settings.endpoint.as_deref() {
-                Some(e) if ca::is_plain_http(e) => http_client(ca::system()),
+                Some(e) if ca::is_plain_http(e) => http_client(ca::system(), &settings.proxy)?,
                 _ => http.clone(),
             };
             let conf = ProviderConfig::without_region()
                 .with_region(Some(region.clone()))
                 .with_http_client(chain_http);
             let mut b = DefaultCredentialsChain::builder().configure(conf);
+            if settings.proxy != ProxySetting::Direct {
+                // The instance-metadata service is on the node's own link: never through
+                // a proxy, whatever NO_PROXY says.
+                let direct = ProviderConfig::without_region().with_http_client(http_client(
+                    ca::trust_for(Some(IMDS_URL)),
+                    &ProxySetting::Direct,
+                )?);
+                b = b.imds_client(
+                    aws_config::imds::Client::builder()
+                        .configure(&direct)
+                        .build(),
+                );
+            }
             if let Some(p) = &settings.profile {
                 b = b.profile_name(p);
             }
@@ -405,7 +455,7 @@ async fn client(settings: &StsSettings, last: LastAttempt) -> aws_sdk_sts::Clien
     if let Some(url) = &settings.endpoint {
         conf = conf.endpoint_url(url);
     }
-    aws_sdk_sts::Client::from_conf(conf.build())
+    Ok(aws_sdk_sts::Client::from_conf(conf.build()))
 }
 
 /// Assumes the role; returns checked credentials.
@@ -428,7 +478,7 @@ pub async fn assume_role(
         )));
     }
     let last = LastAttempt::default();
-    let client = client(settings, last.clone()).await;
+    let client = client(settings, last.clone()).await?;
     let mut call = client
         .assume_role()
         .role_arn(&req.role_arn)
@@ -465,13 +515,48 @@ pub async fn assume_role(
     };
     // The deadline ran out between attempts: the last attempt's own failure is the reason.
     let out = match out {
-        Err(StsError::Deadline(d)) => return Err(last.take().unwrap_or(StsError::Deadline(d))),
-        other => other?,
-    };
+        Err(StsError::Deadline(d)) => Err(last.take().unwrap_or(StsError::Deadline(d))),
+        other => other,
+    }
+    .map_err(|e| through_proxy(settings, e))?;
     let c = out
         .credentials
         .ok_or(StsError::Malformed(Unusable::Incomplete("Credentials")))?;
     checked(c, req.duration, SystemTime::now())
+}
+
+/// `e`, named with the proxy the call went through when the failure can be the proxy's
+/// (STS's own answers, and what failed before any request, are left as they are).
+fn through_proxy(settings: &StsSettings, e: StsError) -> StsError {
+    let proxy_may_have_failed = match &e {
+        StsError::Unreachable(_) | StsError::Deadline(_) | StsError::Interrupted(_) => true,
+        // A page of the proxy's own (407, 502, 503), not an STS error document.
+        StsError::Service { code: None, .. } => true,
+        _ => false,
+    };
+    // hyper-util's tunnel errors are not public types; their words are pinned by the tests.
+    let e = match e {
+        StsError::Unreachable(r) if r.ends_with("tunnel error: unsuccessful") => StsError::Unreachable(
+            "the proxy refused to open a tunnel to it (its answer to CONNECT was not 200: its access rules, or STS unreachable from the proxy)".into(),
+        ),
+        StsError::Unreachable(r) if r.ends_with("tunnel error: proxy authorization required") => {
+            StsError::Unreachable(
+                "the proxy wants a user name and password (407): put them in sts.proxy, http://user:password@host:port".into(),
+            )
+        }
+        other => other,
+    };
+    let target = settings
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", settings.region));
+    match settings.proxy.via(&target) {
+        Some(proxy) if proxy_may_have_failed => StsError::Proxy {
+            proxy,
+            source: Box::new(e),
+        },
+        _ => e,
+    }
 }
 
 /// The credentials of an AssumeRole answer, if they are complete and usable for a session
@@ -694,6 +779,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             max_attempts: 1,
             min_session: MIN_SESSION,
+            proxy: ProxySetting::Direct,
         }
     }
 
@@ -717,7 +803,9 @@ mod tests {
             Some("https://sts.us-east-1.amazonaws.com"),
             Some("http://127.0.0.1:5059"),
         ] {
-            let c = client(&settings(endpoint, creds.path()), LastAttempt::default()).await;
+            let c = client(&settings(endpoint, creds.path()), LastAttempt::default())
+                .await
+                .unwrap();
             assert!(c.config().http_client().is_some(), "{endpoint:?}");
         }
     }
@@ -1042,6 +1130,14 @@ mod tests {
     }
 
     async fn assume_with(url: String, r: &AssumeRequest) -> Result<Credentials, StsError> {
+        assume_via(url, ProxySetting::Direct, r).await
+    }
+
+    async fn assume_via(
+        url: String,
+        proxy: ProxySetting,
+        r: &AssumeRequest,
+    ) -> Result<Credentials, StsError> {
         let dir = tempfile::tempdir().unwrap();
         let creds = dir.path().join("node-credentials");
         std::fs::write(&creds, "[default]\naws_access_key_id = AKIDNODE000000000000\naws_secret_access_key = nodesecret\n").unwrap();
@@ -1056,6 +1152,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_attempts: 1,
             min_session: MIN_SESSION,
+            proxy,
         };
         assume_role(&settings, r).await
     }
@@ -1096,6 +1193,94 @@ mod tests {
         assert_eq!(get("TransitiveTagKeys.member.1"), Some("project"));
         assert_eq!(get("TransitiveTagKeys.member.2"), None);
         assert_eq!(get("Tags.member.1.Key"), Some("project"));
+    }
+
+    fn map_proxy(url: &str, no_proxy: &[&str]) -> ProxySetting {
+        ProxySetting::Map(
+            crate::proxy::Proxy::parse(url, no_proxy.iter().map(|r| r.to_string()).collect())
+                .unwrap(),
+        )
+    }
+
+    /// With a proxy, an http:// endpoint (a test emulator) is asked through it in absolute
+    /// form, with the proxy's credentials as Basic authentication; straight to the endpoint
+    /// would have been refused.
+    #[tokio::test]
+    async fn a_proxy_carries_the_call_with_its_credentials() {
+        let (proxy, got) = recording_peer(http("200 OK", &answer(SystemTime::now() + HOUR)));
+        let proxy = proxy.replace("http://", "http://svc-hpc:pr0xy-pw@");
+        let endpoint = refused_url();
+        assume_via(endpoint.clone(), map_proxy(&proxy, &[]), &req())
+            .await
+            .unwrap();
+        let sent = got.lock().unwrap().clone();
+        assert!(
+            sent.starts_with(&format!("POST {endpoint}/ HTTP/1.1\r\n")),
+            "{sent}"
+        );
+        // base64("svc-hpc:pr0xy-pw")
+        assert!(
+            sent.contains("proxy-authorization: Basic c3ZjLWhwYzpwcjB4eS1wdw=="),
+            "{sent}"
+        );
+    }
+
+    /// An https endpoint is reached through a CONNECT tunnel (the proxy sees the host name,
+    /// never the request); a proxy that refuses the tunnel, or is not there, is named.
+    #[tokio::test]
+    async fn an_https_call_tunnels_and_a_failing_proxy_is_named() {
+        let (proxy, got) =
+            recording_peer("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".into());
+        let endpoint = "https://sts.aws-role.invalid".to_string();
+        let e = assume_via(endpoint, map_proxy(&proxy, &[]), &req())
+            .await
+            .unwrap_err();
+        let sent = got.lock().unwrap().clone();
+        assert!(
+            sent.starts_with("CONNECT sts.aws-role.invalid:443 HTTP/1.1\r\n"),
+            "{sent}"
+        );
+        let shown = proxy.clone();
+        assert!(
+            matches!(&e, StsError::Proxy { proxy, .. } if *proxy == shown),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("through the proxy {proxy}: STS could not be reached: the proxy refused to open a tunnel to it (its answer to CONNECT was not 200: its access rules, or STS unreachable from the proxy)")
+        );
+        let (proxy, _) = recording_peer(
+            "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n".into(),
+        );
+        let e = assume_via(
+            "https://sts.aws-role.invalid".into(),
+            map_proxy(&proxy, &[]),
+            &req(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.to_string().ends_with("STS could not be reached: the proxy wants a user name and password (407): put them in sts.proxy, http://user:password@host:port"),
+            "{e}"
+        );
+        let dead = refused_url();
+        let e = assume_via(refused_url(), map_proxy(&dead, &[]), &req())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("through the proxy {dead}: STS could not be reached: connection refused")
+        );
+    }
+
+    /// `no_proxy` sends a call straight to its endpoint, the proxy unused.
+    #[tokio::test]
+    async fn no_proxy_hosts_are_called_directly() {
+        let (endpoint, got) = recording_peer(http("200 OK", &answer(SystemTime::now() + HOUR)));
+        assume_via(endpoint, map_proxy(&refused_url(), &["127.0.0.1"]), &req())
+            .await
+            .unwrap();
+        assert!(got.lock().unwrap().starts_with("POST / HTTP/1.1"));
     }
 
     /// Without them, none of the three is sent (an empty ExternalId would be refused).
@@ -1267,6 +1452,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_attempts: 1,
             min_session: MIN_SESSION,
+            proxy: ProxySetting::Direct,
         };
         let e = assume_role(&settings, &req()).await.unwrap_err();
         assert!(matches!(e, StsError::NodeCredentials(_)), "{e:?}");

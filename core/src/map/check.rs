@@ -72,6 +72,8 @@ struct RawSts {
     timeout: Option<Str>,
     max_attempts: Option<Spanned<i64>>,
     min_session: Option<Str>,
+    proxy: Option<Str>,
+    no_proxy: Option<Spanned<Vec<Str>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -219,6 +221,7 @@ impl Checker<'_> {
             timeout: DEFAULT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             min_session: STS_MIN_SESSION,
+            proxy: ProxySetting::Direct,
         };
         let Some(raw) = raw else {
             self.nowhere(
@@ -325,7 +328,46 @@ impl Checker<'_> {
                 }
             }
         }
+        sts.proxy = self.proxy(raw.proxy, raw.no_proxy);
         sts
+    }
+
+    /// `proxy` and `no_proxy`. A message never quotes the user name or password of a proxy URL.
+    fn proxy(&mut self, url: Option<Str>, no_proxy: Option<Spanned<Vec<Str>>>) -> ProxySetting {
+        let mut rules = Vec::new();
+        let no_proxy_span = no_proxy.as_ref().map(Spanned::span);
+        for rule in no_proxy.map(Spanned::into_inner).unwrap_or_default() {
+            if is_no_proxy_rule(rule.get_ref()) {
+                rules.push(rule.into_inner());
+            } else {
+                self.at(
+                    rule.span(),
+                    format!(
+                        "sts.no_proxy: {} is not a host, domain, IP address or CIDR block (one per string, e.g. [\".example.com\", \"10.0.0.0/8\"])",
+                        shown(rule.get_ref())
+                    ),
+                );
+            }
+        }
+        let Some(url) = url else {
+            if let Some(span) = no_proxy_span {
+                self.at(span, "sts.no_proxy is set but sts.proxy is not: name the proxy, e.g. proxy = \"http://proxy.example.com:3128\"".into());
+            }
+            return ProxySetting::Direct;
+        };
+        match Proxy::parse(url.get_ref(), rules) {
+            Ok(p) => ProxySetting::Map(p),
+            Err(why) => {
+                self.at(
+                    url.span(),
+                    format!(
+                        "sts.proxy {} is not a proxy URL: {why}; expected e.g. \"http://proxy.example.com:3128\"",
+                        shown(&redacted(url.get_ref()))
+                    ),
+                );
+                ProxySetting::Direct
+            }
+        }
     }
 
     fn refresh(&mut self, raw: RawRefresh) -> RefreshSettings {

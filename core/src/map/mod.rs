@@ -20,6 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::job::Scheduler;
+use crate::proxy::{is_no_proxy_rule, redacted, Proxy, ProxySetting};
 use crate::session::{is_sts_char, is_tag_char, Template};
 use crate::walltime::parse_human;
 
@@ -134,6 +135,8 @@ pub struct StsSettings {
     /// default 15 min ([`STS_MIN_SESSION`], the least real STS accepts). Only a local STS
     /// emulator (an `endpoint` on `127.0.0.1`, `localhost` or `[::1]`) allows less, down to 1 s.
     pub min_session: Duration,
+    /// `proxy` and `no_proxy`: the proxy of every STS call (never of IMDS).
+    pub proxy: ProxySetting,
 }
 
 /// `[node]`: where things live on a compute node.
@@ -456,6 +459,27 @@ impl RoleMap {
             self.sts.max_attempts,
             dur(self.sts.min_session)
         )?;
+        match &self.sts.proxy {
+            ProxySetting::Direct => writeln!(
+                out,
+                "proxy: none (the prolog calls STS directly; the refresher uses HTTPS_PROXY/NO_PROXY if its environment has them)"
+            )?,
+            ProxySetting::Map(p) => writeln!(
+                out,
+                "proxy: {p}{} for every STS call (also the refresher's; proxy variables are ignored), bypassed for {}the instance-metadata addresses",
+                if p.has_credentials() {
+                    " (user name and password: set, not shown)"
+                } else {
+                    ""
+                },
+                if p.no_proxy().is_empty() {
+                    String::new()
+                } else {
+                    format!("{} and ", p.no_proxy().join(", "))
+                }
+            )?,
+            ProxySetting::Environment => writeln!(out, "proxy: from the environment")?,
+        }
         writeln!(
             out,
             "node: job directories under {}, credential helper {}, jobs {} reach IMDS",

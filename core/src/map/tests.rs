@@ -104,8 +104,10 @@ fn the_documented_example_parses_to_what_it_documents() {
 /// The example with its commented-out optional settings uncommented, and how many
 /// lines that changed.
 fn uncommented_example() -> (String, usize) {
-    const OPTIONAL: [&str; 10] = [
+    const OPTIONAL: [&str; 12] = [
         "endpoint =",
+        "proxy =",
+        "no_proxy =",
         "credentials_file =",
         "profile =",
         "min_session =",
@@ -1680,5 +1682,72 @@ fn cross_account_settings_are_checked() {
     assert!(
         summary.contains("managed session policies: arn:aws:iam::123456789012:policy/lab/read, "),
         "{summary}"
+    );
+}
+
+/// `[sts] proxy` and `no_proxy`: an http(s) URL with a host and nothing after it, bypass
+/// rules that are hosts, domains, addresses or blocks; every refusal at its position, and
+/// neither a refusal nor the summary ever quotes the proxy's password.
+#[test]
+fn the_proxy_is_an_http_url_and_its_password_is_never_shown() {
+    let map = accepted(&format!(
+        "[sts]\nregion = \"us-east-1\"\nproxy = \"http://svc-hpc:pr0xy-pw@proxy.example.com:3128\"\nno_proxy = [\".internal\", \"10.0.0.0/8\"]\n[roles.a]\n{ARN_A}"
+    ));
+    let ProxySetting::Map(p) = &map.sts.proxy else {
+        panic!("no proxy: {:?}", map.sts.proxy);
+    };
+    assert_eq!(p.shown(), "http://proxy.example.com:3128");
+    assert_eq!(p.no_proxy(), [".internal", "10.0.0.0/8"]);
+    let summary = map.summary();
+    assert!(
+        summary.contains("proxy: http://proxy.example.com:3128 (user name and password: set, not shown) for every STS call"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("bypassed for .internal, 10.0.0.0/8 and the instance-metadata addresses"),
+        "{summary}"
+    );
+    for text in [summary, format!("{map:?}")] {
+        assert!(
+            !text.contains("pr0xy-pw") && !text.contains("svc-hpc"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        accepted(&format!("{STS}[roles.a]\n{ARN_A}")).sts.proxy,
+        ProxySetting::Direct
+    );
+
+    let text = format!(
+        "[sts]\nregion = \"us-east-1\"\nproxy = \"socks5://svc:pr0xy-pw@proxy:1080\"\nno_proxy = [\"ok.example\", \"a b\", \"\"]\n[roles.a]\n{ARN_A}"
+    );
+    assert_problems(
+        &text,
+        &[
+            (
+                3,
+                9,
+                "sts.proxy \"socks5://…@proxy:1080\" is not a proxy URL: its scheme is \"socks5\"",
+            ),
+            (
+                4,
+                27,
+                "sts.no_proxy: \"a b\" is not a host, domain, IP address or CIDR block",
+            ),
+            (4, 34, "sts.no_proxy: \"\" is not a host"),
+        ],
+    );
+    assert!(!refused(&text).to_string().contains("pr0xy-pw"));
+    assert_problems(
+        &format!("{STS}proxy = \"http://proxy:3128/cgi\"\n[roles.a]\n{ARN_A}"),
+        &[(3, 9, "it has a path, query or fragment")],
+    );
+    assert_problems(
+        &format!("{STS}proxy = \"proxy.example.com:3128\"\n[roles.a]\n{ARN_A}"),
+        &[(3, 9, "its scheme is \"proxy.example.com\"")],
+    );
+    assert_problems(
+        &format!("{STS}no_proxy = [\".internal\"]\n[roles.a]\n{ARN_A}"),
+        &[(3, 12, "sts.no_proxy is set but sts.proxy is not")],
     );
 }
