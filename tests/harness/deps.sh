@@ -18,10 +18,10 @@ VENV=${AWS_ROLE_TEST_VENV:-/opt/aws-role-test/venv}
 # awscli (v2), rclone, s3cmd, gdal-bin, python3-gdal: the tool table (tests/e2e/tools.sh,
 # with the rest of its tools from tests/harness/tools.sh). podman, uidmap (newuidmap for
 # rootless Podman), runc (crun refuses this machine's hybrid cgroup hierarchy):
-# tests/e2e/podman.sh.
+# tests/e2e/podman.sh. tinyproxy: the real proxy of tests/integration/proxy.sh.
 APT_PACKAGES=(slurm-wlm munge libslurm-dev python3-venv ca-certificates iproute2 procps psmisc
   nftables iptables curl acl socat lintian rpm rpm2cpio cpio help2man dpkg-dev binutils g++
-  shellcheck go-md2man awscli rclone s3cmd gdal-bin python3-gdal podman uidmap runc)
+  shellcheck go-md2man awscli rclone s3cmd gdal-bin python3-gdal podman uidmap runc tinyproxy)
 # `cargo install --locked` only when missing or at another version. A fresh install of
 # cargo-deb and cargo-generate-rpm takes several minutes (see packaging/README.md),
 # cargo-fuzz about 4 more. cargo-fuzz builds with nightly's flags: tests/fuzz/run.sh uses

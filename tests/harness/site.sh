@@ -7,7 +7,8 @@
 # With AWS_ROLE_SITE_FAST_REFRESH=1, role demo gets 60-s sessions (the map's min_session,
 # allowed only for a loopback emulator) refreshed 30 s before expiry, so that a job sees
 # several refreshes in two minutes. With AWS_ROLE_SITE_SCONTROL=1, a Prolog= without the
-# plugin asks scontrol for the job's end time ([slurm] end_time_from_scontrol).
+# plugin asks scontrol for the job's end time ([slurm] end_time_from_scontrol). With
+# AWS_ROLE_SITE_PROXY=URL, STS is called through that proxy ([sts] proxy).
 #
 # Roles: demo (alice), analytics (group analysts: bob), shared (no allow list: the
 # default role of partition gpu).
@@ -25,8 +26,11 @@ cmd_write() {
   if [ "${AWS_ROLE_SITE_SCONTROL:-}" = 1 ]; then
     slurm=$'[slurm]\nend_time_from_scontrol = true\n'
   fi
+  if [ -n "${AWS_ROLE_SITE_PROXY:-}" ]; then
+    sts_extra="proxy = \"$AWS_ROLE_SITE_PROXY\""
+  fi
   if [ "${AWS_ROLE_SITE_FAST_REFRESH:-}" = 1 ]; then
-    sts_extra='min_session = "20s"'
+    sts_extra+=$'\nmin_session = "20s"'
     refresh=$'[refresh]\nlead = "30s"\njitter = "2s"\nscan_interval = "2s"\n'
     demo_extra='max_session = "60s"'
   fi
