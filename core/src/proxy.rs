@@ -7,7 +7,7 @@
 //! Slurm gives a Prolog no environment, and nothing a job sets may steer the node's own
 //! calls.
 //!
-//! Parsing is the `url` crate's, and which requests go through the proxy is decided by
+//! Parsing is the `http` crate's (the URI type the SDK's client takes), and which requests go through the proxy is decided by
 //! hyper-util's matcher, the one the SDK's HTTP client uses, so a message says "through the
 //! proxy" exactly when a request went through it. A user name and password in the URL
 //! (`http://user:pass@host:3128`) are sent to the proxy as `Proxy-Authorization: Basic` and
@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use url::Url;
+use http::Uri;
 
 /// Hosts a proxy is never used for: IMDS (IPv4, IPv6) and the ECS/EKS container
 /// credentials address, all on the node's own link.
@@ -28,7 +28,7 @@ pub const IMDS_HOSTS: &[&str] = &["169.254.169.254", "fd00:ec2::254", "169.254.1
 /// The map's proxy: an `http://` or `https://` URL, with the hosts that bypass it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
-    url: Url,
+    url: Uri,
     no_proxy: Vec<String>,
 }
 
@@ -37,6 +37,8 @@ pub struct Proxy {
 pub enum ProxyUrlError {
     #[error("it is not a URL ({0})")]
     NotUrl(String),
+    #[error("it has no scheme: write http://host:port (or https://)")]
+    NoScheme,
     #[error("its scheme is {0:?}: a proxy for STS is http:// or https:// (CONNECT carries the TLS to STS)")]
     Scheme(String),
     #[error("it has no host")]
@@ -51,14 +53,31 @@ impl Proxy {
     /// `url` as written in the map, `no_proxy` its bypass rules (each already checked by
     /// [`is_no_proxy_rule`]).
     pub fn parse(url: &str, no_proxy: Vec<String>) -> Result<Proxy, ProxyUrlError> {
-        let url = Url::parse(url).map_err(|e| ProxyUrlError::NotUrl(e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ProxyUrlError::Scheme(url.scheme().to_string()));
+        // http's URI drops a fragment without a word.
+        if url.contains('#') {
+            return Err(ProxyUrlError::Path);
         }
-        if url.host_str().is_none_or(str::is_empty) {
+        let url: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| ProxyUrlError::NotUrl(e.to_string()))?;
+        match url.scheme_str() {
+            None => return Err(ProxyUrlError::NoScheme),
+            Some("http" | "https") => {}
+            Some(other) => return Err(ProxyUrlError::Scheme(other.to_string())),
+        }
+        if url.host().is_none_or(str::is_empty) {
             return Err(ProxyUrlError::NoHost);
         }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        // http's URI takes a port it cannot read (99999) as no port at all.
+        let host_port = url
+            .authority()
+            .and_then(|a| a.as_str().rsplit('@').next())
+            .unwrap_or_default();
+        let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, p)| p);
+        if after_host.contains(':') && url.port_u16().is_none_or(|p| p == 0) {
+            return Err(ProxyUrlError::NotUrl("the port is not 1 to 65535".into()));
+        }
+        if !matches!(url.path(), "" | "/") || url.query().is_some() {
             return Err(ProxyUrlError::Path);
         }
         Ok(Proxy { url, no_proxy })
@@ -66,16 +85,20 @@ impl Proxy {
 
     /// `scheme://host:port`, never the user name or password.
     pub fn shown(&self) -> String {
-        let host = self.url.host_str().unwrap_or_default();
-        match self.url.port_or_known_default() {
-            Some(port) => format!("{}://{host}:{port}", self.url.scheme()),
-            None => format!("{}://{host}", self.url.scheme()),
-        }
+        let scheme = self.url.scheme_str().unwrap_or("http");
+        let host = self.url.host().unwrap_or_default();
+        let port = self
+            .url
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        format!("{scheme}://{host}:{port}")
     }
 
     /// Whether the URL carries a user name or password (for `--check-config`: "set, not shown").
     pub fn has_credentials(&self) -> bool {
-        !self.url.username().is_empty() || self.url.password().is_some()
+        self.url
+            .authority()
+            .is_some_and(|a| a.as_str().contains('@'))
     }
 
     /// The map's bypass rules, without the ones always added ([`IMDS_HOSTS`]).
@@ -92,8 +115,8 @@ impl Proxy {
 
     /// The URL with its credentials, for the HTTP client alone.
     #[cfg(any(feature = "sts", test))]
-    pub(crate) fn secret_url(&self) -> &str {
-        self.url.as_str()
+    pub(crate) fn secret_url(&self) -> String {
+        self.url.to_string()
     }
 }
 
@@ -195,7 +218,7 @@ mod route {
             let matcher = match self {
                 ProxySetting::Direct => return None,
                 ProxySetting::Map(p) => Matcher::builder()
-                    .all(p.secret_url().to_string())
+                    .all(p.secret_url())
                     .no(p.no_proxy_rules())
                     .build(),
                 ProxySetting::Environment => Matcher::from_env(),
@@ -235,9 +258,17 @@ mod tests {
             matches!(bad("socks5://proxy:1080"), Some(ProxyUrlError::Scheme(s)) if s == "socks5")
         );
         assert!(matches!(bad("ftp://proxy"), Some(ProxyUrlError::Scheme(_))));
-        assert!(matches!(bad("proxy:3128"), Some(ProxyUrlError::Scheme(_))));
+        assert!(matches!(bad("proxy:3128"), Some(ProxyUrlError::NoScheme)));
         assert!(matches!(
             bad("proxy.example.com"),
+            Some(ProxyUrlError::NoScheme)
+        ));
+        assert!(matches!(
+            bad("http://proxy:3128/#x"),
+            Some(ProxyUrlError::Path)
+        ));
+        assert!(matches!(
+            bad("http://pro xy:3128"),
             Some(ProxyUrlError::NotUrl(_))
         ));
         assert!(matches!(
@@ -253,6 +284,14 @@ mod tests {
             Some(ProxyUrlError::NotUrl(_))
         ));
         assert!(matches!(bad("http://"), Some(ProxyUrlError::NotUrl(_))));
+        assert!(matches!(
+            bad("http://proxy:0"),
+            Some(ProxyUrlError::NotUrl(_))
+        ));
+        assert!(matches!(
+            bad("http://[fd00::1]:x"),
+            Some(ProxyUrlError::NotUrl(_))
+        ));
     }
 
     #[test]
@@ -277,6 +316,14 @@ mod tests {
         let plain = Proxy::parse("https://proxy", vec![]).unwrap();
         assert!(!plain.has_credentials());
         assert_eq!(plain.shown(), "https://proxy:443");
+        assert_eq!(
+            Proxy::parse("http://[fd00::1]", vec![]).unwrap().shown(),
+            "http://[fd00::1]:80"
+        );
+        assert_eq!(
+            Proxy::parse("http://[fd00::1]", vec![]).unwrap().shown(),
+            "http://[fd00::1]:80"
+        );
     }
 
     #[test]
