@@ -24,6 +24,7 @@
 //! - [`record`]: what a job directory's records hold (`state.json`, `failure.json`).
 //! - [`ca`]: the CA certificates an STS client trusts: none for `http://`, the system's CA
 //!   bundle file for `https://` (feature `sts`).
+//! - [`partition`]: AWS partitions, which one a region is in (ARNs must agree).
 //! - [`proxy`]: the HTTP(S) proxy the node's STS calls go through (`[sts] proxy`).
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
@@ -48,6 +49,7 @@ pub mod logging;
 pub mod map;
 pub mod node;
 pub mod output;
+pub mod partition;
 pub mod perms;
 pub mod policy;
 #[cfg(feature = "sts")]

@@ -455,7 +455,35 @@ async fn client(
     if let Some(url) = &settings.endpoint {
         conf = conf.endpoint_url(url);
     }
+    // The SDK's endpoint rules pick the host for these (the map refuses them beside an
+    // endpoint URL).
+    conf = conf
+        .use_fips(settings.use_fips)
+        .use_dual_stack(settings.use_dualstack);
     Ok(aws_sdk_sts::Client::from_conf(conf.build()))
+}
+
+/// The endpoint URL the node's STS calls go to: the map's `endpoint`, or what the SDK's
+/// endpoint rules give for its region, `use_fips` and `use_dualstack` (the regional
+/// endpoint, never the global one); `Err` when the rules give none (FIPS where the
+/// partition has no FIPS endpoint, say), with the SDK's reason.
+pub async fn resolved_endpoint(settings: &StsSettings) -> Result<String, String> {
+    use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    if let Some(url) = &settings.endpoint {
+        return Ok(url.clone());
+    }
+    let params = Params::builder()
+        .region(settings.region.clone())
+        .use_fips(settings.use_fips)
+        .use_dual_stack(settings.use_dualstack)
+        .use_global_endpoint(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map(|e| e.url().to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Assumes the role; returns checked credentials.
@@ -477,6 +505,8 @@ pub async fn assume_role(
             problems.1
         )));
     }
+    // Where the call goes, for a message that names the proxy on the way.
+    let target = resolved_endpoint(settings).await.unwrap_or_default();
     let last = LastAttempt::default();
     let client = client(settings, last.clone()).await?;
     let mut call = client
@@ -518,7 +548,7 @@ pub async fn assume_role(
         Err(StsError::Deadline(d)) => Err(last.take().unwrap_or(StsError::Deadline(d))),
         other => other,
     }
-    .map_err(|e| through_proxy(settings, e))?;
+    .map_err(|e| through_proxy(settings, &target, e))?;
     let c = out
         .credentials
         .ok_or(StsError::Malformed(Unusable::Incomplete("Credentials")))?;
@@ -527,7 +557,7 @@ pub async fn assume_role(
 
 /// `e`, named with the proxy the call went through when the failure can be the proxy's
 /// (STS's own answers, and what failed before any request, are left as they are).
-fn through_proxy(settings: &StsSettings, e: StsError) -> StsError {
+fn through_proxy(settings: &StsSettings, target: &str, e: StsError) -> StsError {
     let proxy_may_have_failed = match &e {
         StsError::Unreachable(_) | StsError::Deadline(_) | StsError::Interrupted(_) => true,
         // A page of the proxy's own (407, 502, 503), not an STS error document.
@@ -546,11 +576,7 @@ fn through_proxy(settings: &StsSettings, e: StsError) -> StsError {
         }
         other => other,
     };
-    let target = settings
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", settings.region));
-    match settings.proxy.via(&target) {
+    match settings.proxy.via(target) {
         Some(proxy) if proxy_may_have_failed => StsError::Proxy {
             proxy,
             source: Box::new(e),
@@ -780,6 +806,8 @@ mod tests {
             max_attempts: 1,
             min_session: MIN_SESSION,
             proxy: ProxySetting::Direct,
+            use_fips: false,
+            use_dualstack: false,
         }
     }
 
@@ -1153,6 +1181,8 @@ mod tests {
             max_attempts: 1,
             min_session: MIN_SESSION,
             proxy,
+            use_fips: false,
+            use_dualstack: false,
         };
         assume_role(&settings, r).await
     }
@@ -1270,6 +1300,136 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!("through the proxy {dead}: STS could not be reached: connection refused")
+        );
+    }
+
+    fn regional(region: &str, fips: bool, dualstack: bool) -> StsSettings {
+        let mut s = settings(None, std::path::Path::new("/nonexistent"));
+        s.region = region.into();
+        s.use_fips = fips;
+        s.use_dualstack = dualstack;
+        s
+    }
+
+    /// `use_fips` and `use_dualstack` resolve, by the SDK's own endpoint rules, to the
+    /// endpoints AWS documents for STS (docs.aws.amazon.com/general/latest/gr/sts.html and
+    /// the FIPS and dual-stack endpoint pages).
+    #[tokio::test]
+    async fn fips_and_dualstack_are_the_documented_endpoints() {
+        for (region, fips, dual, url) in [
+            (
+                "us-east-1",
+                false,
+                false,
+                "https://sts.us-east-1.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                true,
+                false,
+                "https://sts-fips.us-east-1.amazonaws.com",
+            ),
+            ("us-east-1", false, true, "https://sts.us-east-1.api.aws"),
+            (
+                "us-east-1",
+                true,
+                true,
+                "https://sts-fips.us-east-1.api.aws",
+            ),
+            (
+                "us-west-2",
+                true,
+                false,
+                "https://sts-fips.us-west-2.amazonaws.com",
+            ),
+            (
+                "eu-west-1",
+                false,
+                false,
+                "https://sts.eu-west-1.amazonaws.com",
+            ),
+            // GovCloud's regional STS endpoints are FIPS endpoints already.
+            (
+                "us-gov-west-1",
+                false,
+                false,
+                "https://sts.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "us-gov-west-1",
+                true,
+                false,
+                "https://sts.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "cn-north-1",
+                false,
+                false,
+                "https://sts.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "cn-north-1",
+                false,
+                true,
+                "https://sts.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+        ] {
+            assert_eq!(
+                resolved_endpoint(&regional(region, fips, dual))
+                    .await
+                    .as_deref(),
+                Ok(url),
+                "{region} fips={fips} dualstack={dual}"
+            );
+        }
+        // The map's endpoint is used as written.
+        let mut s = regional("us-east-1", false, false);
+        s.endpoint = Some("https://sts.vpce.internal".into());
+        assert_eq!(
+            resolved_endpoint(&s).await.as_deref(),
+            Ok("https://sts.vpce.internal")
+        );
+    }
+
+    /// aws-role's partition table agrees with the SDK's: the endpoint of each partition's
+    /// region is under that partition's DNS suffix (AWS's partitions.json).
+    #[tokio::test]
+    async fn the_partition_table_is_the_sdks() {
+        let suffix = |p: &str| match p {
+            "aws" | "aws-us-gov" => "amazonaws.com",
+            "aws-cn" => "amazonaws.com.cn",
+            "aws-iso" => "c2s.ic.gov",
+            "aws-iso-b" => "sc2s.sgov.gov",
+            "aws-iso-e" => "cloud.adc-e.uk",
+            "aws-iso-f" => "csp.hci.ic.gov",
+            "aws-eusc" => "amazonaws.eu",
+            other => panic!("no suffix for {other}"),
+        };
+        for &(partition, region) in crate::partition::PARTITIONS {
+            let url = resolved_endpoint(&regional(region, false, false))
+                .await
+                .unwrap();
+            assert_eq!(url, format!("https://sts.{region}.{}", suffix(partition)));
+        }
+    }
+
+    /// The client itself goes where the rules say: through a recording proxy, a FIPS
+    /// dual-stack client's CONNECT names sts-fips.us-east-1.api.aws.
+    #[tokio::test]
+    async fn the_client_calls_the_resolved_fips_endpoint() {
+        let (proxy, got) =
+            recording_peer("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".into());
+        let creds = node_credentials();
+        let mut s = settings(None, creds.path());
+        s.use_fips = true;
+        s.use_dualstack = true;
+        s.proxy = map_proxy(&proxy, &[]);
+        let e = assume_role(&s, &req()).await.unwrap_err();
+        assert!(matches!(e, StsError::Proxy { .. }), "{e:?}");
+        let sent = got.lock().unwrap().clone();
+        assert!(
+            sent.starts_with("CONNECT sts-fips.us-east-1.api.aws:443 HTTP/1.1\r\n"),
+            "{sent}"
         );
     }
 
@@ -1453,6 +1613,8 @@ mod tests {
             max_attempts: 1,
             min_session: MIN_SESSION,
             proxy: ProxySetting::Direct,
+            use_fips: false,
+            use_dualstack: false,
         };
         let e = assume_role(&settings, &req()).await.unwrap_err();
         assert!(matches!(e, StsError::NodeCredentials(_)), "{e:?}");

@@ -323,6 +323,25 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         Ok(map) => {
             aws_role::outln!("{}: valid", path.display());
             let _ = aws_role::output::stdout(&map.summary());
+            // Where the calls go, as the SDK's endpoint rules resolve region, FIPS and
+            // dual-stack (nothing is sent).
+            let resolved = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(aws_role::sts::resolved_endpoint(&map.sts)));
+            match resolved {
+                Ok(url) => aws_role::outln!("sts endpoint: {url}"),
+                Err(why) => {
+                    aws_role::errln!(
+                        "{}: the SDK's endpoint rules give no STS endpoint for region {} (use_fips = {}, use_dualstack = {}): {why}",
+                        path.display(),
+                        map.sts.region,
+                        map.sts.use_fips,
+                        map.sts.use_dualstack
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
             match account_finding(&map) {
                 Some(f) if f.level == aws_role::node::Level::Fail => {
                     aws_role::errln!("{}: {}", path.display(), f.detail);

@@ -73,6 +73,8 @@ ip -n "$NS" link set lo up
 # `ip netns exec` puts this file over /etc/hosts for what runs in the namespace.
 install -d "/etc/netns/$NS"
 printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$TLS_NAME" >"/etc/netns/$NS/hosts"
+# ... and this over /etc/resolv.conf: a name the proxy looks up goes nowhere but here.
+printf 'nameserver 127.0.0.1\n' >"/etc/netns/$NS/resolv.conf"
 in_ns() { ip netns exec "$NS" "$@"; }
 # Nothing in the namespace can reach the instance-metadata addresses (or anything else).
 check "the namespace has no route to 169.254.169.254 or fd00:ec2::254" \
@@ -290,6 +292,39 @@ f=$(failure_of 960033)
 check_contains "no_proxy: the call goes straight to the endpoint" "STS could not be reached: connection refused" "$f"
 check_not_contains "... and not through the proxy" "through the proxy" "$f"
 epilog 960033 "$WORK/bypass.toml"
+
+# --- FIPS and dual-stack: the host the SDK's rules chose, on the wire -------------------
+# The proxy cannot reach AWS (its namespace has no route out, its DNS is its own loopback),
+# so it refuses the tunnel; its log shows which host the prolog asked for.
+fips_map() {
+  cat <<TOML
+[sts]
+region = "us-east-1"
+credentials_file = "$WORK/node-credentials"
+timeout = "5s"
+max_attempts = 1
+proxy = "$PLAIN"
+$1
+[node]
+base_dir = "$BASE"
+credential_helper = "$BIN/aws-role-credentials"
+[roles.demo]
+arn = "arn:aws:iam::123456789012:role/demo"
+allow_users = ["alice"]
+TOML
+}
+for sw in "use_fips = true|sts-fips.us-east-1.amazonaws.com" "use_dualstack = true|sts.us-east-1.api.aws" \
+  "use_fips = true"$'\n'"use_dualstack = true|sts-fips.us-east-1.api.aws"; do
+  fips_map "${sw%|*}" >"$WORK/fips.toml"
+  host=${sw#*|}
+  out=$("$BIN/aws-role-prolog" --check-config "$WORK/fips.toml" 2>&1)
+  check_contains "--check-config: ${sw%|*} resolves to https://$host" "sts endpoint: https://$host" "$out"
+  n0=$(lines "CONNECT $host:443" "$PLAIN_LOG")
+  prolog 960051 "$WORK/fips.toml"
+  check_eq "the prolog's CONNECT names $host" 1 $(( $(lines "CONNECT $host:443" "$PLAIN_LOG") - n0 ))
+  check_contains "... and the job's failure names the proxy" "through the proxy $PLAIN:" "$(failure_of 960051)"
+  epilog 960051 "$WORK/fips.toml"
+done
 
 # --- the refresher: HTTPS_PROXY from its environment; the map's proxy wins ---------------
 # 20-s sessions (loopback endpoint, as the proxy sees it): due for a refresh after 10 s.

@@ -74,6 +74,8 @@ struct RawSts {
     min_session: Option<Str>,
     proxy: Option<Str>,
     no_proxy: Option<Spanned<Vec<Str>>>,
+    use_fips: Option<Spanned<bool>>,
+    use_dualstack: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -182,6 +184,8 @@ impl Checker<'_> {
 
     fn map(&mut self, raw: RawMap, source: &Path) -> Option<RoleMap> {
         let sts = self.sts(raw.sts);
+        // Empty (not known) when the region was refused: its problem is reported already.
+        let partition = crate::partition::of_region(&sts.region);
         let node = self.node(raw.node.unwrap_or_default());
         let refresh = self.refresh(raw.refresh.unwrap_or_default());
         let slurm = self.slurm(raw.slurm.unwrap_or_default());
@@ -193,7 +197,7 @@ impl Checker<'_> {
         let declared: Vec<String> = raw.roles.keys().map(|k| k.get_ref().clone()).collect();
         let mut roles = BTreeMap::new();
         for (name, role) in raw.roles {
-            let role = self.role(name, role, sts.min_session);
+            let role = self.role(name, role, sts.min_session, partition);
             roles.insert(role.name.clone(), role);
         }
         let partitions = self.queues("partitions", raw.partitions, &declared);
@@ -222,6 +226,8 @@ impl Checker<'_> {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             min_session: STS_MIN_SESSION,
             proxy: ProxySetting::Direct,
+            use_fips: false,
+            use_dualstack: false,
         };
         let Some(raw) = raw else {
             self.nowhere(
@@ -239,7 +245,18 @@ impl Checker<'_> {
                     .into(),
             ),
             Some(region) => {
-                if !is_region(region.get_ref()) {
+                if is_region(region.get_ref())
+                    && crate::partition::of_region(region.get_ref()).is_none()
+                {
+                    self.at(
+                        region.span(),
+                        format!(
+                            "sts.region {} is in no AWS partition aws-role knows ({}): a region like \"us-east-1\", \"us-gov-west-1\", \"cn-north-1\" or \"eusc-de-east-1\"",
+                            shown(region.get_ref()),
+                            crate::partition::names()
+                        ),
+                    );
+                } else if !is_region(region.get_ref()) {
                     self.at(
                         region.span(),
                         format!(
@@ -329,6 +346,21 @@ impl Checker<'_> {
             }
         }
         sts.proxy = self.proxy(raw.proxy, raw.no_proxy);
+        for (name, switch, out) in [
+            ("use_fips", raw.use_fips, &mut sts.use_fips),
+            ("use_dualstack", raw.use_dualstack, &mut sts.use_dualstack),
+        ] {
+            let Some(switch) = switch else { continue };
+            if *switch.get_ref() && sts.endpoint.is_some() {
+                self.at(
+                    switch.span(),
+                    format!(
+                        "sts.{name} = true with sts.endpoint: the SDK's endpoint rules choose the FIPS or dual-stack endpoint of the region only when no endpoint URL is given; drop endpoint, or write the URL you want there and drop {name}"
+                    ),
+                );
+            }
+            *out = *switch.get_ref();
+        }
         sts
     }
 

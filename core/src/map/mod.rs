@@ -137,6 +137,11 @@ pub struct StsSettings {
     pub min_session: Duration,
     /// `proxy` and `no_proxy`: the proxy of every STS call (never of IMDS).
     pub proxy: ProxySetting,
+    /// `use_fips`: the region's FIPS endpoint, chosen by the SDK's endpoint rules (only
+    /// without `endpoint`); default false.
+    pub use_fips: bool,
+    /// `use_dualstack`: the region's dual-stack (IPv4 and IPv6) endpoint, likewise.
+    pub use_dualstack: bool,
 }
 
 /// `[node]`: where things live on a compute node.
@@ -442,7 +447,12 @@ impl RoleMap {
         let d = &self.defaults;
         writeln!(out, "role map {}", self.source.display())?;
         let endpoint = self.sts.endpoint.as_ref().map_or_else(
-            || "regional endpoint".to_string(),
+            || match (self.sts.use_fips, self.sts.use_dualstack) {
+                (false, false) => "regional endpoint".to_string(),
+                (true, false) => "regional FIPS endpoint".to_string(),
+                (false, true) => "regional dual-stack endpoint".to_string(),
+                (true, true) => "regional FIPS dual-stack endpoint".to_string(),
+            },
             |e| format!("endpoint {e}"),
         );
         let creds = match (&self.sts.credentials_file, &self.sts.profile) {

@@ -18,7 +18,15 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn role(&mut self, name: Str, raw: Spanned<RawRole>, min_session: Duration) -> Role {
+    /// One `[roles.NAME]`; `partition` is the region's, when it has one: STS there can assume
+    /// only roles (and attach only policies) of that partition.
+    pub(super) fn role(
+        &mut self,
+        name: Str,
+        raw: Spanned<RawRole>,
+        min_session: Duration,
+        partition: Option<&str>,
+    ) -> Role {
         let span = raw.span();
         let raw = raw.into_inner();
         let key = name.get_ref();
@@ -57,13 +65,16 @@ impl Checker<'_> {
                         self.at(
                             arn.span(),
                             format!(
-                                "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> (partition aws, aws-cn or aws-us-gov)",
+                                "{at}.arn {} is not an IAM role ARN ({why}): expected arn:aws:iam::<12-digit account>:role/<name> ",
                                 shown(arn.get_ref())
                             ),
                         );
                         None
                     }
-                    Ok(account) => Some(account.to_string()),
+                    Ok(account) => {
+                        self.same_partition(&format!("{at}.arn"), &arn, partition);
+                        Some(account.to_string())
+                    }
                 };
                 (arn.into_inner(), account)
             }
@@ -100,6 +111,7 @@ impl Checker<'_> {
                     &format!("{at}.policy_arns"),
                     p,
                     account.as_deref(),
+                    partition,
                     inline_len,
                 )
             })
@@ -152,6 +164,25 @@ impl Checker<'_> {
         None
     }
 
+    /// Whether the valid ARN `arn` is in `partition` (the region's; `None`: not known);
+    /// records the problem if not.
+    fn same_partition(&mut self, what: &str, arn: &Str, partition: Option<&str>) -> bool {
+        let theirs = arn.get_ref().split(':').nth(1).unwrap_or_default();
+        match partition {
+            Some(p) if p != theirs => {
+                self.at(
+                    arn.span(),
+                    format!(
+                        "{what}: {} is in partition {theirs}, but sts.region is in partition {p}: STS of one partition cannot use the roles or policies of another",
+                        shown(arn.get_ref())
+                    ),
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// `policy_arns`: managed session policies, at most 10, of the role's own account (or
     /// AWS managed), sharing STS's 2048 characters of plain text with `session_policy`.
     fn policy_arns(
@@ -159,6 +190,7 @@ impl Checker<'_> {
         what: &str,
         raw: Spanned<Vec<Str>>,
         role_account: Option<&str>,
+        partition: Option<&str>,
         inline_len: usize,
     ) -> Vec<String> {
         let span = raw.span();
@@ -187,7 +219,11 @@ impl Checker<'_> {
                     a.span(),
                     format!("{what}: {} is listed twice", shown(arn)),
                 ),
-                Ok(_) => out.push(a.into_inner()),
+                Ok(_) => {
+                    if self.same_partition(what, &a, partition) {
+                        out.push(a.into_inner());
+                    }
+                }
             }
         }
         let total = inline_len + out.iter().map(|a| a.chars().count()).sum::<usize>();
@@ -389,8 +425,8 @@ impl Checker<'_> {
     }
 }
 
-/// Checks an IAM role ARN: `arn:(aws|aws-cn|aws-us-gov):iam::<12 digits>:role/<path/name>`;
-/// returns its account.
+/// Checks an IAM role ARN: `arn:<partition>:iam::<12 digits>:role/<path/name>`, the
+/// partition one of [`crate::partition::PARTITIONS`]; returns its account.
 pub(super) fn check_arn(arn: &str) -> Result<&str, String> {
     iam_resource(arn, "role", false, IAM_ROLE_NAME_MAX)
 }
@@ -455,8 +491,12 @@ fn iam_arn(arn: &str) -> Result<(&str, &str), String> {
     if prefix != "arn" {
         return Err("it does not start with \"arn:\"".into());
     }
-    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
-        return Err(format!("unknown partition {}", shown(partition)));
+    if !crate::partition::is_known(partition) {
+        return Err(format!(
+            "unknown partition {} (known: {})",
+            shown(partition),
+            crate::partition::names()
+        ));
     }
     if service != "iam" {
         return Err(format!("the service is {}, not \"iam\"", shown(service)));

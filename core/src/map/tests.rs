@@ -104,8 +104,10 @@ fn the_documented_example_parses_to_what_it_documents() {
 /// The example with its commented-out optional settings uncommented, and how many
 /// lines that changed.
 fn uncommented_example() -> (String, usize) {
-    const OPTIONAL: [&str; 12] = [
+    const OPTIONAL: [&str; 14] = [
         "endpoint =",
+        "use_fips =",
+        "use_dualstack =",
         "proxy =",
         "no_proxy =",
         "credentials_file =",
@@ -843,6 +845,8 @@ fn arn_rules() {
         "arn:aws:iam::123456789012:role/a".to_string(),
         "arn:aws-cn:iam::123456789012:role/path/to/My+Role=,.@-_".to_string(),
         "arn:aws-us-gov:iam::000000000000:role/x".to_string(),
+        "arn:aws-iso-b:iam::123456789012:role/x".to_string(),
+        "arn:aws-eusc:iam::123456789012:role/x".to_string(),
         format!("arn:aws:iam::123456789012:role/p/{name64}"),
     ] {
         assert_eq!(check_arn(&good).map(|_| ()), Ok(()), "{good}");
@@ -854,8 +858,8 @@ fn arn_rules() {
         ("arn:aws:iam::123456789012", "six"),
         ("urn:aws:iam::123456789012:role/a", "\"arn:\""),
         (
-            "arn:aws-iso:iam::123456789012:role/a",
-            "unknown partition \"aws-iso\"",
+            "arn:aws-moon:iam::123456789012:role/a",
+            "unknown partition \"aws-moon\" (known: aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)",
         ),
         ("arn:aws:s3::123456789012:role/a", "not \"iam\""),
         ("arn:aws:iam:us-east-1:123456789012:role/a", "no region"),
@@ -1662,7 +1666,7 @@ fn cross_account_settings_are_checked() {
     );
     let map = accepted(&format!(
         "{STS}[roles.a]\n{ARN_A}external_id = \"vendor:4711/x\"\n\
-         policy_arns = [\"arn:aws:iam::123456789012:policy/lab/read\", \"arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess\"]\n\
+         policy_arns = [\"arn:aws:iam::123456789012:policy/lab/read\", \"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n\
          tags = {{ project = \"{{account}}\" }}\ntransitive_tag_keys = [\"project\"]\n"
     ));
     let a = &map.roles["a"];
@@ -1744,10 +1748,57 @@ fn the_proxy_is_an_http_url_and_its_password_is_never_shown() {
     );
     assert_problems(
         &format!("{STS}proxy = \"proxy.example.com:3128\"\n[roles.a]\n{ARN_A}"),
-        &[(3, 9, "its scheme is \"proxy.example.com\"")],
+        &[(3, 9, "it has no scheme: write http://host:port")],
     );
     assert_problems(
         &format!("{STS}no_proxy = [\".internal\"]\n[roles.a]\n{ARN_A}"),
         &[(3, 12, "sts.no_proxy is set but sts.proxy is not")],
+    );
+}
+
+/// Every partition's region is accepted with that partition's role and policy ARNs, and
+/// refused with another's, by name; a region of no known partition is refused by name.
+#[test]
+fn region_and_arns_agree_on_the_partition() {
+    for &(partition, region) in crate::partition::PARTITIONS {
+        accepted(&format!(
+            "[sts]\nregion = \"{region}\"\n[roles.a]\narn = \"arn:{partition}:iam::123456789012:role/a\"\npolicy_arns = [\"arn:{partition}:iam::aws:policy/ReadOnlyAccess\"]\n"
+        ));
+    }
+    assert_problems(
+        "[sts]\nregion = \"us-gov-west-1\"\n[roles.a]\narn = \"arn:aws:iam::123456789012:role/a\"\npolicy_arns = [\"arn:aws-cn:iam::aws:policy/ReadOnlyAccess\"]\n",
+        &[
+            (4, 7, "roles.a.arn: \"arn:aws:iam::123456789012:role/a\" is in partition aws, but sts.region is in partition aws-us-gov"),
+            (5, 16, "roles.a.policy_arns: \"arn:aws-cn:iam::aws:policy/ReadOnlyAccess\" is in partition aws-cn, but sts.region is in partition aws-us-gov"),
+        ],
+    );
+    assert_problems(
+        &format!("[sts]\nregion = \"xx-east-1\"\n[roles.a]\n{ARN_A}"),
+        &[(2, 10, "sts.region \"xx-east-1\" is in no AWS partition aws-role knows (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc)")],
+    );
+}
+
+/// `use_fips` and `use_dualstack` choose among the region's endpoints, so they are refused
+/// beside an `endpoint` URL (which the SDK would use as written); the summary says which.
+#[test]
+fn fips_and_dualstack_are_switches_of_the_regional_endpoint() {
+    let map = accepted(&format!(
+        "{STS}use_fips = true\nuse_dualstack = true\n[roles.a]\n{ARN_A}"
+    ));
+    assert!(map.sts.use_fips && map.sts.use_dualstack);
+    assert!(
+        map.summary().contains("regional FIPS dual-stack endpoint"),
+        "{}",
+        map.summary()
+    );
+    let plain = accepted(&format!("{STS}[roles.a]\n{ARN_A}"));
+    assert!(!plain.sts.use_fips && !plain.sts.use_dualstack);
+    assert_problems(
+        &format!("{STS}endpoint = \"https://sts.vpce.internal\"\nuse_fips = true\nuse_dualstack = false\n[roles.a]\n{ARN_A}"),
+        &[(4, 12, "sts.use_fips = true with sts.endpoint: the SDK's endpoint rules choose")],
+    );
+    assert_problems(
+        &format!("{STS}use_fips = \"yes\"\n[roles.a]\n{ARN_A}"),
+        &[(3, 12, "invalid type: string \"yes\", expected a boolean")],
     );
 }
