@@ -43,6 +43,8 @@ pub mod ca;
 pub mod creds;
 pub mod delivery;
 pub mod endpoint;
+#[cfg(feature = "sts")]
+pub mod identity;
 pub mod job;
 #[cfg(any(feature = "sts", feature = "endpoint"))]
 pub mod logging;

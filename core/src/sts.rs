@@ -12,14 +12,10 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
@@ -38,13 +34,11 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use crate::ca;
 use crate::creds::{rfc3339, Credentials, CredsError, Secret};
 // STS's limits are the map's: it checks them when it is loaded.
+use crate::identity::ROLE_CHAIN_MAX;
 use crate::map::{StsSettings, POLICY_ARNS_MAX, POLICY_MAX, TAGS_MAX};
 use crate::proxy::ProxySetting;
 use crate::session;
 use crate::walltime::MAX_SESSION;
-
-/// The instance-metadata service's address (what its client is built for, never dialled here).
-const IMDS_URL: &str = "http://169.254.169.254";
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]
@@ -346,7 +340,10 @@ impl AssumeRequest {
 
 /// An HTTP client, TLS by rustls with ring, trusting the CA certificates of `tls`, through
 /// `proxy` when it names one.
-fn http_client(tls: TlsContext, proxy: &ProxySetting) -> Result<SharedHttpClient, StsError> {
+pub(crate) fn http_client(
+    tls: TlsContext,
+    proxy: &ProxySetting,
+) -> Result<SharedHttpClient, StsError> {
     let Some(proxy) = proxy.sdk_config().map_err(StsError::Invalid)? else {
         return Ok(aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
@@ -373,71 +370,29 @@ fn http_client(tls: TlsContext, proxy: &ProxySetting) -> Result<SharedHttpClient
 }
 
 /// Builds an STS client from the map's settings only; `last` learns each attempt's outcome.
-async fn client(
-    settings: &StsSettings,
-    last: LastAttempt,
-) -> Result<aws_sdk_sts::Client, StsError> {
+async fn client(settings: &StsSettings, last: LastAttempt) -> Result<Client, StsError> {
     // An http:// endpoint (a local emulator) needs no CA certificate: loading them is most
     // of a prolog's own time (core/src/ca.rs).
     let http = http_client(ca::trust_for(settings.endpoint.as_deref()), &settings.proxy)?;
     let region = Region::new(settings.region.clone());
-    let credentials = match &settings.credentials_file {
-        Some(path) => {
-            let files = EnvConfigFiles::builder()
-                .with_file(EnvConfigFileKind::Credentials, path)
-                .build();
-            // The profile's own clients (a `role_arn` or `credential_source` in the file)
-            // get our HTTP client too: without one they could only fail (and a debug
-            // build's SDK asserts at once that they have one).
-            let conf = ProviderConfig::without_region()
-                .with_region(Some(region.clone()))
-                .with_http_client(http.clone());
-            let mut b = ProfileFileCredentialsProvider::builder()
-                .configure(&conf)
-                .profile_files(files);
-            if let Some(p) = &settings.profile {
-                b = b.profile_name(p);
-            }
-            SharedCredentialsProvider::new(b.build())
-        }
-        None => {
-            // The chain's own clients (IMDS on EC2, SSO, web identity) need our HTTP client:
-            // with the SDK's default client compiled out they would have none. SSO and web
-            // identity are https whatever the STS endpoint is.
-            let chain_http = match settings.endpoint.as_deref() {
-                Some(e) if ca::is_plain_http(e) => http_client(ca::system(), &settings.proxy)?,
-                _ => http.clone(),
-            };
-            let conf = ProviderConfig::without_region()
-                .with_region(Some(region.clone()))
-                .with_http_client(chain_http);
-            let mut b = DefaultCredentialsChain::builder().configure(conf);
-            if settings.proxy != ProxySetting::Direct {
-                // The instance-metadata service is on the node's own link: never through
-                // a proxy, whatever NO_PROXY says.
-                let direct = ProviderConfig::without_region().with_http_client(http_client(
-                    ca::trust_for(Some(IMDS_URL)),
-                    &ProxySetting::Direct,
-                )?);
-                b = b.imds_client(
-                    aws_config::imds::Client::builder()
-                        .configure(&direct)
-                        .build(),
-                );
-            }
-            if let Some(p) = &settings.profile {
-                b = b.profile_name(p);
-            }
-            SharedCredentialsProvider::new(b.build().await)
-        }
-    };
+    // The node's own credentials first, within the deadline: a source that hangs (a
+    // credential_process, an IMDS that drops packets) is named as such, and what is left
+    // of the deadline is the call's.
+    let started = std::time::Instant::now();
+    let node = crate::identity::credentials(settings, http.clone(), settings.timeout).await?;
+    let left = settings
+        .timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(500));
+    let chained = node.session_token().is_some();
+    let credentials = SharedCredentialsProvider::new(node);
     // Each attempt gets a share of the deadline, so a hung connection still leaves time
     // for a retry; the whole operation never outlives the deadline.
-    let attempt = (settings.timeout / 2).max(Duration::from_millis(500));
+    let attempt = (left / 2).max(Duration::from_millis(500));
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(attempt.min(Duration::from_secs(3)))
         .operation_attempt_timeout(attempt)
-        .operation_timeout(settings.timeout)
+        .operation_timeout(left)
         .build();
     let retry = RetryConfig::standard()
         .with_max_attempts(settings.max_attempts)
@@ -460,7 +415,21 @@ async fn client(
     conf = conf
         .use_fips(settings.use_fips)
         .use_dual_stack(settings.use_dualstack);
-    Ok(aws_sdk_sts::Client::from_conf(conf.build()))
+    Ok(Client {
+        sts: aws_sdk_sts::Client::from_conf(conf.build()),
+        chained,
+        left,
+    })
+}
+
+/// An STS client signed with the node's credentials.
+struct Client {
+    sts: aws_sdk_sts::Client,
+    /// The node's credentials are a session (a role's, as a rule): AssumeRole is then role
+    /// chaining, which STS caps at [`ROLE_CHAIN_MAX`].
+    chained: bool,
+    /// What is left of the deadline once the node's credentials came.
+    left: Duration,
 }
 
 /// The endpoint URL the node's STS calls go to: the map's `endpoint`, or what the SDK's
@@ -508,12 +477,21 @@ pub async fn assume_role(
     // Where the call goes, for a message that names the proxy on the way.
     let target = resolved_endpoint(settings).await.unwrap_or_default();
     let last = LastAttempt::default();
-    let client = client(settings, last.clone()).await?;
+    let client = client(settings, last.clone())
+        .await
+        .map_err(|e| through_proxy(settings, &target, e))?;
+    // Role chaining: STS refuses more than an hour, whatever the role's own maximum.
+    let duration = if client.chained {
+        req.duration.min(ROLE_CHAIN_MAX)
+    } else {
+        req.duration
+    };
     let mut call = client
+        .sts
         .assume_role()
         .role_arn(&req.role_arn)
         .role_session_name(&req.session_name)
-        .duration_seconds(req.duration.as_secs() as i32);
+        .duration_seconds(duration.as_secs() as i32);
     if let Some(id) = &req.source_identity {
         call = call.source_identity(id);
     }
@@ -538,7 +516,7 @@ pub async fn assume_role(
         call = call.transitive_tag_keys(k);
     }
     // Belt and braces: the SDK's operation timeout should fire first.
-    let hard = settings.timeout + Duration::from_secs(1);
+    let hard = client.left + Duration::from_secs(1);
     let out = match tokio::time::timeout(hard, call.send()).await {
         Err(_) => Err(StsError::Deadline(settings.timeout)),
         Ok(r) => r.map_err(|e| classify(e, settings.timeout)),
@@ -552,7 +530,28 @@ pub async fn assume_role(
     let c = out
         .credentials
         .ok_or(StsError::Malformed(Unusable::Incomplete("Credentials")))?;
-    checked(c, req.duration, SystemTime::now())
+    checked(c, duration, SystemTime::now())
+}
+
+/// Who the node is to STS: `GetCallerIdentity` with the node's own credentials, as
+/// `--check-node` asks it. Returns the caller's ARN.
+pub async fn caller_identity(settings: &StsSettings) -> Result<String, StsError> {
+    let target = resolved_endpoint(settings).await.unwrap_or_default();
+    let last = LastAttempt::default();
+    let client = client(settings, last.clone())
+        .await
+        .map_err(|e| through_proxy(settings, &target, e))?;
+    let hard = client.left + Duration::from_secs(1);
+    let out = match tokio::time::timeout(hard, client.sts.get_caller_identity().send()).await {
+        Err(_) => Err(StsError::Deadline(settings.timeout)),
+        Ok(r) => r.map_err(|e| classify(e, settings.timeout)),
+    };
+    let out = match out {
+        Err(StsError::Deadline(d)) => Err(last.take().unwrap_or(StsError::Deadline(d))),
+        other => other,
+    }
+    .map_err(|e| through_proxy(settings, &target, e))?;
+    Ok(out.arn.unwrap_or_default())
 }
 
 /// `e`, named with the proxy the call went through when the failure can be the proxy's
@@ -766,7 +765,7 @@ fn find_source<'e, T: std::error::Error + 'static>(
 }
 
 /// An error and its sources on one line (the connector's own Display is terse).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(cause) = src {
@@ -780,6 +779,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map::NodeIdentity;
     use crate::walltime::MIN_SESSION;
 
     fn req() -> AssumeRequest {
@@ -800,8 +800,10 @@ mod tests {
         StsSettings {
             region: "us-east-1".into(),
             endpoint: endpoint.map(Into::into),
+            identity: NodeIdentity::CredentialsFile,
             credentials_file: Some(credentials.to_path_buf()),
             profile: None,
+            imds_endpoint: None,
             timeout: Duration::from_secs(2),
             max_attempts: 1,
             min_session: MIN_SESSION,
@@ -834,7 +836,7 @@ mod tests {
             let c = client(&settings(endpoint, creds.path()), LastAttempt::default())
                 .await
                 .unwrap();
-            assert!(c.config().http_client().is_some(), "{endpoint:?}");
+            assert!(c.sts.config().http_client().is_some(), "{endpoint:?}");
         }
     }
 
@@ -1175,8 +1177,10 @@ mod tests {
         let settings = StsSettings {
             region: "us-east-1".into(),
             endpoint: Some(url),
+            identity: NodeIdentity::CredentialsFile,
             credentials_file: Some(creds),
             profile: None,
+            imds_endpoint: None,
             timeout: Duration::from_secs(5),
             max_attempts: 1,
             min_session: MIN_SESSION,
@@ -1223,6 +1227,48 @@ mod tests {
         assert_eq!(get("TransitiveTagKeys.member.1"), Some("project"));
         assert_eq!(get("TransitiveTagKeys.member.2"), None);
         assert_eq!(get("Tags.member.1.Key"), Some("project"));
+    }
+
+    /// Node credentials that are a session (here keys with a session token, as an
+    /// instance profile, a broker role or IAM Roles Anywhere give): the AssumeRole on the
+    /// wire asks for at most 3600 s, STS's cap on role chaining, however long the job; with
+    /// long-term keys the job's own duration goes out.
+    #[tokio::test]
+    async fn a_session_as_the_nodes_identity_asks_for_at_most_an_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = req();
+        r.duration = Duration::from_secs(4 * 3600);
+        for (file, want, lasts) in [
+            (
+                "aws_access_key_id = ASIANODE\naws_secret_access_key = s\naws_session_token = t\n",
+                "3600",
+                HOUR,
+            ),
+            (
+                "aws_access_key_id = AKIDNODE\naws_secret_access_key = s\n",
+                "14400",
+                4 * HOUR,
+            ),
+        ] {
+            let creds = dir.path().join("node");
+            std::fs::write(&creds, format!("[default]\n{file}")).unwrap();
+            std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            let (url, got) = recording_peer(http("200 OK", &answer(SystemTime::now() + lasts)));
+            assume_role(&settings(Some(&url), &creds), &r)
+                .await
+                .unwrap();
+            let sent = got.lock().unwrap().clone();
+            let body = sent.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+            let duration = form
+                .iter()
+                .find(|(n, _)| n == "DurationSeconds")
+                .map(|(_, v)| v.as_str());
+            assert_eq!(duration, Some(want), "{file}");
+        }
     }
 
     fn map_proxy(url: &str, no_proxy: &[&str]) -> ProxySetting {
@@ -1607,8 +1653,10 @@ mod tests {
         let settings = StsSettings {
             region: "us-east-1".into(),
             endpoint: Some("http://127.0.0.1:1".into()),
+            identity: NodeIdentity::CredentialsFile,
             credentials_file: Some("/nonexistent/aws-role-test/credentials".into()),
             profile: None,
+            imds_endpoint: None,
             timeout: Duration::from_secs(5),
             max_attempts: 1,
             min_session: MIN_SESSION,

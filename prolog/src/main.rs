@@ -299,7 +299,21 @@ fn check_node(args: &Args) -> ExitCode {
         slurm_conf: env("SLURM_CONF")
             .map_or_else(|| PathBuf::from("/etc/slurm/slurm.conf"), PathBuf::from),
     };
-    let findings = aws_role::node::check(&opts);
+    let mut findings = aws_role::node::check(&opts);
+    // The node's own identity, with a real GetCallerIdentity (the map must load for it).
+    if let Ok(map) = RoleMap::load(&opts.config) {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => findings.extend(rt.block_on(aws_role::identity::findings(&map.sts))),
+            Err(e) => findings.push(aws_role::node::Finding {
+                level: aws_role::node::Level::Warn,
+                check: "node identity",
+                detail: format!("not tested: cannot start the async runtime: {e}"),
+            }),
+        }
+    }
     let _ = aws_role::output::stdout(&aws_role::node::render(&findings));
     ExitCode::from(aws_role::node::exit_code(&findings))
 }
@@ -325,10 +339,17 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             let _ = aws_role::output::stdout(&map.summary());
             // Where the calls go, as the SDK's endpoint rules resolve region, FIPS and
             // dual-stack (nothing is sent).
-            let resolved = tokio::runtime::Builder::new_current_thread()
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
                 .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(aws_role::sts::resolved_endpoint(&map.sts)));
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    aws_role::errln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let resolved = rt.block_on(aws_role::sts::resolved_endpoint(&map.sts));
             match resolved {
                 Ok(url) => aws_role::outln!("sts endpoint: {url}"),
                 Err(why) => {
@@ -342,6 +363,10 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+            // Which source the node's own credentials come from (its file is read, nothing
+            // is fetched): run as root, as the prolog is, to read a root-only file.
+            let source = rt.block_on(aws_role::identity::describe(&map.sts));
+            aws_role::outln!("{}", aws_role::identity::summary(&map.sts, &source));
             match account_finding(&map) {
                 Some(f) if f.level == aws_role::node::Level::Fail => {
                     aws_role::errln!("{}: {}", path.display(), f.detail);

@@ -67,8 +67,10 @@ struct RawMap {
 struct RawSts {
     region: Option<Str>,
     endpoint: Option<Str>,
+    node_identity: Option<Str>,
     credentials_file: Option<Str>,
     profile: Option<Str>,
+    imds_endpoint: Option<Str>,
     timeout: Option<Str>,
     max_attempts: Option<Spanned<i64>>,
     min_session: Option<Str>,
@@ -220,8 +222,10 @@ impl Checker<'_> {
         let mut sts = StsSettings {
             region: String::new(),
             endpoint: None,
+            identity: NodeIdentity::DefaultChain,
             credentials_file: None,
             profile: None,
+            imds_endpoint: None,
             timeout: DEFAULT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             min_session: STS_MIN_SESSION,
@@ -310,6 +314,19 @@ impl Checker<'_> {
             }
             sts.profile = Some(profile.into_inner());
         }
+        self.node_identity(&mut sts, raw.node_identity);
+        if let Some(url) = raw.imds_endpoint {
+            match imds_endpoint(url.get_ref()) {
+                Ok(()) => sts.imds_endpoint = Some(url.into_inner()),
+                Err(why) => self.at(
+                    url.span(),
+                    format!(
+                        "sts.imds_endpoint {} {why}: expected \"{IMDS_ENDPOINT}\", \"{IMDS_ENDPOINT_V6}\" or, for tests, an emulator on loopback such as \"http://127.0.0.1:8089\"",
+                        shown(url.get_ref())
+                    ),
+                ),
+            }
+        }
         if let Some(t) = raw.timeout {
             sts.timeout = self.duration("sts.timeout", &t, TIMEOUT_MIN, TIMEOUT_MAX);
         }
@@ -362,6 +379,53 @@ impl Checker<'_> {
             *out = *switch.get_ref();
         }
         sts
+    }
+
+    /// `node_identity`, and whether `credentials_file` and `profile` agree with it.
+    fn node_identity(&mut self, sts: &mut StsSettings, raw: Option<Str>) {
+        let file = sts.credentials_file.is_some();
+        let Some(raw) = raw else {
+            sts.identity = if file {
+                NodeIdentity::CredentialsFile
+            } else {
+                NodeIdentity::DefaultChain
+            };
+            return;
+        };
+        let Some(identity) = NodeIdentity::ALL
+            .into_iter()
+            .find(|i| i.name() == raw.get_ref())
+        else {
+            let names: Vec<_> = NodeIdentity::ALL.iter().map(|i| i.name()).collect();
+            self.at(
+                raw.span(),
+                format!(
+                    "sts.node_identity {} is not an identity source aws-role knows: expected one of {}",
+                    shown(raw.get_ref()),
+                    names.join(", ")
+                ),
+            );
+            return;
+        };
+        sts.identity = identity;
+        let problem = match identity {
+            NodeIdentity::CredentialsFile if !file => {
+                Some("needs sts.credentials_file, the file that holds the node's profile")
+            }
+            NodeIdentity::InstanceProfile if file || sts.profile.is_some() => Some(
+                "takes no sts.credentials_file or sts.profile: the instance's role comes from IMDS alone; drop them, or use node_identity = \"credentials-file\" with credential_source = Ec2InstanceMetadata in the profile",
+            ),
+            NodeIdentity::DefaultChain if file => Some(
+                "takes no sts.credentials_file: the default chain reads root's own files; drop it, or use node_identity = \"credentials-file\"",
+            ),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.at(
+                raw.span(),
+                format!("sts.node_identity = {} {problem}", shown(identity.name())),
+            );
+        }
     }
 
     /// `proxy` and `no_proxy`. A message never quotes the user name or password of a proxy URL.
@@ -731,6 +795,42 @@ pub(super) fn is_http_url(s: &str) -> bool {
             !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         None => false,
+    }
+}
+
+/// `Err(why)` unless `s` is `http://<IP address>[:port]` with no path: the instance-metadata
+/// service is plain HTTP on the node's own link (`169.254.169.254`, `fd00:ec2::254`), or a
+/// test's emulator on loopback; anywhere else its answer, the node's own credentials, would
+/// cross a network unencrypted.
+fn imds_endpoint(s: &str) -> Result<(), &'static str> {
+    let Some(authority) = s.strip_prefix("http://") else {
+        return Err("is not an http:// URL (the instance-metadata service speaks plain HTTP)");
+    };
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    let addr: std::net::IpAddr =
+        match authority.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.port() != 0 => a.ip(),
+            Ok(_) => return Err("has port 0"),
+            Err(_) => match authority
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(authority)
+                .parse()
+            {
+                Ok(ip) => ip,
+                Err(_) => return Err(
+                    "is not http:// and an IP address with an optional port, and nothing after it",
+                ),
+            },
+        };
+    let imds: [std::net::IpAddr; 2] = [
+        std::net::Ipv4Addr::new(169, 254, 169, 254).into(),
+        std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254).into(),
+    ];
+    if imds.contains(&addr) || addr.is_loopback() {
+        Ok(())
+    } else {
+        Err("is neither the instance-metadata service's address nor loopback")
     }
 }
 

@@ -123,9 +123,16 @@ pub struct StsSettings {
     pub region: String,
     /// An `http://` or `https://` URL; `None` = the regional STS endpoint.
     pub endpoint: Option<String>,
-    /// An absolute path; `None` = the default credential chain (environment, IMDS, ...).
+    /// `node_identity`: where the node's own credentials come from.
+    pub identity: NodeIdentity,
+    /// An absolute path (only with [`NodeIdentity::CredentialsFile`]): static keys, a
+    /// `credential_process`, or a `role_arn` with its `source_profile` or `credential_source`.
     pub credentials_file: Option<PathBuf>,
     pub profile: Option<String>,
+    /// `imds_endpoint`: the instance-metadata service, `http://<ip>[:port]`; `None` = AWS's
+    /// own addresses ([`IMDS_ENDPOINT`], and `http://[fd00:ec2::254]` for `--check-node`).
+    /// Tests set a loopback emulator here, so nothing probes the real link-local address.
+    pub imds_endpoint: Option<String>,
     /// The whole call's deadline, every attempt, retry and backoff included; 1 s to 120 s,
     /// default 8 s.
     pub timeout: Duration,
@@ -142,6 +149,65 @@ pub struct StsSettings {
     pub use_fips: bool,
     /// `use_dualstack`: the region's dual-stack (IPv4 and IPv6) endpoint, likewise.
     pub use_dualstack: bool,
+}
+
+/// The instance-metadata service's IPv4 address, as an endpoint URL.
+pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
+/// Its IPv6 address (Nitro instances with IPv6 enabled).
+pub const IMDS_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
+
+/// `[sts] node_identity`: where the node finds the credentials it calls STS with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeIdentity {
+    /// `credentials-file`: a profile of `credentials_file` (the default when it is set).
+    CredentialsFile,
+    /// `instance-profile`: the EC2 instance's role, from IMDSv2 at `imds_endpoint`.
+    InstanceProfile,
+    /// `default-chain`: the SDK's default chain, as root's environment and files give it
+    /// (the default without `credentials_file`).
+    DefaultChain,
+}
+
+impl NodeIdentity {
+    pub const ALL: [NodeIdentity; 3] = [
+        NodeIdentity::CredentialsFile,
+        NodeIdentity::InstanceProfile,
+        NodeIdentity::DefaultChain,
+    ];
+
+    /// Its name in the map.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeIdentity::CredentialsFile => "credentials-file",
+            NodeIdentity::InstanceProfile => "instance-profile",
+            NodeIdentity::DefaultChain => "default-chain",
+        }
+    }
+}
+
+impl StsSettings {
+    /// The instance-metadata endpoint the node's credentials and `--check-node` use.
+    pub fn imds(&self) -> &str {
+        self.imds_endpoint.as_deref().unwrap_or(IMDS_ENDPOINT)
+    }
+
+    /// The addresses `--check-node` probes for IMDS: `imds_endpoint`'s alone when the map
+    /// sets it (a test's emulator), else AWS's IPv4 and IPv6 addresses.
+    pub fn imds_addrs(&self) -> Vec<std::net::SocketAddr> {
+        let Some(url) = &self.imds_endpoint else {
+            return crate::node::IMDS.to_vec();
+        };
+        let authority = url.trim_start_matches("http://").trim_end_matches('/');
+        authority
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .or_else(|| {
+                let ip = authority.trim_start_matches('[').trim_end_matches(']');
+                ip.parse().ok().map(|ip| std::net::SocketAddr::new(ip, 80))
+            })
+            .into_iter()
+            .collect()
+    }
 }
 
 /// `[node]`: where things live on a compute node.
@@ -455,11 +521,20 @@ impl RoleMap {
             },
             |e| format!("endpoint {e}"),
         );
-        let creds = match (&self.sts.credentials_file, &self.sts.profile) {
-            (Some(file), Some(p)) => format!("{} (profile {p})", file.display()),
-            (Some(file), None) => file.display().to_string(),
-            (None, Some(p)) => format!("the default chain (profile {p})"),
-            (None, None) => "the default chain".to_string(),
+        let creds = match (
+            self.sts.identity,
+            &self.sts.credentials_file,
+            &self.sts.profile,
+        ) {
+            (NodeIdentity::CredentialsFile, Some(file), Some(p)) => {
+                format!("{} (profile {p})", file.display())
+            }
+            (NodeIdentity::CredentialsFile, Some(file), None) => file.display().to_string(),
+            (NodeIdentity::InstanceProfile, ..) => {
+                format!("the instance profile (IMDSv2 at {})", self.sts.imds())
+            }
+            (_, _, Some(p)) => format!("the default chain (profile {p})"),
+            (..) => "the default chain".to_string(),
         };
         writeln!(
             out,

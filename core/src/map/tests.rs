@@ -104,7 +104,9 @@ fn the_documented_example_parses_to_what_it_documents() {
 /// The example with its commented-out optional settings uncommented, and how many
 /// lines that changed.
 fn uncommented_example() -> (String, usize) {
-    const OPTIONAL: [&str; 14] = [
+    const OPTIONAL: [&str; 16] = [
+        "node_identity =",
+        "imds_endpoint =",
         "endpoint =",
         "use_fips =",
         "use_dualstack =",
@@ -1801,4 +1803,94 @@ fn fips_and_dualstack_are_switches_of_the_regional_endpoint() {
         &format!("{STS}use_fips = \"yes\"\n[roles.a]\n{ARN_A}"),
         &[(3, 12, "invalid type: string \"yes\", expected a boolean")],
     );
+}
+
+/// `node_identity` picks the source, or follows from `credentials_file`; a name it does not
+/// know, or a source that contradicts the other keys, is refused where it is written.
+#[test]
+fn node_identity_names_a_known_source_that_agrees_with_the_other_keys() {
+    let sts = "[sts]\nregion = \"us-east-1\"\n";
+    let m = parse(sts).unwrap();
+    assert_eq!(m.sts.identity, NodeIdentity::DefaultChain);
+    let m = parse(&format!("{sts}credentials_file = \"/etc/aws-role/node\"\n")).unwrap();
+    assert_eq!(m.sts.identity, NodeIdentity::CredentialsFile);
+    let m = parse(&format!(
+        "{sts}node_identity = \"instance-profile\"\nimds_endpoint = \"http://127.0.0.1:8089\"\n"
+    ))
+    .unwrap();
+    assert_eq!(m.sts.identity, NodeIdentity::InstanceProfile);
+    assert_eq!(m.sts.imds(), "http://127.0.0.1:8089");
+    assert_eq!(
+        m.sts.imds_addrs(),
+        ["127.0.0.1:8089".parse::<std::net::SocketAddr>().unwrap()]
+    );
+    assert!(m
+        .summary()
+        .contains("node credentials from the instance profile (IMDSv2 at http://127.0.0.1:8089)"));
+    let m = parse(sts).unwrap();
+    assert_eq!(m.sts.imds(), "http://169.254.169.254");
+    assert_eq!(m.sts.imds_addrs().len(), 2, "IPv4 and IPv6");
+
+    assert_problems(
+        &format!("{sts}node_identity = \"roles-anywhere\"\n"),
+        &[(
+            3,
+            17,
+            "sts.node_identity \"roles-anywhere\" is not an identity source aws-role knows: expected one of credentials-file, instance-profile, default-chain",
+        )],
+    );
+    assert_problems(
+        &format!("{sts}node_identity = \"credentials-file\"\n"),
+        &[(3, 17, "needs sts.credentials_file")],
+    );
+    assert_problems(
+        &format!("{sts}credentials_file = \"/etc/aws-role/node\"\nnode_identity = \"instance-profile\"\n"),
+        &[(4, 17, "takes no sts.credentials_file or sts.profile")],
+    );
+    assert_problems(
+        &format!(
+            "{sts}credentials_file = \"/etc/aws-role/node\"\nnode_identity = \"default-chain\"\n"
+        ),
+        &[(4, 17, "takes no sts.credentials_file")],
+    );
+}
+
+/// The instance-metadata endpoint is plain HTTP to an IP address: the service's own, or
+/// loopback for a test's emulator; nothing else, so the node's credentials never cross a
+/// network unencrypted.
+#[test]
+fn imds_endpoint_is_the_service_or_loopback() {
+    let sts = "[sts]\nregion = \"us-east-1\"\n";
+    for ok in [
+        "http://169.254.169.254",
+        "http://169.254.169.254/",
+        "http://[fd00:ec2::254]",
+        "http://127.0.0.1:8089",
+        "http://[::1]:8089",
+    ] {
+        let m = parse(&format!("{sts}imds_endpoint = \"{ok}\"\n"))
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(m.sts.imds_addrs().len(), 1, "{ok}");
+    }
+    for (bad, why) in [
+        ("https://169.254.169.254", "is not an http:// URL"),
+        (
+            "http://imds.example.com",
+            "is not http:// and an IP address",
+        ),
+        (
+            "http://10.0.0.5",
+            "is neither the instance-metadata service's address nor loopback",
+        ),
+        ("http://127.0.0.1:0", "has port 0"),
+        (
+            "http://127.0.0.1:8089/latest",
+            "is not http:// and an IP address",
+        ),
+    ] {
+        assert_problems(
+            &format!("{sts}imds_endpoint = \"{bad}\"\n"),
+            &[(3, 17, &format!("sts.imds_endpoint \"{bad}\" {why}"))],
+        );
+    }
 }

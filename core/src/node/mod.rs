@@ -41,7 +41,8 @@ pub const PLUGIN_EPILOG: &str = "/usr/libexec/aws-role/aws-role-epilog";
 /// The plugin's file name, as a plugstack line names it.
 pub const PLUGIN_SO: &str = "aws_role.so";
 
-/// The instance metadata service, IPv4 and IPv6 (Nitro instances with IPv6 enabled).
+/// The instance metadata service, IPv4 and IPv6 (Nitro instances with IPv6 enabled), as
+/// `--check-node` probes it unless the map's `[sts] imds_endpoint` names another address.
 pub const IMDS: [SocketAddr; 2] = [
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)), 80),
     SocketAddr::new(
@@ -205,16 +206,17 @@ pub fn check(opts: &Options) -> Vec<Finding> {
 /// root's (information). Otherwise: this user's reach, since it is itself unprivileged.
 fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
     let intended = map.is_some_and(|m| m.node.jobs_may_reach_imds);
+    let addrs = map.map_or_else(|| IMDS.to_vec(), |m| m.sts.imds_addrs());
     let pair =
         |results: Vec<Result<Reach, ProbeError>>| -> Vec<(SocketAddr, Result<Reach, ProbeError>)> {
-            IMDS.iter().copied().zip(results).collect()
+            addrs.iter().copied().zip(results).collect()
         };
     let me = nix::unistd::geteuid();
     if !me.is_root() {
         let who = format!("uid {me} (this user)");
         return vec![imds_user_finding(
             &who,
-            &pair(probe_connect(&IMDS, None, IMDS_TIMEOUT)),
+            &pair(probe_connect(&addrs, None, IMDS_TIMEOUT)),
             intended,
         )];
     }
@@ -223,7 +225,7 @@ fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
             let who = format!("user nobody (uid {})", u.uid);
             imds_user_finding(
                 &who,
-                &pair(probe_connect(&IMDS, Some((u.uid, u.gid)), IMDS_TIMEOUT)),
+                &pair(probe_connect(&addrs, Some((u.uid, u.gid)), IMDS_TIMEOUT)),
                 intended,
             )
         }
@@ -239,7 +241,7 @@ fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
         ),
     };
     let root = imds_root_finding(
-        &pair(probe_connect(&IMDS, None, IMDS_TIMEOUT)),
+        &pair(probe_connect(&addrs, None, IMDS_TIMEOUT)),
         map.and_then(|m| m.sts.credentials_file.as_deref()),
     );
     vec![user, root]
