@@ -139,7 +139,7 @@ pub enum Unusable {
 ///
 /// The SDK's XML reader takes the text of an element that never closes: an answer cut
 /// inside `<AccessKeyId>` (or any element that comes last) would give a truncated key and
-/// otherwise plausible credentials. A whole AssumeRole answer ends with its closing tag.
+/// otherwise plausible credentials. A whole answer ends with its root's closing tag.
 #[derive(Debug)]
 struct WholeAnswer;
 
@@ -163,8 +163,9 @@ impl Intercept for WholeAnswer {
         if ctx.output_or_error().is_err() {
             return Ok(());
         }
-        let body = ctx.response().body().bytes().unwrap_or_default();
-        if body.trim_ascii_end().ends_with(b"</AssumeRoleResponse>") {
+        let body = ctx.response().body().bytes().unwrap_or_default().trim_ascii_end();
+        // The two operations aws-role calls.
+        if body.ends_with(b"</AssumeRoleResponse>") || body.ends_with(b"</GetCallerIdentityResponse>") {
             Ok(())
         } else {
             Err(Box::new(CutAnswer))

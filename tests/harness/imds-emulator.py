@@ -44,9 +44,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def answer(self, status, body, ctype="text/plain"):
+    def answer(self, status, body, ctype="text/plain", headers=()):
         data = body.encode()
         self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -56,7 +58,12 @@ class Handler(BaseHTTPRequestHandler):
         log(self.server.log_path, f"PUT {self.path}")
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/latest/api/token":
-            return self.answer(200, "AQAEAnodeImdsToken==")
+            # As the real service: the TTL is required, and echoed back with the token.
+            ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+            if not ttl or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                return self.answer(400, "missing or invalid token TTL")
+            return self.answer(200, "AQAEAnodeImdsToken==",
+                               headers=[("X-aws-ec2-metadata-token-ttl-seconds", ttl)])
         self.answer(404, "not found")
 
     def do_GET(self):

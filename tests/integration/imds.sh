@@ -41,15 +41,20 @@ in_ns ip addr add 169.254.169.254/32 dev lo
 V6=0
 if in_ns ip -6 addr add fd00:ec2::254/128 dev lo nodad 2>/dev/null; then V6=1; fi
 
-mkdir -p "$WORK/www/latest/meta-data"
-echo i-0123456789abcdef0 >"$WORK/www/latest/meta-data/instance-id"
-serve() {
-  # Not through in_ns: a function run with & is a subshell, and $! would be its pid.
-  ip netns exec "$NS" /usr/bin/python3 -m http.server --bind "$1" --directory "$WORK/www" 80 >"$WORK/http-$2.log" 2>&1 &
-  SERVERS+=($!)
-}
-serve 169.254.169.254 v4
-[ "$V6" = 1 ] && serve fd00:ec2::254 v6
+# The stand-in IMDS hands out an instance role over IMDSv2 (its log shows the token PUT);
+# moto on the namespace's own loopback is the STS that --check-node asks who the node is.
+binds=(--bind 169.254.169.254)
+[ "$V6" = 1 ] && binds+=(--bind fd00:ec2::254)
+ip netns exec "$NS" /usr/bin/python3 "$REPO/tests/harness/imds-emulator.py" "${binds[@]}" --log "$WORK/imds.log" 2>"$WORK/imds.err" &
+SERVERS+=($!)
+ip netns exec "$NS" "$VENV/bin/moto_server" -H 127.0.0.1 -p 5072 >"$WORK/moto.log" 2>&1 &
+SERVERS+=($!)
+for _ in $(seq 100); do
+  in_ns curl -sf -o /dev/null http://127.0.0.1:5072/moto-api/ &&
+    in_ns curl -sf -o /dev/null http://169.254.169.254/latest/meta-data/placement/region && break
+  sleep 0.1
+done
+: >"$WORK/imds.log"
 
 NOBODY_UID=$(id -u nobody)
 # get URL [AS_UID]: prints "<curl exit status> <milliseconds>". A hang shows as >= 5000 ms.
@@ -77,6 +82,8 @@ mkdir -p "$WORK/slurm/plugstack.conf.d"
 cat >"$WORK/map.toml" <<TOML
 [sts]
 region = "us-east-1"
+endpoint = "http://127.0.0.1:5072"
+node_identity = "instance-profile"
 
 [node]
 base_dir = "$WORK/base"
@@ -143,6 +150,15 @@ check_contains "... as the map says is intended" \
 sed -i '/^jobs_may_reach_imds = true$/d' "$WORK/map.toml"
 check_node
 check_contains "before: root's reach is information" "INFO  IMDS from root: 169.254.169.254:80 connected" "$OUT"
+check_contains "--check-node: the instance profile works (a real GetCallerIdentity)" \
+  "OK    node identity: the instance profile, over IMDSv2 at http://169.254.169.254: works, STS says this node is arn:aws:" "$OUT"
+check_contains "... and the 1-h cap of role chaining is said" "INFO  role chaining: the node is a role's session" "$OUT"
+check_eq "IMDSv2: the token was asked for first" "PUT /latest/api/token" "$(grep -m1 -E '^(PUT|GET) ' "$WORK/imds.log")"
+check_contains "... then the role name and its credentials" \
+  "GET /latest/meta-data/iam/security-credentials/aws-role-test-node-role" "$(cat "$WORK/imds.log")"
+out=$(cd / && in_ns "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" 2>&1)
+check_contains "--check-config names the source and the cap" \
+  "node identity: the instance profile, over IMDSv2 at http://169.254.169.254; that is role chaining, so STS gives each job a session of at most 1 h" "$out"
 printf '#   %s\n' "${OUT//$'\n'/$'\n'#   }"
 
 # locked_down BACKEND: the checks that hold whichever backend installed the rule.
