@@ -153,7 +153,7 @@ check_contains "before: root's reach is information" "INFO  IMDS from root: 169.
 check_contains "--check-node: the instance profile works (a real GetCallerIdentity)" \
   "OK    node identity: the instance profile, over IMDSv2 at http://169.254.169.254: works, STS says this node is arn:aws:" "$OUT"
 check_contains "... and the 1-h cap of role chaining is said" "INFO  role chaining: the node is a role's session" "$OUT"
-check_eq "IMDSv2: the token was asked for first" "PUT /latest/api/token" "$(grep -m1 -E '^(PUT|GET) ' "$WORK/imds.log")"
+check_eq "IMDSv2: the token was asked for first" "PUT /latest/api/token" "$(grep -m1 -E '^(PUT /latest/api/token|GET /latest/meta-data/iam)' "$WORK/imds.log")"
 check_contains "... then the role name and its credentials" \
   "GET /latest/meta-data/iam/security-credentials/aws-role-test-node-role" "$(cat "$WORK/imds.log")"
 out=$(cd / && in_ns "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" 2>&1)
