@@ -240,6 +240,8 @@ map_head() {
 region = "us-east-1"
 endpoint = "$1"
 credentials_file = "${5:-$WORK/node-credentials}"
+# Nothing listens here: --check-node probes this, never the real 169.254.169.254.
+imds_endpoint = "http://127.0.0.1:9"
 timeout = "$2"
 max_attempts = $3
 ${4:-}

@@ -163,9 +163,16 @@ impl Intercept for WholeAnswer {
         if ctx.output_or_error().is_err() {
             return Ok(());
         }
-        let body = ctx.response().body().bytes().unwrap_or_default().trim_ascii_end();
+        let body = ctx
+            .response()
+            .body()
+            .bytes()
+            .unwrap_or_default()
+            .trim_ascii_end();
         // The two operations aws-role calls.
-        if body.ends_with(b"</AssumeRoleResponse>") || body.ends_with(b"</GetCallerIdentityResponse>") {
+        if body.ends_with(b"</AssumeRoleResponse>")
+            || body.ends_with(b"</GetCallerIdentityResponse>")
+        {
             Ok(())
         } else {
             Err(Box::new(CutAnswer))

@@ -49,6 +49,8 @@ cmd_write() {
 region = "us-east-1"
 endpoint = "$endpoint"
 credentials_file = "/etc/aws-role/node-credentials"
+# Nothing listens here: --check-node probes this, never the real 169.254.169.254.
+imds_endpoint = "http://127.0.0.1:9"
 timeout = "5s"
 $sts_extra
 

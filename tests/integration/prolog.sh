@@ -212,6 +212,69 @@ check_contains "--check-node: node keys readable by the group FAIL" "FAIL  node 
 check_eq "... and it exits 2" 2 "$rc"
 chmod 0600 "$WORK/node-credentials"
 
+
+# --- the node's identity from a credential_process, and from a broker role ---------------
+# A helper that prints a session (as IAM Roles Anywhere's aws_signing_helper does): the job
+# gets its role, and its session is capped at 1 h (role chaining) although demo allows 2 h.
+mkdir -p "$WORK/node"
+cat >"$WORK/node/helper" <<'SH'
+#!/bin/sh
+case "$1" in
+  hang) exec sleep 60 ;;
+  fail) echo "no certificate at /etc/pki/node.pem" >&2; exit 3 ;;
+esac
+printf '{"Version": 1, "AccessKeyId": "ASIANODEPROCESS00000", "SecretAccessKey": "nodesecret", "SessionToken": "node-token", "Expiration": "%s"}\n' "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+SH
+chmod 0700 "$WORK/node/helper"
+node_map() { # node_map NAME PROFILE-FILE-TEXT
+  printf '%s' "$2" >"$WORK/node/$1.ini"
+  chmod 0600 "$WORK/node/$1.ini"
+  write_map "$WORK/node/$1.toml" "$STS" 3s 1
+  sed -i "s#^credentials_file = .*#credentials_file = \"$WORK/node/$1.ini\"#" "$WORK/node/$1.toml"
+}
+node_map process "[default]
+credential_process = $WORK/node/helper ok
+"
+out=$("$BIN/aws-role-prolog" --check-node --config "$WORK/node/process.toml" --base-dir "$BASE" 2>&1)
+check_contains "--check-node: credential_process works" "OK    node identity: credential_process $WORK/node/helper of profile default in $WORK/node/process.ini: works, STS says this node is arn:aws:" "$out"
+out=$("$BIN/aws-role-prolog" --check-config "$WORK/node/process.toml" 2>&1)
+check_contains "--check-config: credential_process named, the cap explained" "node identity: credential_process $WORK/node/helper of profile default in $WORK/node/process.ini; if it gives a role's session (IAM Roles Anywhere does)" "$out"
+prolog 910050 demo debug "$WORK/node/process.toml"
+check_eq "credential_process: the prolog exits 0" 0 "$RC"
+left=$("$VENV/bin/python3" -c 'import json,sys,datetime as d; e=d.datetime.fromisoformat(json.load(open(sys.argv[1]))["Expiration"].replace("Z","+00:00")); print(int((e-d.datetime.now(d.timezone.utc)).total_seconds()))' "$BASE/910050/credentials.json" 2>&1)
+check "credential_process: the job's session is capped at 1 h ($left s left; demo allows 2 h)" test "$left" -le 3600 -a "$left" -gt 3000
+epilog 910050 "$WORK/node/process.toml"
+J=910060
+for how in fail hang; do
+  J=$((J + 1))
+  node_map "$how" "[default]
+credential_process = $WORK/node/helper $how
+"
+  t0=$(date +%s)
+  prolog "$J" demo debug "$WORK/node/$how.toml"
+  took=$(($(date +%s) - t0))
+  check "credential_process that ${how}s: the prolog gives up within the 3-s deadline (${took} s)" test "$took" -le 6
+done
+expect_failure 910061 "STS was not called: this node's own AWS credentials are unusable: profile default of $WORK/node/fail.ini: " "credential_process that fails"
+check_contains "... with what the helper said" "no certificate at /etc/pki/node.pem" "$(cat "$BASE/910061/failure.json")"
+expect_failure 910062 "they did not come within 3s (sts.timeout); the source is profile default of $WORK/node/hang.ini" "credential_process that hangs"
+epilog 910061 "$WORK/node/fail.toml"
+epilog 910062 "$WORK/node/hang.toml"
+node_map broker "[default]
+role_arn = arn:aws:iam::123456789012:role/hpc-broker
+source_profile = keys
+endpoint_url = $STS
+[keys]
+aws_access_key_id = AKIDNODE000000000000
+aws_secret_access_key = nodesecret
+"
+out=$("$BIN/aws-role-prolog" --check-node --config "$WORK/node/broker.toml" --base-dir "$BASE" 2>&1)
+check_contains "--check-node: a broker role works, through its source profile" "OK    node identity: role_arn arn:aws:iam::123456789012:role/hpc-broker of profile default, from static keys (aws_access_key_id) of profile keys in $WORK/node/broker.ini: works, STS says this node is arn:aws:sts::123456789012:assumed-role/hpc-broker/" "$out"
+check_contains "... and the 1-h cap is said" "INFO  role chaining:" "$out"
+out=$("$BIN/aws-role-prolog" --check-config "$WORK/node/broker.toml" 2>&1)
+check_contains "--check-config: the broker role and its 1-h cap" "that is role chaining, so STS gives each job a session of at most 1 h" "$out"
+printf '#   %s\n' "${out//$'\n'/$'\n'#   }" | grep "node identity"
+
 # Plain http to another host is refused where the map is read, with its position.
 write_map "$WORK/remote-http.toml" "http://10.11.12.13:5000"
 out=$("$BIN/aws-role-prolog" --check-config "$WORK/remote-http.toml" 2>&1); rc=$?
