@@ -523,18 +523,7 @@ pub async fn assume_role(
     for k in &req.transitive_tag_keys {
         call = call.transitive_tag_keys(k);
     }
-    // Belt and braces: the SDK's operation timeout should fire first.
-    let hard = client.left + Duration::from_secs(1);
-    let out = match tokio::time::timeout(hard, call.send()).await {
-        Err(_) => Err(StsError::Deadline(settings.timeout)),
-        Ok(r) => r.map_err(|e| classify(e, settings.timeout)),
-    };
-    // The deadline ran out between attempts: the last attempt's own failure is the reason.
-    let out = match out {
-        Err(StsError::Deadline(d)) => Err(last.take().unwrap_or(StsError::Deadline(d))),
-        other => other,
-    }
-    .map_err(|e| through_proxy(settings, &target, e))?;
+    let out = bounded(settings, &target, &client, &last, call.send()).await?;
     let c = out
         .credentials
         .ok_or(StsError::Malformed(Unusable::Incomplete("Credentials")))?;
@@ -549,17 +538,35 @@ pub async fn caller_identity(settings: &StsSettings) -> Result<String, StsError>
     let client = client(settings, last.clone())
         .await
         .map_err(|e| through_proxy(settings, &target, e))?;
+    let call = client.sts.get_caller_identity().send();
+    let out = bounded(settings, &target, &client, &last, call).await?;
+    Ok(out.arn.unwrap_or_default())
+}
+
+/// A call's outcome within what is left of the deadline, as an [`StsError`] that names the
+/// last attempt's own failure and the proxy on the way.
+async fn bounded<T, E>(
+    settings: &StsSettings,
+    target: &str,
+    client: &Client,
+    last: &LastAttempt,
+    call: impl std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, StsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    // Belt and braces: the SDK's operation timeout should fire first.
     let hard = client.left + Duration::from_secs(1);
-    let out = match tokio::time::timeout(hard, client.sts.get_caller_identity().send()).await {
+    let out = match tokio::time::timeout(hard, call).await {
         Err(_) => Err(StsError::Deadline(settings.timeout)),
         Ok(r) => r.map_err(|e| classify(e, settings.timeout)),
     };
-    let out = match out {
+    // The deadline ran out between attempts: the last attempt's own failure is the reason.
+    match out {
         Err(StsError::Deadline(d)) => Err(last.take().unwrap_or(StsError::Deadline(d))),
         other => other,
     }
-    .map_err(|e| through_proxy(settings, &target, e))?;
-    Ok(out.arn.unwrap_or_default())
+    .map_err(|e| through_proxy(settings, target, e))
 }
 
 /// `e`, named with the proxy the call went through when the failure can be the proxy's
