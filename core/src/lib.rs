@@ -26,7 +26,9 @@
 //!   bundle file for `https://` (feature `sts`).
 //! - [`partition`]: AWS partitions, which one a region is in (ARNs must agree).
 //! - [`proxy`]: the HTTP(S) proxy the node's STS calls go through (`[sts] proxy`).
-//! - [`sts`]: AssumeRole against STS with retries under a hard deadline (feature `sts`).
+//! - [`sts`]: AssumeRole against STS with retries under a hard deadline, signed with the
+//!   node's own identity (`sts::identity`: credentials file, instance profile, default chain;
+//!   feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
 //! - [`provision`]: the prolog's work end to end (feature `sts`).
 //! - [`refresh`]: when a long job's credentials are replaced, and the replacing (feature `sts`).
@@ -43,8 +45,6 @@ pub mod ca;
 pub mod creds;
 pub mod delivery;
 pub mod endpoint;
-#[cfg(feature = "sts")]
-pub mod identity;
 pub mod job;
 #[cfg(any(feature = "sts", feature = "endpoint"))]
 pub mod logging;

@@ -2,7 +2,7 @@
 //!
 //! STS in one partition cannot assume a role of another, so the map's region and every ARN
 //! in it must agree. The table follows the partitions of the SDK's endpoint rules (the
-//! `regionRegex` of each); a test in `sts.rs` checks every entry against the SDK's own
+//! `regionRegex` of each); a test in `sts/mod.rs` checks every entry against the SDK's own
 //! resolver, so the two cannot drift apart unnoticed.
 
 /// Every partition aws-role knows, with a region of each (for messages and tests).

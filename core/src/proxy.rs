@@ -15,7 +15,7 @@
 //!
 //! The instance-metadata service is link-local and never behind a proxy: its addresses are
 //! always bypassed ([`IMDS_HOSTS`]), and the default chain's metadata client has an HTTP
-//! client without a proxy (`sts.rs`).
+//! client without a proxy (`sts/identity.rs`).
 
 use std::fmt;
 

@@ -306,7 +306,7 @@ fn check_node(args: &Args) -> ExitCode {
             .enable_all()
             .build()
         {
-            Ok(rt) => findings.extend(rt.block_on(aws_role::identity::findings(&map.sts))),
+            Ok(rt) => findings.extend(rt.block_on(aws_role::sts::identity::findings(&map.sts))),
             Err(e) => findings.push(aws_role::node::Finding {
                 level: aws_role::node::Level::Warn,
                 check: "node identity",
@@ -365,8 +365,8 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             }
             // Which source the node's own credentials come from (its file is read, nothing
             // is fetched): run as root, as the prolog is, to read a root-only file.
-            let source = rt.block_on(aws_role::identity::describe(&map.sts));
-            aws_role::outln!("{}", aws_role::identity::summary(&map.sts, &source));
+            let source = rt.block_on(aws_role::sts::identity::describe(&map.sts));
+            aws_role::outln!("{}", aws_role::sts::identity::summary(&map.sts, &source));
             match account_finding(&map) {
                 Some(f) if f.level == aws_role::node::Level::Fail => {
                     aws_role::errln!("{}: {}", path.display(), f.detail);

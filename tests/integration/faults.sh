@@ -5,7 +5,7 @@
 # against a hung STS. For every fault, one block, and the same five promises:
 #   1. the prolog exits 0 (a failing Prolog drains the node) within its deadline: the map's
 #      [sts] timeout covers every attempt, retry and backoff, so the bound is that timeout
-#      plus 2 s (process start, the map, the files; sts.rs adds a 1-s hard stop);
+#      plus 2 s (process start, the map, the files; sts/mod.rs adds a 1-s hard stop);
 #   2. either the job's credentials work (the AWS CLI as the job's user gets the role
 #      session) or failure.json says in plain words what went wrong;
 #   3. the job directory holds exactly the expected files: no credentials, config or

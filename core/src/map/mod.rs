@@ -155,6 +155,18 @@ pub struct StsSettings {
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
 /// Its IPv6 address (Nitro instances with IPv6 enabled).
 pub const IMDS_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
+/// The instance metadata service, IPv4 and IPv6 (Nitro instances with IPv6 enabled), as
+/// `--check-node` probes it unless `imds_endpoint` names another address.
+pub const IMDS_ADDRS: [std::net::SocketAddr; 2] = [
+    std::net::SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 169, 254)),
+        80,
+    ),
+    std::net::SocketAddr::new(
+        std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+        80,
+    ),
+];
 
 /// `[sts] node_identity`: where the node finds the credentials it calls STS with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +207,7 @@ impl StsSettings {
     /// sets it (a test's emulator), else AWS's IPv4 and IPv6 addresses.
     pub fn imds_addrs(&self) -> Vec<std::net::SocketAddr> {
         let Some(url) = &self.imds_endpoint else {
-            return crate::node::IMDS.to_vec();
+            return IMDS_ADDRS.to_vec();
         };
         let authority = url.trim_start_matches("http://").trim_end_matches('/');
         authority

@@ -12,7 +12,7 @@
 //! settings imply); this file holds the findings and [`check`], which runs them all.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 
-use crate::map::{MapError, RoleMap};
+use crate::map::{MapError, RoleMap, IMDS_ADDRS};
 use crate::perms::writers;
 mod files;
 mod imds;
@@ -41,15 +41,6 @@ pub const PLUGIN_EPILOG: &str = "/usr/libexec/aws-role/aws-role-epilog";
 /// The plugin's file name, as a plugstack line names it.
 pub const PLUGIN_SO: &str = "aws_role.so";
 
-/// The instance metadata service, IPv4 and IPv6 (Nitro instances with IPv6 enabled), as
-/// `--check-node` probes it unless the map's `[sts] imds_endpoint` names another address.
-pub const IMDS: [SocketAddr; 2] = [
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)), 80),
-    SocketAddr::new(
-        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
-        80,
-    ),
-];
 /// How long a connection to IMDS may take before it counts as not reachable. IMDS answers
 /// in about a millisecond; a firewall that drops instead of rejecting costs this long.
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -206,7 +197,7 @@ pub fn check(opts: &Options) -> Vec<Finding> {
 /// root's (information). Otherwise: this user's reach, since it is itself unprivileged.
 fn imds_findings(map: Option<&RoleMap>) -> Vec<Finding> {
     let intended = map.is_some_and(|m| m.node.jobs_may_reach_imds);
-    let addrs = map.map_or_else(|| IMDS.to_vec(), |m| m.sts.imds_addrs());
+    let addrs = map.map_or_else(|| IMDS_ADDRS.to_vec(), |m| m.sts.imds_addrs());
     let pair =
         |results: Vec<Result<Reach, ProbeError>>| -> Vec<(SocketAddr, Result<Reach, ProbeError>)> {
             addrs.iter().copied().zip(results).collect()

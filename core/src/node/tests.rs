@@ -356,7 +356,7 @@ fn the_binaries_checked_are_those_that_run() {
 }
 
 fn imds(results: [Result<Reach, ProbeError>; 2]) -> Vec<(SocketAddr, Result<Reach, ProbeError>)> {
-    IMDS.iter().copied().zip(results).collect()
+    IMDS_ADDRS.iter().copied().zip(results).collect()
 }
 
 #[test]

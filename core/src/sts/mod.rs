@@ -8,6 +8,9 @@
 //! not retried. When the deadline ends the retries, the error is the last attempt's own
 //! failure (throttled, refused), not a bare "timeout". AWS's own limits are checked here before the call, because the test STS
 //! (and the SDK) check almost nothing.
+//!
+//! [`identity`] is where the node's own credentials come from, the ones that sign these
+//! calls.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -34,11 +37,13 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use crate::ca;
 use crate::creds::{rfc3339, Credentials, CredsError, Secret};
 // STS's limits are the map's: it checks them when it is loaded.
-use crate::identity::ROLE_CHAIN_MAX;
 use crate::map::{StsSettings, POLICY_ARNS_MAX, POLICY_MAX, TAGS_MAX};
 use crate::proxy::ProxySetting;
 use crate::session;
 use crate::walltime::MAX_SESSION;
+use identity::ROLE_CHAIN_MAX;
+
+pub mod identity;
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]
@@ -387,7 +392,7 @@ async fn client(settings: &StsSettings, last: LastAttempt) -> Result<Client, Sts
     // credential_process, an IMDS that drops packets) is named as such, and what is left
     // of the deadline is the call's.
     let started = std::time::Instant::now();
-    let node = crate::identity::credentials(settings, http.clone(), settings.timeout).await?;
+    let node = identity::credentials(settings, http.clone(), settings.timeout).await?;
     let left = settings
         .timeout
         .saturating_sub(started.elapsed())

@@ -22,10 +22,10 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_sts::config::{Region, SharedHttpClient};
 use aws_types::os_shim_internal::{Env, Fs};
 
+use super::StsError;
 use crate::map::{NodeIdentity, StsSettings, IMDS_ENDPOINT};
 use crate::node::{Finding, Level};
 use crate::proxy::ProxySetting;
-use crate::sts::StsError;
 
 /// STS allows a session of at most one hour to credentials that are themselves a role's
 /// session ("role chaining"): an instance profile's, a `role_arn` profile's, IAM Roles
@@ -227,7 +227,7 @@ pub async fn findings(sts: &StsSettings) -> Vec<Finding> {
         (Some(f), NodeIdentity::CredentialsFile) => format!(" in {}", f.display()),
         _ => String::new(),
     };
-    let arn = match crate::sts::caller_identity(sts).await {
+    let arn = match super::caller_identity(sts).await {
         Ok(arn) => arn,
         Err(e) => return vec![line(Level::Fail, format!("{source}{place}: {e}"))],
     };
@@ -268,7 +268,7 @@ pub(crate) async fn credentials(
         Ok(Err(e)) => Err(format!(
             "{}: {}",
             what(sts),
-            crate::text::one_line(&crate::sts::chain(&e), 400)
+            crate::text::one_line(&super::chain(&e), 400)
         )),
         Ok(Ok(c)) => Ok(c),
     };
@@ -344,7 +344,7 @@ async fn provider(
     sts: &StsSettings,
     http: SharedHttpClient,
 ) -> Result<SharedCredentialsProvider, StsError> {
-    let direct = ProviderConfig::without_region().with_http_client(crate::sts::http_client(
+    let direct = ProviderConfig::without_region().with_http_client(super::http_client(
         crate::ca::trust_for(Some(IMDS_ENDPOINT)),
         &ProxySetting::Direct,
     )?);
@@ -383,7 +383,7 @@ async fn provider(
             // emulator's client has no CA certificates to trust.
             let conf = match sts.endpoint.as_deref() {
                 Some(e) if crate::ca::is_plain_http(e) => {
-                    conf.with_http_client(crate::sts::http_client(crate::ca::system(), &sts.proxy)?)
+                    conf.with_http_client(super::http_client(crate::ca::system(), &sts.proxy)?)
                 }
                 _ => conf,
             };
