@@ -55,7 +55,7 @@ pub fn request(map: &RoleMap, job: &Job, role: &Role, now: SystemTime) -> Assume
         tags: role
             .tags
             .iter()
-            .map(|(k, v)| (k.clone(), v.render_value(job, is_tag_char, 256)))
+            .map(|(k, v)| (k.clone(), v.render_value(job, is_tag_char)))
             .collect(),
         policy: role.session_policy.clone(),
         external_id: role.external_id.clone(),
@@ -431,7 +431,7 @@ tags = { "slurm:job" = "{job_id}", "slurm:partition" = "{partition}" }
         // A one-letter user: `{user}` alone would be a SourceIdentity STS refuses.
         j.user = "x".into();
         let r = request(&map, &j, &map.roles["long"], now);
-        assert_eq!(r.source_identity.as_deref(), Some("x_"));
+        assert_eq!(r.source_identity.as_deref(), Some("x="));
         r.validate(walltime::MIN_SESSION).unwrap();
     }
 

@@ -133,35 +133,33 @@ impl Template {
         Template::parse_with(template, allowed)
     }
 
-    /// Renders a value template: characters `allowed` refuses become `-`, and the result is
-    /// cut to at most `max` characters.
-    pub fn render_value(&self, job: &Job, allowed: fn(char) -> bool, max: usize) -> String {
+    /// Renders a value template (a SourceIdentity or a session tag value): each value is
+    /// [`escape`]d, so two different users (or accounts, partitions) never render the same
+    /// value, and nothing is cut: IAM policies decide on these values, and a cut one could
+    /// be another user's. A value STS finds too long is refused by
+    /// [`crate::sts::AssumeRequest::validate`] (feature `sts`), naming the template to shorten.
+    pub fn render_value(&self, job: &Job, allowed: fn(char) -> bool) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field(f) => {
-                    out.extend(
-                        f.value(job)
-                            .chars()
-                            .map(|c| if allowed(c) { c } else { '-' }),
-                    )
-                }
+                Piece::Field(f) => out.push_str(&escape(&f.value(job), allowed)),
             }
         }
-        out.chars().take(max).collect()
+        out
     }
 
-    /// Renders a SourceIdentity: [`Template::render_value`] with STS's characters, cut to
-    /// 64, then padded with `_` to STS's minimum of 2 characters, as [`Template::render`]
-    /// pads session names. A template may render shorter than its literal text promises
-    /// (`{user}` for a one-letter user, `{account}` for a job without one), and STS refuses
-    /// a SourceIdentity under 2 characters: the job would lose its role.
+    /// Renders a SourceIdentity: [`Template::render_value`] with STS's characters, padded
+    /// with `=` to STS's minimum of 2 characters. A template may render shorter than its
+    /// literal text promises (`{user}` for a one-letter user, `{account}` for a job
+    /// without one), and STS refuses a SourceIdentity under 2 characters: the job would
+    /// lose its role. A lone `=` at the end is no escape, so padding keeps values apart
+    /// (`x` gives `x=`, `x_` stays `x_`).
     pub fn render_source_identity(&self, job: &Job) -> String {
-        let mut id = self.render_value(job, is_sts_char, MAX_LEN);
+        let mut id = self.render_value(job, is_sts_char);
         // Only ASCII survives is_sts_char, so bytes are characters.
         while id.len() < MIN_LEN {
-            id.push('_');
+            id.push('=');
         }
         id
     }
@@ -264,12 +262,36 @@ impl fmt::Display for Template {
     }
 }
 
-/// Replaces every character STS would refuse with `-`.
+/// Replaces every character STS would refuse with `-`: for session names, which hold the
+/// job id and so never need to tell two users apart (and which people read in CloudTrail).
 pub fn sanitize(value: &str) -> String {
     value
         .chars()
         .map(|c| if is_sts_char(c) { c } else { '-' })
         .collect()
+}
+
+/// A value (a user or group name as NSS gives it, an account, a partition) made of
+/// characters `allowed` accepts, one to one: every other character, and `=` itself,
+/// becomes `=` and two upper-case hex digits per UTF-8 byte (`EXAMPLE\alice` gives
+/// `EXAMPLE=5Calice`, `domain users` as a SourceIdentity `domain=20users`). `=` is in
+/// both of STS's character sets, and since it only ever starts an escape, different
+/// values give different results: an IAM condition on `sts:SourceIdentity` or a
+/// principal tag cannot be met by another user whose name differs only where STS is
+/// strict. Names of the plain characters (`alice`, `alice@example.com`) are unchanged.
+pub fn escape(value: &str, allowed: fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if allowed(c) && c != '=' {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("={b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// Whether `c` is allowed in a session tag key or value: `[\p{L}\p{Z}\p{N}_.:/=+\-@]`.
@@ -379,20 +401,77 @@ mod tests {
         let mut j = job("7");
         j.user = "x".into();
         let user = Template::parse_value("{user}", is_sts_char).unwrap();
-        assert_eq!(user.render_source_identity(&j), "x_");
+        assert_eq!(user.render_source_identity(&j), "x=");
         let account = Template::parse_value("{account}", is_sts_char).unwrap();
-        assert_eq!(account.render_source_identity(&j), "__");
+        assert_eq!(account.render_source_identity(&j), "==");
+        j.user = "x_".into();
+        assert_eq!(
+            user.render_source_identity(&j),
+            "x_",
+            "padding is no character a name has"
+        );
         j.user = "alice".into();
         assert_eq!(user.render_source_identity(&j), "alice");
-        j.user = "ü".repeat(100);
-        let long = user.render_source_identity(&j);
-        assert_eq!(long, "-".repeat(MAX_LEN));
         for id in [
             user.render_source_identity(&j),
             account.render_source_identity(&j),
         ] {
             assert!(is_valid_name(&id), "{id:?}");
         }
+    }
+
+    /// Directory-service names (SSSD, winbind) as NSS gives them: plain ones stay as they
+    /// are, the others are escaped one to one, so names that differ only where STS is
+    /// strict never meet in a SourceIdentity or a tag; too long is left long (the
+    /// request's check refuses it) rather than cut into another user's.
+    #[test]
+    fn directory_names_are_escaped_one_to_one_and_never_cut() {
+        let si = Template::parse_value("{user}", is_sts_char).unwrap();
+        let tag = Template::parse_value("{user}", is_tag_char).unwrap();
+        let name = Template::parse("{user}-{job_id}").unwrap();
+        let mut j = job("42");
+        let mut seen = std::collections::BTreeSet::new();
+        for (user, source_identity, tag_value, session) in [
+            (
+                "alice@example.com",
+                "alice@example.com",
+                "alice@example.com",
+                "alice@example.com-42",
+            ),
+            (
+                "EXAMPLE\\alice",
+                "EXAMPLE=5Calice",
+                "EXAMPLE=5Calice",
+                "EXAMPLE-alice-42",
+            ),
+            (
+                "EXAMPLE-alice",
+                "EXAMPLE-alice",
+                "EXAMPLE-alice",
+                "EXAMPLE-alice-42",
+            ),
+            (
+                "domain users",
+                "domain=20users",
+                "domain users",
+                "domain-users-42",
+            ),
+            ("a=b", "a=3Db", "a=3Db", "a=b-42"),
+            ("a=3Db", "a=3D3Db", "a=3D3Db", "a=3Db-42"),
+            ("jürgen", "j=C3=BCrgen", "jürgen", "j-rgen-42"),
+        ] {
+            j.user = user.into();
+            assert_eq!(si.render_source_identity(&j), source_identity, "{user}");
+            assert_eq!(tag.render_value(&j, is_tag_char), tag_value, "{user}");
+            assert_eq!(name.render(&j), session, "{user}");
+            assert!(is_valid_name(source_identity));
+            assert!(
+                seen.insert(source_identity),
+                "{user} meets another user's SourceIdentity"
+            );
+        }
+        j.user = "u".repeat(100);
+        assert_eq!(si.render_source_identity(&j).len(), 100, "not cut");
     }
 
     proptest! {
@@ -404,6 +483,15 @@ mod tests {
             let name = t.render(&j);
             prop_assert!(is_valid_name(&name), "{:?}", name);
             prop_assert!(name.contains(&format!("-{id}-")), "{:?}", name);
+        }
+
+        #[test]
+        fn escaping_is_one_to_one(a in ".{0,12}", b in ".{0,12}") {
+            for allowed in [is_sts_char as fn(char) -> bool, is_tag_char] {
+                let (x, y) = (escape(&a, allowed), escape(&b, allowed));
+                prop_assert!(x.chars().all(allowed) && y.chars().all(allowed));
+                prop_assert_eq!(x == y, a == b, "{:?} {:?} -> {:?} {:?}", a, b, x, y);
+            }
         }
 
         #[test]

@@ -284,6 +284,13 @@ impl AssumeRequest {
             ));
         }
         if let Some(id) = &self.source_identity {
+            if id.len() > session::MAX_LEN && id.chars().all(session::is_sts_char) {
+                return bad(format!(
+                    "the SourceIdentity for this job, {id:?}, is {} characters and STS accepts at most {}: it is not cut, since a cut one could be another user's; the administrators can shorten the role's source_identity template",
+                    id.len(),
+                    session::MAX_LEN
+                ));
+            }
             if !session::is_valid_name(id) || id.starts_with("aws:") {
                 return bad(format!(
                     "SourceIdentity {id:?} must be 2-64 characters of letters, digits and _+=,.@- and not start with aws:"
@@ -300,6 +307,12 @@ impl AssumeRequest {
             let key_ok =
                 (1..=128).contains(&k.chars().count()) && k.chars().all(session::is_tag_char);
             let value_ok = v.chars().count() <= 256 && v.chars().all(session::is_tag_char);
+            if key_ok && !value_ok && v.chars().all(session::is_tag_char) {
+                return bad(format!(
+                    "session tag {k:?} would be {} characters for this job and STS accepts at most 256: it is not cut, since a cut one could be another user's; the administrators can shorten the tag's template",
+                    v.chars().count()
+                ));
+            }
             if !key_ok || !value_ok {
                 return bad(format!("session tag {k:?} = {v:?} breaks the tag rules"));
             }
@@ -926,6 +939,15 @@ mod tests {
         let mut r = req();
         r.tags = vec![("bad\nkey".into(), "v".into())];
         assert!(r.validate(MIN_SESSION).is_err());
+        // A long directory name's SourceIdentity or tag is refused whole, not cut.
+        let mut r = req();
+        r.source_identity = Some("a".repeat(65));
+        let e = r.validate(MIN_SESSION).unwrap_err().to_string();
+        assert!(e.contains("65 characters") && e.contains("not cut"), "{e}");
+        let mut r = req();
+        r.tags = vec![("user".into(), "u".repeat(257))];
+        let e = r.validate(MIN_SESSION).unwrap_err().to_string();
+        assert!(e.contains("257 characters") && e.contains("not cut"), "{e}");
     }
 
     /// STS's limits on the cross-account parameters, checked before any call; the
