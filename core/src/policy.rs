@@ -290,6 +290,47 @@ pub fn groups_of(user: &str) -> Result<Vec<String>, nix::Error> {
     Ok(names)
 }
 
+/// Whether NSS knows a name: `Ok(false)` when it answers that there is none.
+pub type Lookup = fn(&str) -> Result<bool, nix::Error>;
+
+/// `getpwnam` through NSS: files, SSSD, winbind, whatever nsswitch.conf says.
+pub fn user_exists(name: &str) -> Result<bool, nix::Error> {
+    User::from_name(name).map(|u| u.is_some())
+}
+
+/// `getgrnam` through NSS.
+pub fn group_exists(name: &str) -> Result<bool, nix::Error> {
+    Group::from_name(name).map(|g| g.is_some())
+}
+
+/// `--check-config`'s warnings: the allow lists' names this node's NSS does not know, or
+/// could not look up. Warnings, not errors: a name may exist only on compute nodes (a
+/// login node joined to another domain, a directory that is down). Each says where, and
+/// that names match exactly as NSS gives them (SSSD with `use_fully_qualified_names` gives
+/// `alice@example.com`, not `alice`).
+pub fn unknown_names(map: &RoleMap, users: Lookup, groups: Lookup) -> Vec<String> {
+    let mut out = Vec::new();
+    for (role_name, role) in &map.roles {
+        for (list, kind, names, lookup) in [
+            ("allow_users", "user", &role.allow_users, users),
+            ("allow_groups", "group", &role.allow_groups, groups),
+        ] {
+            for n in names {
+                let why = match lookup(n) {
+                    Ok(true) => continue,
+                    Ok(false) => format!("is no {kind} this node's NSS knows"),
+                    Err(e) => format!("could not be looked up in NSS ({e})"),
+                };
+                out.push(format!(
+                    "roles.{role_name}.{list}: {} {why}; names match exactly as NSS gives them on the compute nodes (a {kind} that exists only there is fine)",
+                    shown(n)
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +409,86 @@ default_role = "shared"
         Option<&'a str>,
         &'a str,
     );
+
+    /// Directory-service names match exactly as NSS gives them: not by case, not by the
+    /// short name, not with the domain in another form.
+    #[test]
+    fn directory_names_match_exactly() {
+        let map = RoleMap::parse(
+            "[sts]\nregion = \"us-east-1\"\n[roles.ad]\narn = \"arn:aws:iam::123456789012:role/ad\"\nallow_users = [\"alice@example.com\", 'EXAMPLE\\carol']\nallow_groups = [\"domain users\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        for (user, groups, expected) in [
+            ("alice@example.com", &[][..], true),
+            ("EXAMPLE\\carol", &[], true),
+            ("bob@example.com", &["domain users"][..], true),
+            ("alice", &[], false),
+            ("Alice@example.com", &[], false),
+            ("alice@EXAMPLE.COM", &[], false),
+            ("EXAMPLE\\Carol", &[], false),
+            ("carol", &[], false),
+            (
+                "bob@example.com",
+                &["Domain Users", "domain_users", "domain"],
+                false,
+            ),
+        ] {
+            let mut j = job("42");
+            j.user = user.into();
+            j.requested = RoleRequest::from_value("ad");
+            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            let who = Requester {
+                user,
+                groups: &groups,
+                account: None,
+                account_doubt: None,
+            };
+            let got = resolve(&map, &j, &who);
+            assert_eq!(
+                role(&got) == Some("ad"),
+                expected,
+                "{user} {groups:?}: {got:?}"
+            );
+        }
+    }
+
+    /// `--check-config` warns of names NSS does not know, and of a lookup that failed, by
+    /// role and list; names it knows give nothing.
+    #[test]
+    fn names_nss_does_not_know_are_warned_of() {
+        let map = RoleMap::parse(
+            "[sts]\nregion = \"us-east-1\"\n[roles.ad]\narn = \"arn:aws:iam::123456789012:role/ad\"\nallow_users = [\"root\", \"nobody@example.com\"]\nallow_groups = [\"domain users\", \"root\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let users: Lookup = |n| Ok(n == "root");
+        let groups: Lookup = |n| {
+            if n == "root" {
+                Ok(true)
+            } else {
+                Err(nix::Error::EAGAIN)
+            }
+        };
+        let w = unknown_names(&map, users, groups);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "roles.ad.allow_users: \"nobody@example.com\" is no user this node's NSS knows;"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with(
+                "roles.ad.allow_groups: \"domain users\" could not be looked up in NSS (EAGAIN"
+            ),
+            "{w:?}"
+        );
+        // The real lookups: root exists everywhere, this name nowhere.
+        assert_eq!(user_exists("root"), Ok(true));
+        assert_eq!(group_exists("root"), Ok(true));
+        assert_eq!(user_exists("no such user@example.invalid"), Ok(false));
+    }
 
     /// The plugin skips the prolog when `may_get_role` is false; that is only safe if
     /// `resolve` then says NoRole for every user, whatever their groups and account.

@@ -367,6 +367,13 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             // is fetched): run as root, as the prolog is, to read a root-only file.
             let source = rt.block_on(aws_role::sts::identity::describe(&map.sts));
             aws_role::outln!("{}", aws_role::sts::identity::summary(&map.sts, &source));
+            for w in aws_role::policy::unknown_names(
+                &map,
+                aws_role::policy::user_exists,
+                aws_role::policy::group_exists,
+            ) {
+                aws_role::outln!("warning: {}: {w}", path.display());
+            }
             match account_finding(&map) {
                 Some(f) if f.level == aws_role::node::Level::Fail => {
                     aws_role::errln!("{}: {}", path.display(), f.detail);

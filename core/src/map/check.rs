@@ -866,6 +866,18 @@ pub(crate) fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// User and group names as the node's NSS gives them: local ones (`alice`) and a
+/// directory service's (SSSD's `alice@example.com`, winbind's `EXAMPLE\alice`, `domain
+/// users`), matched exactly, byte for byte. Refused: an empty name or one over
+/// [`NSS_NAME_MAX`] bytes, a control character (a newline would forge a log line), `:`
+/// (the field separator of passwd and group: no database gives it), and a space at
+/// either end (a typo that could never match).
+pub fn is_nss_name(s: &str) -> bool {
+    (1..=NSS_NAME_MAX).contains(&s.len())
+        && !s.chars().any(|c| c.is_control() || c == ':')
+        && s.trim() == s
+}
+
 pub(super) fn has_aws_prefix(s: &str) -> bool {
     s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
 }

@@ -84,6 +84,8 @@ const SCONTROL_TIMEOUT_MAX: Duration = Duration::from_secs(30);
 const ARN_MAX: usize = 2048;
 const IAM_ROLE_NAME_MAX: usize = 64;
 const NAME_MAX: usize = 64;
+/// The longest user or group name accepted: Linux's `LOGIN_NAME_MAX` (256 with its NUL).
+pub const NSS_NAME_MAX: usize = 255;
 const QUEUE_NAME_MAX: usize = 128;
 /// Plain text of the inline session policy and the managed policies' ARNs together.
 pub(crate) const POLICY_MAX: usize = 2048;
@@ -758,6 +760,7 @@ fn dur(d: Duration) -> humantime::FormattedDuration {
 mod check;
 mod role;
 pub(crate) use check::is_name;
+pub use check::is_nss_name;
 use check::one_line;
 
 #[cfg(test)]

@@ -79,8 +79,8 @@ impl Checker<'_> {
                 (arn.into_inner(), account)
             }
         };
-        let allow_users = self.names(&format!("{at}.allow_users"), "user", raw.allow_users);
-        let allow_groups = self.names(&format!("{at}.allow_groups"), "group", raw.allow_groups);
+        let allow_users = self.nss_names(&format!("{at}.allow_users"), "user", raw.allow_users);
+        let allow_groups = self.nss_names(&format!("{at}.allow_groups"), "group", raw.allow_groups);
         let allow_accounts = self.names(
             &format!("{at}.allow_accounts"),
             "account",
@@ -270,6 +270,24 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// `allow_users` and `allow_groups`: names as NSS gives them ([`is_nss_name`]).
+    fn nss_names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {
+        raw.into_iter()
+            .map(|n| {
+                if !is_nss_name(n.get_ref()) {
+                    self.at(
+                        n.span(),
+                        format!(
+                            "{what}: {} is not a {kind} name NSS could give: expected 1 to {NSS_NAME_MAX} bytes without control characters or ':', and no space at either end (names match exactly as NSS gives them: alice, alice@example.com, EXAMPLE\\alice, domain users)",
+                            shown(n.get_ref())
+                        ),
+                    );
+                }
+                n.into_inner()
+            })
+            .collect()
     }
 
     fn names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {

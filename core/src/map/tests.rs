@@ -1011,7 +1011,7 @@ fn a_reference_to_a_role_with_its_own_mistake_is_not_reported_twice() {
 #[test]
 fn allow_list_names_are_checked() {
     let text = format!(
-        "{STS}[roles.ml]\n{ARN_A}allow_users = [\"alice\", \"bob smith\"]\nallow_groups = [\"\", \"ml\"]\n\
+        "{STS}[roles.ml]\n{ARN_A}allow_users = [\"alice\", \"bob:smith\"]\nallow_groups = [\"\", \"ml\"]\n\
          allow_accounts = [\"proj$ml\"]\n"
     );
     assert_problems(
@@ -1020,21 +1020,50 @@ fn allow_list_names_are_checked() {
             (
                 5,
                 25,
-                "roles.ml.allow_users: \"bob smith\" is not a valid user name",
+                "roles.ml.allow_users: \"bob:smith\" is not a user name NSS could give",
             ),
             (
                 6,
                 17,
-                "roles.ml.allow_groups: \"\" is not a valid group name",
+                "roles.ml.allow_groups: \"\" is not a group name NSS could give",
             ),
             (7, 19, "\"proj$ml\" is not a valid account name"),
         ],
     );
-    let long = "u".repeat(65);
+    let long = "u".repeat(256);
     assert_problems(
         &format!("{STS}[roles.ml]\n{ARN_A}allow_users = [\"{long}\"]\n"),
-        &[(5, 16, "user name")],
+        &[(5, 16, "1 to 255 bytes")],
     );
+    for (bad, col) in [
+        ("\\nroot", 16),
+        (" alice", 16),
+        ("alice ", 16),
+        ("a\\tb", 16),
+    ] {
+        assert_problems(
+            &format!("{STS}[roles.ml]\n{ARN_A}allow_users = [\"{bad}\"]\n"),
+            &[(5, col, "is not a user name NSS could give")],
+        );
+    }
+}
+
+/// SSSD and winbind names (fully qualified, domain\\user, with spaces) are names like any
+/// other, kept byte for byte: matching is exact.
+#[test]
+fn directory_service_names_are_accepted_as_nss_gives_them() {
+    let text = format!(
+        "{STS}[roles.ml]\n{ARN_A}allow_users = [\"alice@example.com\", 'EXAMPLE\\alice', \"{u}\"]\n\
+         allow_groups = [\"domain users\", \"ml@example.com\"]\n",
+        u = "j\u{fc}rgen"
+    );
+    let map = RoleMap::parse(&text, Path::new("t.toml")).unwrap();
+    let role = &map.roles["ml"];
+    assert_eq!(
+        role.allow_users,
+        ["alice@example.com", "EXAMPLE\\alice", "j\u{fc}rgen"]
+    );
+    assert_eq!(role.allow_groups, ["domain users", "ml@example.com"]);
 }
 
 #[test]
@@ -1296,7 +1325,7 @@ fn every_mistake_is_reported_in_file_order() {
                 \n\
                 [roles.ml-training]\n\
                 arn = \"arn:aws:iam::123456789012:role/\"\n\
-                allow_users = [\"alice\", \"b b\"]\n\
+                allow_users = [\"alice\", \"b:b\"]\n\
                 max_session = \"90\"\n";
     let shown = refused(text).to_string();
     let lines: Vec<&str> = shown.lines().collect();

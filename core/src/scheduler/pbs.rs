@@ -314,25 +314,20 @@ fn user_and_group(
     user: &str,
     group: &str,
 ) -> Result<(String, nix::unistd::Uid, nix::unistd::Gid), PbsArgsError> {
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && !s.starts_with('-')
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'$'))
-    };
-    if !plain(user) {
+    // Names as NSS gives them (SSSD's alice@example.com, winbind's EXAMPLE\alice): the
+    // lookups below decide, exactly; only what no user database can hold is refused first.
+    if !crate::map::is_nss_name(user) {
         return Err(PbsArgsError::Invalid {
             what: what(2, "user"),
             shown: shown(user),
-            why: "not a valid user name".into(),
+            why: "not a user name NSS could give".into(),
         });
     }
-    if !plain(group) {
+    if !crate::map::is_nss_name(group) {
         return Err(PbsArgsError::Invalid {
             what: what(3, "group"),
             shown: shown(group),
-            why: "not a valid group name".into(),
+            why: "not a group name NSS could give".into(),
         });
     }
     let u = User::from_name(user)
@@ -352,8 +347,15 @@ fn user_and_group(
             shown: shown(group),
         })?;
     // The job's group is the user's primary group or one the user is a member of
-    // (`qsub -W group_list=`); anything else did not come from PBS.
-    if g.gid != u.gid && !g.mem.iter().any(|m| m == &u.name) {
+    // (`qsub -W group_list=`); anything else did not come from PBS. Membership as
+    // initgroups sees it: a directory's group need not list its members in getgrnam.
+    let member = || {
+        std::ffi::CString::new(u.name.as_str())
+            .ok()
+            .and_then(|c| nix::unistd::getgrouplist(&c, u.gid).ok())
+            .is_some_and(|gids| gids.contains(&g.gid))
+    };
+    if g.gid != u.gid && !member() {
         return Err(PbsArgsError::GroupMismatch {
             user: u.name,
             group: g.name,
@@ -592,6 +594,20 @@ mod tests {
         assert!(matches!(e, PbsArgsError::NoSuchGroup { .. }), "{e}");
         let e = prologue(&args(&["1", "root", "-x"]), None, now()).unwrap_err();
         assert!(e.to_string().contains("argument 3 (group)"), "{e}");
+        let e = prologue(&args(&["1", "root", "ro:ot"]), None, now()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("argument 3 (group) is \"ro:ot\": not a group name NSS could give"),
+            "{e}"
+        );
+        // A directory's name is looked up as it is, not refused for its form.
+        let e = prologue(
+            &args(&["1", "alice@example.invalid", "domain users"]),
+            None,
+            now(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PbsArgsError::NoSuchUser { .. }), "{e}");
         let e = prologue(
             &torque("1", "root", "root", "walltime=x", "q", ""),
             None,
