@@ -137,6 +137,33 @@ ensure_users() {
   id -nG bob | tr ' ' '\n' | grep -qx analysts || usermod -aG analysts bob
 }
 
+# Names as a directory service gives them (SSSD with use_fully_qualified_names, winbind),
+# as real NSS entries: users alice@example.com and EXAMPLE\carol (useradd --badname), and
+# the group "domain users" with both as members. Debian 12's groupadd has no --badname, so
+# the group's line is added to /etc/group and /etc/gshadow under their lock (lckpwdf, as
+# groupadd takes it, through python's ctypes).
+ensure_directory_names() {
+  id -u 'alice@example.com' >/dev/null 2>&1 ||
+    useradd --badname -m -d /home/ad-alice -s /bin/bash 'alice@example.com'
+  id -u 'EXAMPLE\carol' >/dev/null 2>&1 ||
+    useradd --badname -m -d /home/ad-carol -s /bin/bash 'EXAMPLE\carol'
+  getent group 'domain users' >/dev/null && return 0
+  python3 - <<'PY'
+import ctypes, grp
+shadow = ctypes.CDLL("libc.so.6")
+if shadow.lckpwdf() != 0:
+    raise SystemExit("cannot lock the group database")
+try:
+    gid = max(g.gr_gid for g in grp.getgrall() if g.gr_gid < 60000) + 1
+    with open("/etc/group", "a") as f:
+        f.write("domain users:x:%d:alice@example.com,EXAMPLE\\carol\n" % gid)
+    with open("/etc/gshadow", "a") as f:
+        f.write("domain users:!::alice@example.com,EXAMPLE\\carol\n")
+finally:
+    shadow.ulckpwdf()
+PY
+}
+
 # http_answers URL: something answers an HTTP GET of URL; any status counts (moto and the
 # fault proxy both answer GETs). The venv's python: curl is not among deps.sh's packages.
 http_answers() {
