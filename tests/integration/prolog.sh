@@ -220,7 +220,7 @@ mkdir -p "$WORK/node"
 cat >"$WORK/node/helper" <<'SH'
 #!/bin/sh
 case "$1" in
-  hang) exec sleep 60 ;;
+  hang) sleep 60 & echo "$$ $!" >"$(dirname "$0")/hang.pids"; wait; exit 0 ;;
   fail) echo "no certificate at /etc/pki/node.pem" >&2; exit 3 ;;
 esac
 printf '{"Version": 1, "AccessKeyId": "ASIANODEPROCESS00000", "SecretAccessKey": "nodesecret", "SessionToken": "node-token", "Expiration": "%s"}\n' "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)"
@@ -257,7 +257,14 @@ credential_process = $WORK/node/helper $how
 done
 expect_failure 910061 "STS was not called: this node's own AWS credentials are unusable: profile default of $WORK/node/fail.ini: " "credential_process that fails"
 check_contains "... with what the helper said" "no certificate at /etc/pki/node.pem" "$(cat "$BASE/910061/failure.json")"
-expect_failure 910062 "they did not come within 3s (sts.timeout); the source is profile default of $WORK/node/hang.ini" "credential_process that hangs"
+expect_failure 910062 "they did not come within 3s (sts.timeout), so the source's processes were killed (" "credential_process that hangs"
+check_contains "... naming the source" "; the source is profile default of $WORK/node/hang.ini" "$(cat "$BASE/910062/failure.json")"
+live=""
+for p in $(cat "$WORK/node/hang.pids" 2>/dev/null); do
+  st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)
+  [ -n "$st" ] && [ "$st" != Z ] && live+=" $p"
+done
+check "... and neither the hung helper nor its child outlives the prolog ($(cat "$WORK/node/hang.pids" 2>/dev/null):${live:- none left})" test -s "$WORK/node/hang.pids" -a -z "$live"
 epilog 910061 "$WORK/node/fail.toml"
 epilog 910062 "$WORK/node/hang.toml"
 node_map broker "[default]

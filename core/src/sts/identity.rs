@@ -258,13 +258,39 @@ pub(crate) async fn credentials(
         return Ok(c);
     }
     let started = Instant::now();
+    // One fetch at a time: the refresher's jobs share what the first one gets (a helper
+    // is run once, not once per job), and while it runs, any child of this process that
+    // was not there before is the source's (see `stop_new_children`).
+    let _one = match tokio::time::timeout(deadline, FETCH.lock()).await {
+        Ok(guard) => guard,
+        Err(_) => {
+            return Err(StsError::NodeCredentials(format!(
+                "another fetch of them did not end within {} (sts.timeout); the source is {}",
+                humantime::format_duration(deadline),
+                what(sts)
+            )))
+        }
+    };
+    if let Some(c) = cached(&key) {
+        return Ok(c);
+    }
+    let configured = deadline;
+    let deadline = deadline.saturating_sub(started.elapsed());
+    let before = children();
     let provider = provider(sts, http).await?;
     let got = match tokio::time::timeout(deadline, provider.provide_credentials()).await {
-        Err(_) => Err(format!(
-            "they did not come within {} (sts.timeout); the source is {}",
-            humantime::format_duration(deadline),
-            what(sts)
-        )),
+        Err(_) => {
+            let stopped = stop_new_children(&before);
+            Err(format!(
+                "they did not come within {} (sts.timeout){}; the source is {}",
+                humantime::format_duration(configured),
+                match stopped {
+                    0 => String::new(),
+                    n => format!(", so the source's processes were killed ({n})"),
+                },
+                what(sts)
+            ))
+        }
         Ok(Err(e)) => Err(format!(
             "{}: {}",
             what(sts),
@@ -278,6 +304,73 @@ pub(crate) async fn credentials(
         *CACHE.lock().unwrap_or_else(PoisonError::into_inner) = Some((key, c.clone()));
     }
     Ok(c)
+}
+
+/// Serialises fetches of the node's credentials within a process.
+static FETCH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// This process's children now, from `/proc` (every `/proc/PID/stat` whose parent is us).
+fn children() -> Vec<i32> {
+    children_of(std::process::id() as i32)
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(parent))
+        .collect()
+}
+
+/// The parent in `/proc/PID/stat`: the field after the command name, which is in
+/// parentheses and may itself hold `)` and spaces (so the last `)` ends it).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Kills, with SIGKILL, every child of this process that `before` does not list, and
+/// everything those started; returns how many processes were signalled.
+///
+/// The SDK runs a `credential_process` as `sh -c COMMAND` and, when its future is dropped
+/// at the deadline, abandons the child without killing it: a hung helper (and anything
+/// it started) would outlive the prolog, and pile up in the refresher, once per try.
+/// Which children are the helper's follows from how the binaries run: a current-thread
+/// runtime, fetches serialised by [`FETCH`], and every other child (scontrol) run and
+/// waited for synchronously, so none of those can be alive while this code runs. A
+/// helper that detaches itself (double fork, `setsid`) is out of reach.
+///
+/// Not in this crate's unit tests, whose threads start children of their own at any
+/// moment (`core/tests/hung_helper.rs` proves it in a process of its own).
+fn stop_new_children(before: &[i32]) -> usize {
+    if cfg!(test) {
+        return 0;
+    }
+    let mut doomed: Vec<i32> = children()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    let mut i = 0;
+    while i < doomed.len() {
+        let below = children_of(doomed[i]);
+        doomed.extend(below);
+        i += 1;
+    }
+    for pid in &doomed {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    if !doomed.is_empty() {
+        tracing::warn!(
+            killed = doomed.len(),
+            "the node's credentials source did not answer in time; killed what it started"
+        );
+    }
+    doomed.len()
 }
 
 /// The source in a few words, for an error (no file is read to say it).
