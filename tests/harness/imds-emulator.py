@@ -6,7 +6,10 @@ never on, or towards, this machine's own network.
 It answers IMDSv2 (PUT /latest/api/token) and IMDSv1, and hands out the credentials of a
 "node role" whose access key starts with ASIANODEIMDS, so a client that falls back to the
 node's identity is seen twice: here, and in the signature of what it sends. Every
-connection and every request is appended to --log, one line each.
+connection and every request is appended to --log, one line each (a request with the
+client's address). --hop-limit N sends the token's answer with an IP TTL of N, as the
+real service does with the instance's HttpPutResponseHopLimit (1 by default): the node
+gets its token, a container one routed hop behind the node does not.
 """
 import argparse
 import json
@@ -28,6 +31,7 @@ def log(path, line):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     log_path = ""
+    hop_limit = None
 
     def verify_request(self, request, client_address):
         log(self.log_path, f"connection from {client_address[0]}")
@@ -55,9 +59,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_PUT(self):
-        log(self.server.log_path, f"PUT {self.path}")
+        log(self.server.log_path, f"PUT {self.path} from {self.client_address[0]}")
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/latest/api/token":
+            if self.server.hop_limit is not None and self.server.address_family == socket.AF_INET:
+                self.connection.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, self.server.hop_limit)
             # As the real service: the TTL is required, and echoed back with the token.
             ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
             if not ttl or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
@@ -94,8 +100,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bind", action="append", required=True, help="an address in this namespace")
     ap.add_argument("--log", required=True)
+    ap.add_argument("--hop-limit", type=int, help="IP TTL of the token's answer (IPv4)")
     a = ap.parse_args()
     Server.log_path = a.log
+    Server.hop_limit = a.hop_limit
     servers = []
     for addr in a.bind:
         cls = Server6 if ":" in addr else Server

@@ -153,7 +153,7 @@ check_contains "before: root's reach is information" "INFO  IMDS from root: 169.
 check_contains "--check-node: the instance profile works (a real GetCallerIdentity)" \
   "OK    node identity: the instance profile, over IMDSv2 at http://169.254.169.254: works, STS says this node is arn:aws:" "$OUT"
 check_contains "... and the 1-h cap of role chaining is said" "INFO  role chaining: the node is a role's session" "$OUT"
-check_eq "IMDSv2: the token was asked for first" "PUT /latest/api/token" "$(grep -m1 -E '^(PUT /latest/api/token|GET /latest/meta-data/iam)' "$WORK/imds.log")"
+check_eq "IMDSv2: the token was asked for first" "PUT /latest/api/token" "$(grep -m1 -oE '^(PUT /latest/api/token|GET /latest/meta-data/iam)' "$WORK/imds.log")"
 check_contains "... then the role name and its credentials" \
   "GET /latest/meta-data/iam/security-credentials/aws-role-test-node-role" "$(cat "$WORK/imds.log")"
 out=$(cd / && in_ns "$BIN/aws-role-prolog" --check-config "$WORK/map.toml" 2>&1)
@@ -252,6 +252,58 @@ lockdown apply
 check_eq "switching to nft removes the iptables chain" "" "$(in_ns iptables -S | grep AWS_ROLE_IMDS)"
 check_eq "... and installs the table" 1 "$(in_ns nft list tables | grep -c aws_role_imds)"
 lockdown remove
+
+# --- the hop limit ---------------------------------------------------------------------------
+# As on EC2: IMDS answers the token PUT with an IP TTL of the instance's hop limit (1 by
+# default), so the node itself gets its token and a container behind the node (one routed
+# hop further) does not. Three namespaces of the suite's own, on addresses that exist only
+# in them: IMDS (the emulator, --hop-limit 1), the node (a router, with moto on its
+# loopback), and a container routed through the node.
+NSI=$NS-i NSN=$NS-n NSC=$NS-c
+hop_cleanup() { ip netns del "$NSI" 2>/dev/null; ip netns del "$NSN" 2>/dev/null; ip netns del "$NSC" 2>/dev/null; }
+trap 'hop_cleanup; cleanup' EXIT
+for n in "$NSI" "$NSN" "$NSC"; do ip netns add "$n" && ip -n "$n" link set lo up; done
+ip -n "$NSN" link add n0 type veth peer name i0 netns "$NSI"
+ip -n "$NSN" link add n1 type veth peer name c0 netns "$NSC"
+ip -n "$NSI" addr add 10.254.0.1/30 dev i0 && ip -n "$NSI" link set i0 up
+ip -n "$NSI" addr add 169.254.169.254/32 dev lo
+ip -n "$NSI" route add 10.254.1.0/30 via 10.254.0.2
+ip -n "$NSN" addr add 10.254.0.2/30 dev n0 && ip -n "$NSN" link set n0 up
+ip -n "$NSN" addr add 10.254.1.1/30 dev n1 && ip -n "$NSN" link set n1 up
+ip -n "$NSN" route add 169.254.169.254/32 via 10.254.0.1
+ip netns exec "$NSN" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$NSC" addr add 10.254.1.2/30 dev c0 && ip -n "$NSC" link set c0 up
+ip -n "$NSC" route add default via 10.254.1.1
+ip netns exec "$NSI" /usr/bin/python3 "$REPO/tests/harness/imds-emulator.py" --bind 169.254.169.254 \
+  --hop-limit 1 --log "$WORK/hop.log" 2>"$WORK/hop.err" &
+SERVERS+=($!)
+ip netns exec "$NSN" "$VENV/bin/moto_server" -H 127.0.0.1 -p 5072 >"$WORK/moto-hop.log" 2>&1 &
+SERVERS+=($!)
+for _ in $(seq 100); do
+  ip netns exec "$NSN" curl -sf -o /dev/null http://127.0.0.1:5072/moto-api/ &&
+    ip netns exec "$NSN" curl -sf -o /dev/null http://169.254.169.254/latest/meta-data/placement/region && break
+  sleep 0.1
+done
+token() { # token NAMESPACE: curl's exit status of an IMDSv2 token PUT from there (3 s)
+  ip netns exec "$1" curl -sS -o /dev/null -m 3 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" \
+    http://169.254.169.254/latest/api/token 2>/dev/null
+  echo $?
+}
+check_eq "hop limit 1: the node gets a token" 0 "$(token "$NSN")"
+check_eq "hop limit 1: a container one hop behind the node does not (curl times out, 28)" 28 "$(token "$NSC")"
+check_contains "... though IMDS did answer it: the answer died on the way" "PUT /latest/api/token from 10.254.1.2" "$(cat "$WORK/hop.log")"
+hop_node() { # hop_node NAMESPACE: --check-node's node identity lines from there
+  (cd / && ip netns exec "$1" env SLURM_CONF="$WORK/slurm/slurm.conf" "$BIN/aws-role-prolog" --check-node --config "$WORK/map.toml" 2>&1) |
+    grep -E '^[A-Z]+ +node identity:'
+}
+check_contains "hop limit 1: --check-node on the node: the instance profile works" \
+  "OK    node identity: the instance profile, over IMDSv2 at http://169.254.169.254: works, STS says this node is arn:aws:" "$(hop_node "$NSN")"
+t0=$(date +%s)
+out=$(hop_node "$NSC")
+took=$(($(date +%s) - t0))
+check_contains "... and one hop further it FAILs, naming the instance profile" \
+  "FAIL  node identity: the instance profile, over IMDSv2 at http://169.254.169.254: " "$out"
+check "... within the map's timeout, not hanging (${took} s)" test "$took" -le 15
 
 check_eq "the host's own rule set is untouched" "$host_before" "$(host_rules)"
 finish
