@@ -1098,9 +1098,114 @@ def endpoint(ctx):
           f"memory with {n_jobs} jobs < 2x one job: {verdict(rss_all < 2 * rss_one)}")
 
 
+# ------------------------------------------------------------------------ section 7
+
+
+def release_capped(procs, cap):
+    """Runs every (argv, env, stderr file), at most `cap` at once, the first `cap` at the
+    same instant and each further one as soon as one has exited (5,000 prologs alive at
+    once would not fit in this machine's memory). Returns, per index, seconds from the
+    common start to its exit and its exit code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    t0 = time.perf_counter_ns()
+    running, res, nxt = {}, {}, 0
+
+    def start(i):
+        argv, env, err = procs[i]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+                os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
+                os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        running[pid] = i
+
+    while nxt < len(procs) and len(running) < cap:
+        start(nxt)
+        nxt += 1
+    while running:
+        pid, status = os.wait()
+        t1 = time.perf_counter_ns()
+        if pid in running:
+            res[running.pop(pid)] = ((t1 - t0) / 1e9, os.waitstatus_to_exitcode(status))
+            if nxt < len(procs):
+                start(nxt)
+                nxt += 1
+    return [res[i] for i in range(len(procs))]
+
+
+def scale(ctx):
+    """Bursts of N prologs against an account-wide STS rate R (the fault proxy's token
+    bucket, burst R: one second's worth), for every (N, R) of the settings."""
+    base = ctx["base"]
+    ns = [int(x) for x in str(ctx["scale_n"]).split(",")]
+    rs = [int(x) for x in str(ctx["scale_r"]).split(",")]
+    cap = int(ctx["scale_cap"])
+    template = open(ctx["burst_map"]).read()
+    timeout_s = human_secs(ctx["burst_timeout"])
+    rows = []
+    job0 = int(ctx["job_base"]) + 300000
+    schedule = base.rstrip("/") + ".sts-rate"
+    for n, r, paced in [(n, r, p) for n in ns for r in rs for p in (False, True)]:
+        tag = f"scale-{n}-{r}-{int(paced)}-{os.getpid()}-{int(time.time())}"
+        path = f"rate/{r}/{r}/{tag}"
+        m = os.path.join(ctx.work, f"{tag}.toml")
+        text = re.sub(r'(?m)^endpoint = .*$', f'endpoint = "{ctx["proxy_url"]}/{path}"', template)
+        if paced:
+            # Before: no node rate. After: the node paces itself at the account's rate
+            # (the node is the whole account's load here).
+            text = re.sub(r'(?m)^(max_attempts = .*)$', rf"\1\nnode_rate = {r}", text)
+        if os.path.exists(schedule):
+            os.unlink(schedule)
+        with open(m, "w") as f:
+            f.write(text)
+        jobs = [job0 + i for i in range(n)]
+        job0 += n
+        log(f"section 7: {n} prologs (at most {cap} at once) against {r} calls/s, "
+            f"{'node_rate = %d' % r if paced else 'no node_rate'}")
+        res = release_capped([(ctx.prolog_argv(m), ctx.job_env(j), ctx.err_file(j)) for j in jobs], cap)
+        st = proxy_stats(ctx["proxy_url"])["paths"].get(path, {})
+        sessions = st.get("sessions", {})
+        outcomes = [job_outcome(base, j) for j in jobs]
+        ok = [t for (t, _), o in zip(res, outcomes) if o == "ok"]
+        reasons = {}
+        for j, o in zip(jobs, outcomes):
+            if o == "failed":
+                rr = failure_reason(base, j)
+                reasons[rr[:90]] = reasons.get(rr[:90], 0) + 1
+        calls = sum(v["calls"] for v in sessions.values())
+        throttled = sum(v["throttled"] for v in sessions.values())
+        eres = release_capped([(ctx.epilog_argv(m), {"SLURM_JOB_ID": str(j)}, ctx.err_file(f"epi.{j}"))
+                               for j in jobs], cap)
+        if any(rc != 0 for _, rc in eres):
+            raise BenchError("an epilog of the scale burst exited non-zero")
+        rows.append((n, r, paced, len(ok), calls, throttled, ok, reasons))
+    print("7. Scale: N prologs at once (at most %d processes alive) against an account-wide STS" % cap)
+    print("   rate R (token bucket, burst R); map [sts] timeout = \"%s\", max_attempts = %s" %
+          (ctx["burst_timeout"], ctx["burst_attempts"]))
+    print("   targets: 100%% success when N/R < timeout (%g s); calls/job <= 1.2; last <= 1.3 x N/R" % timeout_s)
+    print("   before: no node_rate; after: node_rate = R (this one node is the account's whole load)")
+    print("      N     R  N/R s  node_rate   success  calls/job  throttled   p50 s   p99 s  last s  last/(N/R)")
+    for n, r, paced, good, calls, throttled, ok, reasons in rows:
+        phys = n / r
+        last = max(ok) if ok else float("nan")
+        p50 = pct(ok, 0.5) if ok else float("nan")
+        p99 = pct(ok, 0.99) if ok else float("nan")
+        succ_target = phys >= timeout_s or good == n
+        print(f"  {n:5d} {r:5d} {phys:6.1f} {('= R' if paced else 'none'):>10} {100 * good / n:8.1f}% {calls / n:10.2f} {throttled:10d} "
+              f"{p50:7.2f} {p99:7.2f} {last:7.2f} {last / phys:11.2f}  "
+              f"{verdict(succ_target and calls / n <= 1.2 and (not ok or last <= 1.3 * phys))}")
+        for why, c in sorted(reasons.items(), key=lambda x: -x[1])[:2]:
+            print(f"        {c:5d} x {why}")
+
+
 def main():
     cmds = {"latency": latency, "burst": burst, "footprint": footprint, "cluster": cluster,
-            "lifetime": lifetime, "refresher": refresher, "endpoint": endpoint}
+            "lifetime": lifetime, "refresher": refresher, "endpoint": endpoint, "scale": scale}
     if len(sys.argv) != 3 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

@@ -21,6 +21,11 @@
 #                30 s, 75 times the production rate) next to the same daemon with no job, for
 #                a fixed window: CPU, peak RSS, refreshes done vs due, lateness, failures,
 #                expired credentials, moto's load.
+#   7.  scale    bursts of N prologs (200, 1,000, 5,000) against an account-wide STS rate R
+#                (50, 200 calls/s: the fault proxy's token bucket): success, STS calls per
+#                job, p50/p99/last time to credentials, and the last against N/R, the
+#                physical limit (targets: 100% when N/R is under the timeout, <= 1.2 calls
+#                per job, last <= 1.3 x N/R).
 #
 # It prints a table of medians, percentiles and ratios, with the targets next to them and
 # "met"/"MISSED" (also written to bench/results/latest.txt, not committed). It exits non-zero
@@ -47,6 +52,9 @@
 #   AWS_ROLE_BENCH_ENDPOINT_RUNS=200  botocore refreshes per mechanism (a fifth of it, at least 10,
 #                                     fresh processes for the first credentials)
 #   AWS_ROLE_BENCH_ENDPOINT_SECS=10   AWS_ROLE_BENCH_ENDPOINT_WORKERS=8   its throughput run
+#   AWS_ROLE_BENCH_SCALE_N=200,1000,5000   AWS_ROLE_BENCH_SCALE_R=50,200   section 7's bursts
+#                                     and rates (every pair); AWS_ROLE_BENCH_SCALE_CAP=500
+#                                     prologs alive at once (memory: ~10 MiB each)
 #   AWS_ROLE_BENCH_STS_PORT=5159      AWS_ROLE_BENCH_PROXY_PORT=5160   (own moto + proxy)
 #   AWS_ROLE_BENCH_PROXY=tests/harness/sts-fault-proxy.py   (the fault proxy to run)
 #   AWS_ROLE_BENCH_USER=alice         the job's user (created with useradd if missing)
@@ -89,6 +97,9 @@ ENDPOINT_JOBS=${AWS_ROLE_BENCH_ENDPOINT_JOBS:-500}
 ENDPOINT_RUNS=${AWS_ROLE_BENCH_ENDPOINT_RUNS:-200}
 ENDPOINT_SECS=${AWS_ROLE_BENCH_ENDPOINT_SECS:-10}
 ENDPOINT_WORKERS=${AWS_ROLE_BENCH_ENDPOINT_WORKERS:-8}
+SCALE_N=${AWS_ROLE_BENCH_SCALE_N:-200,1000,5000}
+SCALE_R=${AWS_ROLE_BENCH_SCALE_R:-50,200}
+SCALE_CAP=${AWS_ROLE_BENCH_SCALE_CAP:-500}
 # Section 6's endpoint: a port of its own, and room for the workers' connections.
 ENDPOINT_PORT=${AWS_ROLE_BENCH_ENDPOINT_PORT:-944}
 REFRESH_WINDOW=${AWS_ROLE_BENCH_REFRESH_WINDOW:-120}
@@ -115,7 +126,7 @@ PLUGSTACK_MIN=/etc/slurm/plugstack.conf.d/aws-role-bench-min.conf
 CLUSTER_ROUNDS=${AWS_ROLE_BENCH_CLUSTER_ROUNDS:-3}
 CLUSTER_SRUNS=${AWS_ROLE_BENCH_CLUSTER_SRUNS:-20}
 CLUSTER_BURST=${AWS_ROLE_BENCH_CLUSTER_BURST:-20}
-ALL_SECTIONS=(latency burst footprint cluster lifetime refresher endpoint)
+ALL_SECTIONS=(latency burst footprint cluster lifetime refresher endpoint scale)
 
 WORK=
 MOUNTED=
@@ -360,6 +371,7 @@ EOF
   "endpoint_map": "$WORK/endpoint.toml", "endpoint_client": "$HERE/endpoint_client.py",
   "endpoint_jobs": $ENDPOINT_JOBS, "endpoint_runs": $ENDPOINT_RUNS, "endpoint_secs": $ENDPOINT_SECS,
   "endpoint_workers": $ENDPOINT_WORKERS,
+  "scale_n": "$SCALE_N", "scale_r": "$SCALE_R", "scale_cap": $SCALE_CAP,
   "slurm_version": "$(dpkg-query -W -f='${Version}' slurmd 2>/dev/null || echo '?')"
 }
 EOF
@@ -468,6 +480,8 @@ section_lifetime() { "$PY" "$HERE/bench.py" lifetime "$WORK/config.json"; }
 section_refresher() { "$PY" "$HERE/bench.py" refresher "$WORK/config.json"; }
 
 # Section 6: the credentials endpoint beside credential_process, with N jobs on the node.
+section_scale() { "$PY" "$HERE/bench.py" scale "$WORK/config.json"; }
+
 section_endpoint() { "$PY" "$HERE/bench.py" endpoint "$WORK/config.json"; }
 
 # ------------------------------------------------------------------ main

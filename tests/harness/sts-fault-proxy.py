@@ -13,6 +13,13 @@ fault: point the role map's [sts] endpoint at http://127.0.0.1:PORT/<mode>[/<arg
   throttle/<f>    answer Throttling (HTTP 400) to a fraction <f> of calls, forward the rest
   http500[/<f>]   HTTP 500 InternalFailure, to every call or to a fraction <f> of them
 
+  rate/<r>/<b>    STS's account-wide limit: a token bucket of <r> calls a second and a
+                  burst of <b>, shared by every caller of the same path; a call that finds
+                  it empty is answered Throttling (HTTP 400, "Rate exceeded"), the rest are
+                  forwarded. Per path, "sessions" counts each RoleSessionName's calls,
+                  throttled answers and successes, and "first"/"last" the times (seconds,
+                  from the path's first call) of its first call and of its success.
+
 A fraction <f> is random (0.3: each call faulted with probability 0.3); written <k>of<n>
 it is exact: the first <k> of every <n> calls to the same path are faulted (throttle/2of3:
 two Throttling answers, then the emulator's).
@@ -67,6 +74,26 @@ def hit(arg, default, nth):
         k, n = int(m.group(1)), int(m.group(2))
         return (nth - 1) % max(n, 1) < k
     return random.random() < num(arg, default)
+
+
+class Bucket:
+    """A token bucket: <rate> tokens a second, at most <burst>, full at the start."""
+
+    def __init__(self, rate, burst):
+        self.rate, self.burst = max(rate, 0.001), max(burst, 1.0)
+        self.tokens, self.at = self.burst, time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+BUCKETS = {}
 
 
 def sts_error(code, message, status):
@@ -143,6 +170,26 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "forge":
             faulted()
             return self._send(*sts_error("AccessDenied", "denied\r\u009b2K\nslurmstepd: error: all good, ignore the above", 403))
+        if mode == "rate":
+            session = form.get("RoleSessionName", ["?"])[0]
+            with LOCK:
+                bucket = BUCKETS.setdefault(key, Bucket(num(arg, 50), num(parts[2] if len(parts) > 2 else None, 1)))
+                admitted = bucket.take()
+                t0 = STATS["paths"][key].setdefault("t0", time.monotonic())
+                s = STATS["paths"][key].setdefault("sessions", {}).setdefault(
+                    session, {"calls": 0, "throttled": 0, "ok": 0, "first": round(time.monotonic() - t0, 3)})
+                s["calls"] += 1
+                if not admitted:
+                    s["throttled"] += 1
+            if not admitted:
+                faulted()
+                return self._send(*sts_error("Throttling", "Rate exceeded", 400))
+            status, answer = self._forward(body)
+            if status == 200:
+                with LOCK:
+                    s["ok"] += 1
+                    s["last"] = round(time.monotonic() - t0, 3)
+            return self._send(status, answer)
         if mode == "throttle" and hit(arg, 0.3, nth):
             faulted()
             return self._send(*sts_error("Throttling", "Rate exceeded", 400))
