@@ -366,6 +366,71 @@ check_contains "refresher: state.json records the last error" "stops before </As
 epilog $J "$WORK/map.$J"
 check_eq "refresher: the epilog leaves the base dir empty" "" "$(listing "$BASE")"
 
+# --- an account-wide rate: the proxy's token bucket (the model of STS's limit) ------------
+# rate/1/2: a burst of 2, then 1 call a second, shared by every caller of the path. Three
+# prologs at once: two get a token at once, the third is throttled and gets in on a retry
+# within its 5-s deadline. The proxy's per-session counts say who was throttled.
+case_map 930090 rate/1/2 5s 8
+for j in 930091 930092 930093; do cp "$WORK/map.930090" "$WORK/map.$j"; done
+for j in 930091 930092 930093; do prolog $j "$WORK/map.$j" & done
+wait
+for j in 930091 930092 930093; do
+  check "rate 1/s, burst 2: job $j got credentials" test -s "$BASE/$j/credentials.json"
+done
+sessions=$(stats_json | "$VENV/bin/python3" -c '
+import json, sys
+s = json.load(sys.stdin)["paths"].get(sys.argv[1], {}).get("sessions", {})
+print(" ".join("%s:%d/%d/%d" % (k, v["calls"], v["throttled"], v["ok"]) for k, v in sorted(s.items())))' "$KEY")
+check_eq "... each session succeeded once" 3 "$(grep -o '/1 \|/1$' <<<"$sessions" | wc -l)"
+check "... and at least one was throttled first (calls/throttled/ok: $sessions)" \
+  test "$(grep -oE ':[0-9]+/[1-9][0-9]*/' <<<"$sessions" | wc -l)" -ge 1
+for j in 930091 930092 930093; do epilog $j "$WORK/map.$j"; done
+
+# --- the node's own rate ([sts] node_rate): a burst leaves the node paced ------------------
+# Eight prologs at once, node_rate = 4, against an account rate of 4 a second (burst 4):
+# the node sends four at once and the rest a quarter second apart, so STS never throttles
+# and each job makes exactly one call.
+sessions_of() { # sessions_of KEY: "<calls> <throttled> <ok>" summed over the path's sessions
+  stats_json | "$VENV/bin/python3" -c '
+import json, sys
+s = json.load(sys.stdin)["paths"].get(sys.argv[1], {}).get("sessions", {}).values()
+print(sum(v["calls"] for v in s), sum(v["throttled"] for v in s), sum(v["ok"] for v in s))' "$1"
+}
+paced=(930101 930102 930103 930104 930105 930106 930107 930108)
+case_map 930100 rate/4/4 5s 8
+sed -i 's/^max_attempts = .*/&\nnode_rate = 4/' "$WORK/map.930100"
+rm -f "$BASE.sts-rate"
+t0=$(date +%s%N)
+for j in "${paced[@]}"; do prolog $j "$WORK/map.930100" & done
+wait
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+got=0
+for j in "${paced[@]}"; do [ -s "$BASE/$j/credentials.json" ] && got=$((got + 1)); done
+check_eq "node_rate 4 against an account rate of 4/s: all 8 jobs got credentials" 8 "$got"
+check_eq "... with 8 STS calls, none throttled, 8 successes" "8 0 8" "$(sessions_of "$KEY")"
+check "... spread over about a second, not sent at once (${took} ms)" test "$took" -ge 900
+check_eq "... the schedule is root's alone" "600 root:root" "$(mode_owner "$BASE.sts-rate")"
+for j in "${paced[@]}"; do epilog $j "$WORK/map.930100"; done
+# Twelve at once with node_rate = 2 and a 3-s deadline: slots come 0.5 s apart after the
+# first two, and a job whose slot would be later than the deadline (less a second for the
+# call) fails at once, saying so, without calling STS.
+late=(930111 930112 930113 930114 930115 930116 930117 930118 930119 930120 930121 930122)
+case_map 930110 rate/100/100 3s 8
+sed -i 's/^max_attempts = .*/&\nnode_rate = 2/' "$WORK/map.930110"
+rm -f "$BASE.sts-rate"
+for j in "${late[@]}"; do prolog $j "$WORK/map.930110" & done
+wait
+got=0 refused=0
+for j in "${late[@]}"; do
+  [ -s "$BASE/$j/credentials.json" ] && got=$((got + 1))
+  grep -q "this node's STS rate (\[sts\] node_rate = 2 calls a second, shared by its prologs and refresher) has no free slot before the deadline" \
+    "$BASE/$j/failure.json" 2>/dev/null && refused=$((refused + 1))
+done
+check "node_rate 2, 3-s deadline: 5 or 6 of 12 got a slot in time ($got)" test "$got" -ge 5 -a "$got" -le 6
+check_eq "... the others failed saying the node's rate had no slot" 12 "$((got + refused))"
+check_eq "... and only those that got one called STS" "$got" "$(sessions_of "$KEY" | cut -d' ' -f1)"
+for j in "${late[@]}"; do epilog $j "$WORK/map.930110"; done
+
 echo "# prolog and refresher times: ${TIMES[*]/%/;}"
 echo "# STS calls per fault: ${COUNTS[*]/%/;}"
 finish

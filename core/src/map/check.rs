@@ -78,6 +78,7 @@ struct RawSts {
     no_proxy: Option<Spanned<Vec<Str>>>,
     use_fips: Option<Spanned<bool>>,
     use_dualstack: Option<Spanned<bool>>,
+    node_rate: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -185,10 +186,16 @@ impl Checker<'_> {
     }
 
     fn map(&mut self, raw: RawMap, source: &Path) -> Option<RoleMap> {
-        let sts = self.sts(raw.sts);
+        let mut sts = self.sts(raw.sts);
         // Empty (not known) when the region was refused: its problem is reported already.
         let partition = crate::partition::of_region(&sts.region);
         let node = self.node(raw.node.unwrap_or_default());
+        if let Some(rate) = &mut sts.node_rate {
+            // Beside the job directories, not among them: as safe as their parent is.
+            let mut file = node.base_dir.clone().into_os_string();
+            file.push(".sts-rate");
+            rate.file = PathBuf::from(file);
+        }
         let refresh = self.refresh(raw.refresh.unwrap_or_default());
         let slurm = self.slurm(raw.slurm.unwrap_or_default());
         let endpoint = self.endpoint(raw.endpoint.unwrap_or_default());
@@ -232,6 +239,7 @@ impl Checker<'_> {
             proxy: ProxySetting::Direct,
             use_fips: false,
             use_dualstack: false,
+            node_rate: None,
         };
         let Some(raw) = raw else {
             self.nowhere(
@@ -337,6 +345,24 @@ impl Checker<'_> {
                     n.span(),
                     format!(
                         "sts.max_attempts = {} is out of range: expected 1 to {MAX_ATTEMPTS_MAX}",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(n) = raw.node_rate {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=NODE_RATE_MAX).contains(&v) => {
+                    sts.node_rate = Some(NodeRate {
+                        per_second: v,
+                        // Set beside [node] base_dir once that is read (see `map`).
+                        file: PathBuf::new(),
+                    })
+                }
+                _ => self.at(
+                    n.span(),
+                    format!(
+                        "sts.node_rate = {} is out of range: expected 1 to {NODE_RATE_MAX} STS calls a second for this node",
                         n.get_ref()
                     ),
                 ),

@@ -151,7 +151,23 @@ pub struct StsSettings {
     pub use_fips: bool,
     /// `use_dualstack`: the region's dual-stack (IPv4 and IPv6) endpoint, likewise.
     pub use_dualstack: bool,
+    /// `node_rate`: at most this many STS calls a second leave this node (its prologs,
+    /// the refresher and `--check-node` together); `None` = no limit of the node's own.
+    pub node_rate: Option<NodeRate>,
 }
+
+/// `[sts] node_rate`: the node's share of the account's STS rate, and the file its
+/// processes keep their shared schedule in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRate {
+    /// Calls a second, 1 to [`NODE_RATE_MAX`]; as many may go at once after a quiet second.
+    pub per_second: u32,
+    /// Beside `[node] base_dir`: `<base_dir>.sts-rate` (root's, 0600).
+    pub file: PathBuf,
+}
+
+/// The highest `node_rate` accepted (calls a second).
+pub const NODE_RATE_MAX: u32 = 10_000;
 
 /// The instance-metadata service's IPv4 address, as an endpoint URL.
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
@@ -578,6 +594,18 @@ impl RoleMap {
                 }
             )?,
             ProxySetting::Environment => writeln!(out, "proxy: from the environment")?,
+        }
+        match &self.sts.node_rate {
+            None => writeln!(
+                out,
+                "node rate: none (each job's first STS call goes out at once; [sts] node_rate paces a node)"
+            )?,
+            Some(r) => writeln!(
+                out,
+                "node rate: at most {} STS calls a second from this node (its prologs, refresher and --check-node together), scheduled in {}",
+                r.per_second,
+                r.file.display()
+            )?,
         }
         writeln!(
             out,

@@ -104,8 +104,9 @@ fn the_documented_example_parses_to_what_it_documents() {
 /// The example with its commented-out optional settings uncommented, and how many
 /// lines that changed.
 fn uncommented_example() -> (String, usize) {
-    const OPTIONAL: [&str; 16] = [
+    const OPTIONAL: [&str; 17] = [
         "node_identity =",
+        "node_rate =",
         "imds_endpoint =",
         "endpoint =",
         "use_fips =",
@@ -944,6 +945,37 @@ fn max_attempts_must_be_1_to_10() {
         &format!("{STS}max_attempts = -4294967295\n"),
         &[(3, 16, "= -4294967295 ")],
     );
+}
+
+/// `node_rate`: 1 to 10,000 calls a second, its schedule beside the job directories, and
+/// said by `--check-config`.
+#[test]
+fn node_rate_is_checked_and_its_file_sits_beside_the_base_dir() {
+    assert_problems(
+        &format!("{STS}node_rate = 0\n"),
+        &[(
+            3,
+            13,
+            "sts.node_rate = 0 is out of range: expected 1 to 10000 STS calls a second for this node",
+        )],
+    );
+    assert_problems(&format!("{STS}node_rate = 10001\n"), &[(3, 13, "= 10001 ")]);
+    let map = RoleMap::parse(
+        &format!("{STS}node_rate = 40\n[node]\nbase_dir = \"/run/aws-role\"\n[roles.a]\n{ARN_A}"),
+        Path::new("t.toml"),
+    )
+    .unwrap();
+    let rate = map.sts.node_rate.as_ref().unwrap();
+    assert_eq!(
+        (rate.per_second, rate.file.as_path()),
+        (40, Path::new("/run/aws-role.sts-rate"))
+    );
+    assert!(map.summary().contains(
+        "node rate: at most 40 STS calls a second from this node (its prologs, refresher and --check-node together), scheduled in /run/aws-role.sts-rate\n"
+    ));
+    let plain = RoleMap::parse(&format!("{STS}[roles.a]\n{ARN_A}"), Path::new("t.toml")).unwrap();
+    assert_eq!(plain.sts.node_rate, None);
+    assert!(plain.summary().contains("node rate: none"));
 }
 
 #[test]

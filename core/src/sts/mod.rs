@@ -44,6 +44,7 @@ use crate::walltime::MAX_SESSION;
 use identity::ROLE_CHAIN_MAX;
 
 pub mod identity;
+pub mod pace;
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]
@@ -79,6 +80,9 @@ pub enum StsError {
     /// could not be loaded: no request was sent.
     #[error("STS was not called: this node's own AWS credentials are unusable: {0}")]
     NodeCredentials(String),
+    /// The node's own rate (`[sts] node_rate`) had no slot before the deadline.
+    #[error("STS was not called: {0}")]
+    NodeRate(#[from] pace::PaceError),
     /// No connection (refused, no route, DNS): the reason in a few words.
     #[error("STS could not be reached: {0}")]
     Unreachable(String),
@@ -406,6 +410,20 @@ async fn client(settings: &StsSettings, last: LastAttempt) -> Result<Client, Sts
     // of the deadline is the call's.
     let started = std::time::Instant::now();
     let node = identity::credentials(settings, http.clone(), settings.timeout).await?;
+    // Then this node's slot, if it paces its calls: the wait is the deadline's too, and a
+    // slot later than the deadline allows is refused at once (with a second left for the
+    // call itself).
+    if let Some(rate) = &settings.node_rate {
+        let budget = settings
+            .timeout
+            .saturating_sub(started.elapsed())
+            .saturating_sub(Duration::from_secs(1));
+        let wait = pace::reserve(&rate.file, rate.per_second, budget)?;
+        if !wait.is_zero() {
+            tracing::debug!(?wait, "waiting for this node's STS slot");
+            tokio::time::sleep(wait).await;
+        }
+    }
     let left = settings
         .timeout
         .saturating_sub(started.elapsed())
@@ -843,6 +861,7 @@ mod tests {
             proxy: ProxySetting::Direct,
             use_fips: false,
             use_dualstack: false,
+            node_rate: None,
         }
     }
 
@@ -1229,6 +1248,7 @@ mod tests {
             proxy,
             use_fips: false,
             use_dualstack: false,
+            node_rate: None,
         };
         assume_role(&settings, r).await
     }
@@ -1705,6 +1725,7 @@ mod tests {
             proxy: ProxySetting::Direct,
             use_fips: false,
             use_dualstack: false,
+            node_rate: None,
         };
         let e = assume_role(&settings, &req()).await.unwrap_err();
         assert!(matches!(e, StsError::NodeCredentials(_)), "{e:?}");

@@ -19,6 +19,7 @@ fn settings(file: &Path, profile: Option<&str>) -> StsSettings {
         proxy: ProxySetting::Direct,
         use_fips: false,
         use_dualstack: false,
+        node_rate: None,
     }
 }
 
