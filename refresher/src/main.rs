@@ -52,6 +52,13 @@ struct Args {
     /// With --plan: the role whose session cap applies (default: the map's default cap).
     #[arg(long, value_name = "NAME", requires = "plan")]
     role: Option<String>,
+    /// With --plan and --jobs-per-day: the nodes of each job (each node's prolog and
+    /// refreshes call STS), for the site's STS rate.
+    #[arg(long, value_name = "N", requires_all = ["plan", "jobs_per_day"], value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    nodes_per_job: Option<u64>,
+    /// With --plan and --nodes-per-job: how many such jobs start a day.
+    #[arg(long, value_name = "J", requires_all = ["plan", "nodes_per_job"], value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    jobs_per_day: Option<u64>,
 }
 
 /// The rest of `--help` (and of the man page generated from it).
@@ -76,6 +83,8 @@ Examples:
           One pass by hand: refresh what is due, remove what ended jobs left, print what was done.
   aws-role-refresher --plan 7-00:00:00 --role ml-training
           How many AssumeRole calls a 7-day job with role ml-training makes over its life.
+  aws-role-refresher --plan 4:00:00 --nodes-per-job 16 --jobs-per-day 5000
+          What 5,000 four-hour jobs of 16 nodes a day ask of the account's STS rate.
 
 See also:
   aws-role-map(5), aws-role-prolog(8), aws-role-epilog(8), aws-role-credentials(1), /usr/share/doc/aws-role/admin-guide.md";
@@ -192,7 +201,14 @@ fn plan(args: &Args, limit: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match aws_role::refresh::plan_summary(&map, args.role.as_deref(), limit, SystemTime::now()) {
+    let now = SystemTime::now();
+    let summary = match (args.nodes_per_job, args.jobs_per_day) {
+        (Some(n), Some(j)) => {
+            aws_role::refresh::site_summary(&map, args.role.as_deref(), limit, n, j, now)
+        }
+        _ => aws_role::refresh::plan_summary(&map, args.role.as_deref(), limit, now),
+    };
+    match summary {
         Ok(line) => {
             aws_role::outln!("{line}");
             ExitCode::SUCCESS

@@ -155,6 +155,26 @@ pub fn plan_summary(
     limit: &str,
     now: SystemTime,
 ) -> Result<String, PlanError> {
+    let (length, cap, t, calls) = plan_life(map, role, limit, now)?;
+    let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    Ok(format!(
+        "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {calls} AssumeRole calls (1 + {} refreshes)",
+        length.as_secs(),
+        human(cap),
+        human(t.lead),
+        human(t.jitter),
+        human(t.margin),
+        calls.saturating_sub(1),
+    ))
+}
+
+/// The time limit, the session cap, the timing, and the calls of one job's life.
+fn plan_life(
+    map: &RoleMap,
+    role: Option<&str>,
+    limit: &str,
+    now: SystemTime,
+) -> Result<(Duration, Duration, Timing, u64), PlanError> {
     use walltime::{parse_human, parse_slurm, Walltime};
     let cap = match role {
         None => map.defaults.max_session,
@@ -173,16 +193,42 @@ pub fn plan_summary(
     let t = Timing::of(map);
     let end = now + length;
     let life = lifetime(&t, "plan", cap, now, Some(end), end + year);
-    let refreshes = life.len().saturating_sub(1);
-    let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    Ok((length, cap, t, life.len() as u64))
+}
+
+/// `aws-role-refresher --plan LIMIT --nodes-per-job N --jobs-per-day J`: what a site's job
+/// mix asks of the account's STS rate. Each node of a job makes the calls of
+/// [`plan_summary`] (its prolog, then the refresher's renewals), so a day of `jobs` such jobs
+/// makes `jobs × nodes × calls`; the starts come in bursts (a job array, the scheduler's
+/// pass after an outage), and a burst of B node starts is served within `[sts] timeout`
+/// only if the account allows B / timeout calls a second.
+pub fn site_summary(
+    map: &RoleMap,
+    role: Option<&str>,
+    limit: &str,
+    nodes_per_job: u64,
+    jobs_per_day: u64,
+    now: SystemTime,
+) -> Result<String, PlanError> {
+    let one = plan_summary(map, role, limit, now)?;
+    let (.., calls) = plan_life(map, role, limit, now)?;
+    let node_starts = jobs_per_day.saturating_mul(nodes_per_job);
+    let per_day = node_starts.saturating_mul(calls);
+    let timeout = map.sts.timeout.as_secs_f64().max(1.0);
+    let pace = match &map.sts.node_rate {
+        Some(r) => format!(
+            "; node_rate = {} lets one node start {} jobs within the deadline",
+            r.per_second,
+            (f64::from(r.per_second) * (timeout - 1.0)).floor()
+        ),
+        None => String::new(),
+    };
     Ok(format!(
-        "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {} AssumeRole calls (1 + {refreshes} refreshes)",
-        length.as_secs(),
-        human(cap),
-        human(t.lead),
-        human(t.jitter),
-        human(t.margin),
-        life.len(),
+        "{one}\nsite: {jobs_per_day} such jobs a day on {nodes_per_job} nodes each = {node_starts} node starts: {per_day} AssumeRole calls a day, {:.2} a second on average ({:.2} for starts, {:.2} for refreshes); a burst of B node starts at once needs an account rate of at least B / {} a second (the [sts] timeout){pace}",
+        per_day as f64 / 86_400.0,
+        node_starts as f64 / 86_400.0,
+        (per_day - node_starts) as f64 / 86_400.0,
+        humantime::format_duration(map.sts.timeout),
     ))
 }
 
@@ -454,6 +500,34 @@ mod tests {
             .to_string();
         assert!(e.contains("no role named") && !e.contains('\u{1b}'), "{e}");
         assert!(plan_summary(&map, None, "two hours", now).is_err());
+    }
+
+    /// The site's rate: every node of every job makes a job's calls; a day's worth, per
+    /// second, split into starts and refreshes; and what node_rate lets a node start.
+    #[test]
+    fn the_site_plan_multiplies_a_jobs_calls_by_its_nodes_and_the_days_jobs() {
+        let map = RoleMap::parse(
+            "[sts]\nregion = \"us-east-1\"\nnode_rate = 20\n[roles.a]\narn = \"arn:aws:iam::123456789012:role/a\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let (.., calls) = plan_life(&map, None, "04:00:00", at(0)).unwrap();
+        assert!((4..=7).contains(&calls), "{calls}");
+        let text = site_summary(&map, None, "04:00:00", 16, 5400, at(0)).unwrap();
+        let site = text.lines().nth(1).unwrap();
+        let per_day = 16 * 5400 * calls;
+        assert!(
+            site.starts_with(&format!(
+                "site: 5400 such jobs a day on 16 nodes each = 86400 node starts: {per_day} AssumeRole calls a day, {:.2} a second on average (1.00 for starts, {:.2} for refreshes);",
+                per_day as f64 / 86_400.0,
+                (per_day - 86_400) as f64 / 86_400.0
+            )),
+            "{site}"
+        );
+        assert!(
+            site.ends_with("needs an account rate of at least B / 8s a second (the [sts] timeout); node_rate = 20 lets one node start 140 jobs within the deadline"),
+            "{site}"
+        );
     }
 
     #[test]
