@@ -387,9 +387,11 @@ check "... and at least one was throttled first (calls/throttled/ok: $sessions)"
 for j in 930091 930092 930093; do epilog $j "$WORK/map.$j"; done
 
 # --- the node's own rate ([sts] node_rate): a burst leaves the node paced ------------------
-# Eight prologs at once, node_rate = 4, against an account rate of 4 a second (burst 4):
-# the node sends four at once and the rest a quarter second apart, so STS never throttles
-# and each job makes exactly one call.
+# Eight prologs at once, node_rate = 3, against an account rate of 4 a second (burst 4):
+# the node sends three at once and the rest a third of a second apart, so STS never
+# throttles and each job makes exactly one call. (At exactly the account's rate, the
+# calls' own jitter on the way would meet an empty bucket now and then: a node_rate needs
+# some headroom under its share.)
 sessions_of() { # sessions_of KEY: "<calls> <throttled> <ok>" summed over the path's sessions
   stats_json | "$VENV/bin/python3" -c '
 import json, sys
@@ -398,7 +400,7 @@ print(sum(v["calls"] for v in s), sum(v["throttled"] for v in s), sum(v["ok"] fo
 }
 paced=(930101 930102 930103 930104 930105 930106 930107 930108)
 case_map 930100 rate/4/4 5s 8
-sed -i 's/^max_attempts = .*/&\nnode_rate = 4/' "$WORK/map.930100"
+sed -i 's/^max_attempts = .*/&\nnode_rate = 3/' "$WORK/map.930100"
 rm -f "$BASE.sts-rate"
 t0=$(date +%s%N)
 for j in "${paced[@]}"; do prolog $j "$WORK/map.930100" & done
@@ -406,9 +408,9 @@ wait
 took=$(( ($(date +%s%N) - t0) / 1000000 ))
 got=0
 for j in "${paced[@]}"; do [ -s "$BASE/$j/credentials.json" ] && got=$((got + 1)); done
-check_eq "node_rate 4 against an account rate of 4/s: all 8 jobs got credentials" 8 "$got"
+check_eq "node_rate 3 against an account rate of 4/s: all 8 jobs got credentials" 8 "$got"
 check_eq "... with 8 STS calls, none throttled, 8 successes" "8 0 8" "$(sessions_of "$KEY")"
-check "... spread over about a second, not sent at once (${took} ms)" test "$took" -ge 900
+check "... spread over more than a second and a half, not sent at once (${took} ms)" test "$took" -ge 1500
 check_eq "... the schedule is root's alone" "600 root:root" "$(mode_owner "$BASE.sts-rate")"
 for j in "${paced[@]}"; do epilog $j "$WORK/map.930100"; done
 # Twelve at once with node_rate = 2 and a 3-s deadline: slots come 0.5 s apart after the
