@@ -27,8 +27,8 @@
 //! - [`partition`]: AWS partitions, which one a region is in (ARNs must agree).
 //! - [`proxy`]: the HTTP(S) proxy the node's STS calls go through (`[sts] proxy`).
 //! - [`sts`]: AssumeRole against STS with retries under a hard deadline, signed with the
-//!   node's own identity (`sts::identity`: credentials file, instance profile, default chain;
-//!   feature `sts`).
+//!   node's own identity (`sts::identity`: credentials file, instance profile, default chain)
+//!   and paced by the node's own rate (`sts::pace`, `[sts] node_rate`; feature `sts`).
 //! - [`text`]: untrusted text made safe for one message line.
 //! - [`provision`]: the prolog's work end to end (feature `sts`).
 //! - [`refresh`]: when a long job's credentials are replaced, and the replacing (feature `sts`).

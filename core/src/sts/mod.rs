@@ -10,7 +10,8 @@
 //! (and the SDK) check almost nothing.
 //!
 //! [`identity`] is where the node's own credentials come from, the ones that sign these
-//! calls.
+//! calls; [`pace`] is the node's own rate (`[sts] node_rate`), whose slot each call takes
+//! first.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
