@@ -636,6 +636,19 @@ def count_lines(path, start, needle):
 REFRESHED_RE = re.compile(r"^(\S+)\s.*job\{id=(\S+?)\}.*credentials refreshed: (\d+) s, expire (\S+)")
 
 
+def peak_per_second(path, start):
+    """The most STS calls moto logged in one second (its lines carry a time to the second)
+    from byte offset `start` on."""
+    per = {}
+    with open(path, "rb") as f:
+        f.seek(start)
+        for line in f:
+            m = re.search(rb'\[([^\]]+)\] "POST / ', line)
+            if m:
+                per[m.group(1)] = per.get(m.group(1), 0) + 1
+    return max(per.values(), default=0)
+
+
 def refresher(ctx):
     n = int(ctx["refresh_jobs"])
     window = float(ctx["refresh_window"])
@@ -720,6 +733,7 @@ def refresher(ctx):
         moto_cpu = proc_cpu_ms(moto) - moto_cpu0
         moto_calls = count_lines(moto_log, moto_off, b'"POST / HTTP/1.1" 200')
         moto_all = count_lines(moto_log, moto_off, b'"POST / ')
+        moto_peak = peak_per_second(moto_log, moto_off)
     finally:
         for tag, pid in list(pids.items()):
             try:
@@ -823,7 +837,8 @@ def refresher(ctx):
     print(f"   refreshes done       {done} (log \"credentials refreshed\") of {due} due in the window if all came on"
           f" time ({100 * done / max(due, 1):.1f}%; ~{n} x {window:g} s / {every:g} s = {n * window / every:.0f})")
     print(f"   per job              {min(per_job)}-{max(per_job)} refreshes (state.json), sum {sum(per_job)}")
-    print(f"   STS calls at moto    {moto_all} during the window, {moto_calls} answered 200")
+    print(f"   STS calls at moto    {moto_all} during the window, {moto_calls} answered 200; peak {moto_peak} in one"
+          f" second (moto's log){'; [sts] node_rate = ' + ctx['refresh_node_rate'] if ctx['refresh_node_rate'] else ''}")
     print(f"   failed refreshes     {failed} (log \"refresh failed\"), {stopped} stopped, {warn} WARN/ERROR lines"
           f" ({idle_warn} for the idle refresher)")
     print(f"   CPU per refresh      {per_refresh:.2f} ms = (CPU with {n} jobs - idle CPU) / refreshes, scans included"

@@ -48,6 +48,9 @@
 #   AWS_ROLE_BENCH_REFRESH_JOBS=500   live jobs in section 5b
 #   AWS_ROLE_BENCH_REFRESH_WINDOW=120 seconds the two refreshers run in section 5b
 #   AWS_ROLE_BENCH_REFRESH_BATCH=50   prologs (and epilogs) run at once to make (end) those jobs
+#   AWS_ROLE_BENCH_REFRESH_SESSION=60 their session (s; lead defaults to half of it:
+#                                     AWS_ROLE_BENCH_REFRESH_LEAD); AWS_ROLE_BENCH_REFRESH_NODE_RATE:
+#                                     [sts] node_rate of their map (default: none)
 #   AWS_ROLE_BENCH_ENDPOINT_JOBS=500  jobs the endpoint serves in section 6
 #   AWS_ROLE_BENCH_ENDPOINT_RUNS=200  botocore refreshes per mechanism (a fifth of it, at least 10,
 #                                     fresh processes for the first credentials)
@@ -104,8 +107,12 @@ SCALE_CAP=${AWS_ROLE_BENCH_SCALE_CAP:-500}
 ENDPOINT_PORT=${AWS_ROLE_BENCH_ENDPOINT_PORT:-944}
 REFRESH_WINDOW=${AWS_ROLE_BENCH_REFRESH_WINDOW:-120}
 REFRESH_BATCH=${AWS_ROLE_BENCH_REFRESH_BATCH:-50}
-# Section 5b's map: 60-s sessions, lead 30 s + jitter 10 s, a scan every 5 s.
-REFRESH_SESSION=60 REFRESH_LEAD=30 REFRESH_JITTER=10 REFRESH_SCAN=5
+# Section 5b's map: 60-s sessions, lead 30 s + jitter 10 s, a scan every 5 s; longer
+# sessions (lead: half of one) for thousands of jobs, and node_rate to pace the daemon.
+REFRESH_SESSION=${AWS_ROLE_BENCH_REFRESH_SESSION:-60}
+REFRESH_LEAD=${AWS_ROLE_BENCH_REFRESH_LEAD:-$((REFRESH_SESSION / 2))}
+REFRESH_JITTER=10 REFRESH_SCAN=5
+REFRESH_NODE_RATE=${AWS_ROLE_BENCH_REFRESH_NODE_RATE:-}
 BENCH_USER=${AWS_ROLE_BENCH_USER:-alice}
 ROOT=${AWS_ROLE_BENCH_BASE:-/run/aws-role-bench}
 TMPFS=${AWS_ROLE_BENCH_TMPFS:-1}
@@ -281,6 +288,7 @@ region = "us-east-1"
 endpoint = "$STS_URL"
 credentials_file = "$WORK/node-credentials"
 min_session = "20s"
+${REFRESH_NODE_RATE:+node_rate = $REFRESH_NODE_RATE}
 
 [node]
 base_dir = "$REFRESH_BASE"
@@ -364,7 +372,7 @@ EOF
   "refresh_map": "$WORK/refresh.toml", "refresh_base": "$REFRESH_BASE", "refresh_idle_base": "$IDLE_BASE",
   "refresh_jobs": $REFRESH_JOBS, "refresh_window": $REFRESH_WINDOW, "refresh_batch": $REFRESH_BATCH,
   "refresh_session": $REFRESH_SESSION, "refresh_lead": $REFRESH_LEAD, "refresh_jitter": $REFRESH_JITTER,
-  "refresh_scan": $REFRESH_SCAN, "refresh_concurrency": $concurrency,
+  "refresh_scan": $REFRESH_SCAN, "refresh_concurrency": $concurrency, "refresh_node_rate": "$REFRESH_NODE_RATE",
   "cluster_sh": "$REPO/tests/harness/cluster.sh", "cluster_rounds": $CLUSTER_ROUNDS,
   "cluster_sruns": $CLUSTER_SRUNS, "cluster_burst": $CLUSTER_BURST, "cluster_base": "/run/aws-role",
   "spank_min": "$ROOT/bench_min.so",
