@@ -168,6 +168,9 @@ pub struct NodeRate {
 
 /// The highest `node_rate` accepted (calls a second).
 pub const NODE_RATE_MAX: u32 = 10_000;
+/// What a call paced by `node_rate` keeps of its deadline for itself: a slot later than
+/// the deadline less this is refused.
+pub const NODE_RATE_CALL_TIME: Duration = Duration::from_secs(1);
 
 /// The instance-metadata service's IPv4 address, as an endpoint URL.
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
@@ -216,6 +219,12 @@ impl NodeIdentity {
 }
 
 impl StsSettings {
+    /// How long a call paced by `node_rate` may wait for its slot: the deadline less
+    /// [`NODE_RATE_CALL_TIME`], kept for the call itself.
+    pub fn slot_budget(&self) -> Duration {
+        self.timeout.saturating_sub(NODE_RATE_CALL_TIME)
+    }
+
     /// The instance-metadata endpoint the node's credentials and `--check-node` use.
     pub fn imds(&self) -> &str {
         self.imds_endpoint.as_deref().unwrap_or(IMDS_ENDPOINT)

@@ -17,6 +17,7 @@
 //! source identity; the duration for the time left), after re-authorizing the job against
 //! the current map — a role taken away from a user stops being refreshed.
 
+use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, SystemTime};
 
@@ -155,45 +156,70 @@ pub fn plan_summary(
     limit: &str,
     now: SystemTime,
 ) -> Result<String, PlanError> {
-    let (length, cap, t, calls) = plan_life(map, role, limit, now)?;
-    let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
-    Ok(format!(
-        "time limit {limit} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {calls} AssumeRole calls (1 + {} refreshes)",
-        length.as_secs(),
-        human(cap),
-        human(t.lead),
-        human(t.jitter),
-        human(t.margin),
-        calls.saturating_sub(1),
-    ))
+    Ok(Life::of(map, role, limit, now)?.to_string())
 }
 
-/// The time limit, the session cap, the timing, and the calls of one job's life.
-fn plan_life(
-    map: &RoleMap,
-    role: Option<&str>,
-    limit: &str,
-    now: SystemTime,
-) -> Result<(Duration, Duration, Timing, u64), PlanError> {
-    use walltime::{parse_human, parse_slurm, Walltime};
-    let cap = match role {
-        None => map.defaults.max_session,
-        Some(name) => map
-            .roles
-            .get(name)
-            .map(|r| r.cap(&map.defaults))
-            .ok_or_else(|| PlanError::NoRole(name.to_string()))?,
-    };
-    let year = Duration::from_secs(365 * 24 * 3600);
-    let length = match parse_slurm(limit).or_else(|_| parse_human(limit).map(Walltime::Limited)) {
-        Ok(Walltime::Limited(d)) => d,
-        Ok(Walltime::Unlimited) => year,
-        Err(e) => return Err(PlanError::Limit(e)),
-    };
-    let t = Timing::of(map);
-    let end = now + length;
-    let life = lifetime(&t, "plan", cap, now, Some(end), end + year);
-    Ok((length, cap, t, life.len() as u64))
+/// One job's life as `--plan` sees it: its time limit, session cap, timing and calls.
+struct Life<'a> {
+    limit: &'a str,
+    length: Duration,
+    cap: Duration,
+    timing: Timing,
+    calls: u64,
+}
+
+impl<'a> Life<'a> {
+    fn of(
+        map: &RoleMap,
+        role: Option<&str>,
+        limit: &'a str,
+        now: SystemTime,
+    ) -> Result<Life<'a>, PlanError> {
+        use walltime::{parse_human, parse_slurm, Walltime};
+        let cap = match role {
+            None => map.defaults.max_session,
+            Some(name) => map
+                .roles
+                .get(name)
+                .map(|r| r.cap(&map.defaults))
+                .ok_or_else(|| PlanError::NoRole(name.to_string()))?,
+        };
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let length = match parse_slurm(limit).or_else(|_| parse_human(limit).map(Walltime::Limited))
+        {
+            Ok(Walltime::Limited(d)) => d,
+            Ok(Walltime::Unlimited) => year,
+            Err(e) => return Err(PlanError::Limit(e)),
+        };
+        let timing = Timing::of(map);
+        let end = now + length;
+        let life = lifetime(&timing, "plan", cap, now, Some(end), end + year);
+        Ok(Life {
+            limit,
+            length,
+            cap,
+            timing,
+            calls: life.len() as u64,
+        })
+    }
+}
+
+impl fmt::Display for Life<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let human = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+        write!(
+            f,
+            "time limit {} ({} s), session cap {}, lead {} + jitter up to {}, margin {}: {} AssumeRole calls (1 + {} refreshes)",
+            self.limit,
+            self.length.as_secs(),
+            human(self.cap),
+            human(self.timing.lead),
+            human(self.timing.jitter),
+            human(self.timing.margin),
+            self.calls,
+            self.calls.saturating_sub(1),
+        )
+    }
 }
 
 /// `aws-role-refresher --plan LIMIT --nodes-per-job N --jobs-per-day J`: what a site's job
@@ -210,16 +236,14 @@ pub fn site_summary(
     jobs_per_day: u64,
     now: SystemTime,
 ) -> Result<String, PlanError> {
-    let one = plan_summary(map, role, limit, now)?;
-    let (.., calls) = plan_life(map, role, limit, now)?;
+    let one = Life::of(map, role, limit, now)?;
     let node_starts = jobs_per_day.saturating_mul(nodes_per_job);
-    let per_day = node_starts.saturating_mul(calls);
-    let timeout = map.sts.timeout.as_secs_f64().max(1.0);
+    let per_day = node_starts.saturating_mul(one.calls);
     let pace = match &map.sts.node_rate {
         Some(r) => format!(
             "; node_rate = {} lets one node start {} jobs within the deadline",
             r.per_second,
-            (f64::from(r.per_second) * (timeout - 1.0)).floor()
+            (f64::from(r.per_second) * map.sts.slot_budget().as_secs_f64()).floor()
         ),
         None => String::new(),
     };
@@ -511,7 +535,7 @@ mod tests {
             std::path::Path::new("t.toml"),
         )
         .unwrap();
-        let (.., calls) = plan_life(&map, None, "04:00:00", at(0)).unwrap();
+        let calls = Life::of(&map, None, "04:00:00", at(0)).unwrap().calls;
         assert!((4..=7).contains(&calls), "{calls}");
         let text = site_summary(&map, None, "04:00:00", 16, 5400, at(0)).unwrap();
         let site = text.lines().nth(1).unwrap();

@@ -415,10 +415,7 @@ async fn client(settings: &StsSettings, last: LastAttempt) -> Result<Client, Sts
     // slot later than the deadline allows is refused at once (with a second left for the
     // call itself).
     if let Some(rate) = &settings.node_rate {
-        let budget = settings
-            .timeout
-            .saturating_sub(started.elapsed())
-            .saturating_sub(Duration::from_secs(1));
+        let budget = settings.slot_budget().saturating_sub(started.elapsed());
         let wait = pace::reserve(&rate.file, rate.per_second, budget)?;
         if !wait.is_zero() {
             tracing::debug!(?wait, "waiting for this node's STS slot");
