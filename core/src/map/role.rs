@@ -79,12 +79,31 @@ impl Checker<'_> {
                 (arn.into_inner(), account)
             }
         };
-        let allow_users = self.nss_names(&format!("{at}.allow_users"), "user", raw.allow_users);
-        let allow_groups = self.nss_names(&format!("{at}.allow_groups"), "group", raw.allow_groups);
+        // Users and groups as NSS gives them ([`is_nss_name`]); accounts as Slurm's.
+        let nss = |kind: &str| {
+            format!(
+                "is not a {kind} name NSS could give: expected 1 to {NSS_NAME_MAX} bytes without control characters or ':', and no space at either end (names match exactly as NSS gives them: alice, alice@example.com, EXAMPLE\\alice, domain users)"
+            )
+        };
+        let allow_users = self.names(
+            &format!("{at}.allow_users"),
+            raw.allow_users,
+            is_nss_name,
+            &nss("user"),
+        );
+        let allow_groups = self.names(
+            &format!("{at}.allow_groups"),
+            raw.allow_groups,
+            is_nss_name,
+            &nss("group"),
+        );
         let allow_accounts = self.names(
             &format!("{at}.allow_accounts"),
-            "account",
             raw.allow_accounts,
+            is_name,
+            &format!(
+                "is not a valid account name: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -"
+            ),
         );
         let max_session = raw
             .max_session
@@ -272,35 +291,19 @@ impl Checker<'_> {
         out
     }
 
-    /// `allow_users` and `allow_groups`: names as NSS gives them ([`is_nss_name`]).
-    fn nss_names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {
+    /// The names of an allow list: each that `valid` refuses is reported as `{what}: "<name>"
+    /// {wrong}`.
+    fn names(
+        &mut self,
+        what: &str,
+        raw: Vec<Str>,
+        valid: fn(&str) -> bool,
+        wrong: &str,
+    ) -> Vec<String> {
         raw.into_iter()
             .map(|n| {
-                if !is_nss_name(n.get_ref()) {
-                    self.at(
-                        n.span(),
-                        format!(
-                            "{what}: {} is not a {kind} name NSS could give: expected 1 to {NSS_NAME_MAX} bytes without control characters or ':', and no space at either end (names match exactly as NSS gives them: alice, alice@example.com, EXAMPLE\\alice, domain users)",
-                            shown(n.get_ref())
-                        ),
-                    );
-                }
-                n.into_inner()
-            })
-            .collect()
-    }
-
-    fn names(&mut self, what: &str, kind: &str, raw: Vec<Str>) -> Vec<String> {
-        raw.into_iter()
-            .map(|n| {
-                if !is_name(n.get_ref()) {
-                    self.at(
-                        n.span(),
-                        format!(
-                            "{what}: {} is not a valid {kind} name: expected 1 to {NAME_MAX} characters of A-Z a-z 0-9 . _ -",
-                            shown(n.get_ref())
-                        ),
-                    );
+                if !valid(n.get_ref()) {
+                    self.at(n.span(), format!("{what}: {} {wrong}", shown(n.get_ref())));
                 }
                 n.into_inner()
             })
