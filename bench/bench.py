@@ -337,6 +337,23 @@ def listen_overflows():
     return 0
 
 
+def exec_child(argv, env, err, gate=None):
+    """In a forked child: stdin and stdout /dev/null, stderr to `err`, with a `gate` pipe
+    (read end, write end) wait for its EOF, then exec argv; never returns (exit 127 if
+    anything failed)."""
+    try:
+        if gate is not None:
+            os.close(gate[1])
+        os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+        os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
+        os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+        if gate is not None:
+            os.read(gate[0], 1)  # EOF when the parent closes its write end
+        os.execve(argv[0], argv, env)
+    finally:
+        os._exit(127)
+
+
 def release_together(procs):
     """Runs every (argv, env, stderr file) at the same instant: all are forked first and
     block on a pipe; closing its write end releases them together and each execs its
@@ -349,15 +366,7 @@ def release_together(procs):
     for i, (argv, env, err) in enumerate(procs):
         pid = os.fork()
         if pid == 0:  # child: only open/dup2/read/execve, then _exit if anything failed
-            try:
-                os.close(gate_w)
-                os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
-                os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
-                os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
-                os.read(gate_r, 1)  # EOF when the parent closes gate_w
-                os.execve(argv[0], argv, env)
-            finally:
-                os._exit(127)
+            exec_child(argv, env, err, gate=(gate_r, gate_w))
         started[pid] = i
     os.close(gate_r)
     t0 = time.perf_counter_ns()
@@ -1130,13 +1139,7 @@ def release_capped(procs, cap):
         argv, env, err = procs[i]
         pid = os.fork()
         if pid == 0:
-            try:
-                os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
-                os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
-                os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
-                os.execve(argv[0], argv, env)
-            finally:
-                os._exit(127)
+            exec_child(argv, env, err)
         running[pid] = i
 
     while nxt < len(procs) and len(running) < cap:
