@@ -164,6 +164,17 @@ finally:
 PY
 }
 
+# sent_params PROXY PATH: what each AssumeRole call through the fault proxy's pass/PATH
+# carried on the wire, one line per call: its parameters sorted, "Key=value" apart by
+# spaces, without RoleArn and DurationSeconds.
+sent_params() {
+  "$VENV/bin/python3" -c '
+import json, sys, urllib.request
+calls = json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))["paths"].get("pass/" + sys.argv[2], {}).get("params", [])
+for c in calls:
+    print(" ".join("%s=%s" % kv for kv in sorted(c.items()) if not kv[0].startswith(("RoleArn", "Duration"))))' "$1" "$2"
+}
+
 # http_answers URL: something answers an HTTP GET of URL; any status counts (moto and the
 # fault proxy both answer GETs). The venv's python: curl is not among deps.sh's packages.
 http_answers() {

@@ -70,13 +70,6 @@ check_contains "... at file:line:column" "$WORK/bad.toml:5:17: roles.x.allow_gro
 
 # --- Slurm jobs ------------------------------------------------------------------------
 JOB='echo "ARN=$($VENV/bin/aws --endpoint-url $STS sts get-caller-identity --query Arn --output text 2>&1)"'
-params() {
-  "$VENV/bin/python3" -c '
-import json, sys, urllib.request
-calls = json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))["paths"].get("pass/" + sys.argv[2], {}).get("params", [])
-for c in calls:
-    print(" ".join("%s=%s" % kv for kv in sorted(c.items()) if kv[0].startswith(("RoleSessionName", "SourceIdentity", "Tags"))))' "$PROXY" "$XPATH"
-}
 A=$(submit "$ADA" --aws-role=ad <<<"$JOB")
 C=$(submit "$CAROL" --aws-role=ad <<<"$JOB")
 check "sbatch as $ADA and $CAROL accepted ($A $C)" test -n "$A" -a -n "$C"
@@ -87,7 +80,7 @@ check_eq "$ADA (allow_users) gets the role in her job" \
   "ARN=arn:aws:sts::123456789012:assumed-role/ad/slurm-$A-0" "$(grep ^ARN= "$ADA_OUT/$A.out")"
 check_eq "$CAROL (group '$DU') gets it in his" \
   "ARN=arn:aws:sts::123456789012:assumed-role/ad/slurm-$C-0" "$(grep ^ARN= "$CAROL_OUT/$C.out")"
-sent=$(params)
+sent=$(sent_params "$PROXY" "$XPATH")
 check_contains "the wire: $ADA's SourceIdentity and tag as NSS gives the name" \
   "RoleSessionName=slurm-$A-0 SourceIdentity=$ADA Tags.member.1.Key=user Tags.member.1.Value=$ADA" "$sent"
 check_contains "the wire: $CAROL's backslash escaped one to one (=5C), not dropped" \
@@ -111,6 +104,6 @@ check_eq "a group the user is not in ($ADA's own) is refused, exit 0 as for any 
 check_contains "... saying so" "argument 3 (group) $ADA is not a group of user $CAROL" "$(cat "$WORK/err")"
 check "... and writes no credentials" test ! -e "/run/aws-role/778.pbs-server/credentials.json"
 check_contains "the wire: the PBS job's SourceIdentity is $CAROL's, escaped" \
-  "RoleSessionName=pbs-$P SourceIdentity=EXAMPLE=5Ccarol" "$(params)"
+  "RoleSessionName=pbs-$P SourceIdentity=EXAMPLE=5Ccarol" "$(sent_params "$PROXY" "$XPATH")"
 
 finish

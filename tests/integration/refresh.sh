@@ -227,14 +227,7 @@ check "prolog with the cross-account settings wrote credentials" test -s "$BASE/
 sleep 11 # half of the 20-s session
 refresh_once
 check_contains "... and the refresher renewed them" "1 refreshed, 0 failed" "$OUT"
-params() {
-  "$VENV/bin/python3" -c '
-import json, sys, urllib.request
-calls = json.load(urllib.request.urlopen(sys.argv[1] + "/stats"))["paths"].get("pass/" + sys.argv[2], {}).get("params", [])
-for c in calls:
-    print(" ".join("%s=%s" % kv for kv in sorted(c.items()) if not kv[0].startswith(("RoleArn", "Duration"))))' "$PROXY" "$XPATH"
-}
-sent=$(params)
+sent=$(sent_params "$PROXY" "$XPATH")
 want="ExternalId=vendor:4711/hpc PolicyArns.member.1.arn=arn:aws:iam::123456789012:policy/hpc/read-data PolicyArns.member.2.arn=arn:aws:iam::aws:policy/ReadOnlyAccess RoleSessionName=slurm-$J-0 Tags.member.1.Key=job Tags.member.1.Value=$J Tags.member.2.Key=project Tags.member.2.Value=p-debug TransitiveTagKeys.member.1=project"
 check_eq "two AssumeRole calls through the proxy (prolog, refresh)" 2 "$(grep -c . <<<"$sent")"
 check_eq "the prolog's call carried ExternalId, both PolicyArns and the transitive key" "$want" "$(sed -n 1p <<<"$sent")"
